@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "edgequant",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "edgequant", targets: ["convert"]),
+        .library(name: "SafetensorsReader", targets: ["SafetensorsReader"]),
+        .library(name: "GGUFWriter", targets: ["GGUFWriter"]),
+        .library(name: "Quantizers", targets: ["Quantizers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // ggml's type table and file-type enum: the one place format constants live.
+        .target(name: "GGMLCore"),
+        // A strict JSON parser: rejects duplicate keys, keeps key order, bounded depth.
+        .target(name: "StrictJSON"),
+        // mmap'd input, and output written at precomputed offsets into a temp file renamed when complete.
+        .target(name: "MappedIO"),
+        .target(name: "SafetensorsReader", dependencies: ["StrictJSON", "MappedIO"]),
+        .target(name: "GGUFWriter", dependencies: ["GGMLCore", "MappedIO"]),
+        .target(name: "Quantizers", dependencies: ["GGMLCore"]),
+        // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
+        .target(name: "ModelMapping", dependencies: ["StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO"]),
+        // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.
+        .target(name: "Conversion", dependencies: [
+            "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
+        ]),
+        .executableTarget(name: "convert", dependencies: [
+            "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
+        .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
+        .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
+        .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
+        .testTarget(name: "ConversionTests", dependencies: [
+            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore",
+        ], resources: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,171 @@
+import Foundation
+import GGMLCore
+import GGUFWriter
+import MappedIO
+import ModelMapping
+import SafetensorsReader
+
+/// One output tensor: where its rows come from and what they become.
+public struct PlannedTensor: Sendable {
+    public enum Source: Sendable {
+        /// A checkpoint tensor; `permuteHeads` set for llama q/k rows.
+        case checkpoint(SafetensorsCheckpoint.Entry, permuteHeads: Int?)
+        /// Computed at conversion time (llama3 `rope_freqs`).
+        case generated([Float])
+    }
+
+    public let name: String
+    public let sourceName: String
+    /// GGUF order: `ne[0]` is the row length.
+    public let ne: [Int]
+    public let type: GGMLType
+    public let source: Source
+
+    public var rows: Int { ne.dropFirst().reduce(1, *) }
+    public var byteCount: Int { (type.rowSize(ne[0]) ?? 0) * rows }
+}
+
+/// Everything decided before a byte is written: metadata in file order and every tensor's type.
+public struct ConversionPlan: Sendable {
+    public let directory: String
+    public let config: ModelConfig
+    public let checkpoint: SafetensorsCheckpoint
+    public let outType: OutType
+    public let metadata: [(key: String, value: GGUFValue)]
+    public let tensors: [PlannedTensor]
+    public let naming: ModelNaming
+    public let defaultFileName: String
+
+    public init(directory: String, outType: OutType, preTokenizer: String? = nil) throws(FileError) {
+        let config = try ModelConfig(directory: directory)
+        let ckpt = try SafetensorsCheckpoint(path: directory)
+        self.directory = directory
+        self.config = config
+        self.checkpoint = ckpt
+        self.outType = outType
+
+        var tensors: [PlannedTensor] = []
+        if let freqs = try Self.llama3RopeFactors(config) {
+            tensors.append(PlannedTensor(name: "rope_freqs.weight", sourceName: "(generated)", ne: [freqs.count],
+                                         type: .f32, source: .generated(freqs)))
+        }
+        for e in ckpt.entries {
+            let t = e.tensor
+            if TensorNames.isIgnored(t.name) { continue }
+            let path = ckpt.files[e.fileIndex].path
+            guard t.dtype.isFloatSupported else {
+                throw FileError(path: path, message: "tensor \"\(t.name)\": unsupported dtype \(t.dtype.rawValue) (F32, F16 and BF16 are supported)")
+            }
+            guard let (name, _) = TensorNames.map(t.name, blockCount: config.blockCount) else {
+                throw FileError(path: path, message: "tensor \"\(t.name)\" has no GGUF name for \(config.architecture.rawValue)")
+            }
+            guard !t.shape.isEmpty, t.shape.count <= GGUF.maxDims else {
+                throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape.count) dimensions are not supported")
+            }
+            var permute: Int? = nil
+            if config.architecture.permutesQK {
+                if name.hasPrefix("blk."), name.contains(".attn_q.") { permute = config.headCount }
+                if name.hasPrefix("blk."), name.contains(".attn_k.") { permute = config.kvHeads }
+            }
+            if let h = permute, t.shape[0] % (2 * h) != 0 {
+                throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape[0]) rows cannot be split into \(h) rotary heads")
+            }
+            let ne = Array(t.shape.reversed())
+            tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: outType.tensorType(name: name, ne: ne),
+                                         source: .checkpoint(e, permuteHeads: permute)))
+        }
+        for required in ["token_embd.weight", "output_norm.weight"] where !tensors.contains(where: { $0.name == required }) {
+            throw FileError(path: directory, message: "checkpoint has no tensor for \(required)")
+        }
+        self.tensors = tensors
+
+        // general.* naming needs the parameter count of what is written.
+        let totalParams = tensors.reduce(0) { $0 + $1.ne.reduce(1, *) }
+        let naming: ModelNaming
+        do { naming = try ModelNaming.infer(modelDirectory: directory, hfConfig: .object(config.json), totalParams: totalParams) }
+        catch { throw FileError(path: directory, message: error.message) }
+        self.naming = naming
+        defaultFileName = ModelNaming.defaultFileName(naming: naming, fileTypeName: outType.fileType.name)
+
+        var kv: [(String, GGUFValue)] = []
+        let arch = config.architecture.ggufArchitecture
+        kv.append(("general.architecture", .string(arch)))
+        kv.append(("general.type", .string("model")))
+        kv += naming.ggufKeys()
+        kv += Self.hyperParameters(config, arch: arch, fileType: outType.fileType)
+        kv.append(("general.quantization_version", .uint32(2)))
+        kv += try TokenizerMetadata(directory: directory, config: config, preTokenizer: preTokenizer).entries
+        metadata = kv
+    }
+
+    /// TextModel/LlamaModel `set_gguf_parameters`, in their order.
+    static func hyperParameters(_ c: ModelConfig, arch: String, fileType: LlamaFileType) -> [(String, GGUFValue)] {
+        var kv: [(String, GGUFValue)] = []
+        kv.append(("\(arch).block_count", .uint32(UInt32(c.blockCount))))
+        if let n = c.contextLength { kv.append(("\(arch).context_length", .uint32(UInt32(n)))) }
+        kv.append(("\(arch).embedding_length", .uint32(UInt32(c.embeddingLength))))
+        if let n = c.feedForwardLength { kv.append(("\(arch).feed_forward_length", .uint32(UInt32(n)))) }
+        kv.append(("\(arch).attention.head_count", .uint32(UInt32(c.headCount))))
+        if let n = c.headCountKV { kv.append(("\(arch).attention.head_count_kv", .uint32(UInt32(n)))) }
+        let rope = c.rope
+        if let type = rope["rope_type"]?.stringValue {
+            let factor = rope["factor"]?.doubleValue
+            switch type {
+            case "linear" where factor != nil:
+                kv.append(("\(arch).rope.scaling.type", .string("linear")))
+                kv.append(("\(arch).rope.scaling.factor", .float32(Float(factor!))))
+            case "yarn" where factor != nil:
+                kv.append(("\(arch).rope.scaling.type", .string("yarn")))
+                kv.append(("\(arch).rope.scaling.factor", .float32(Float(factor!))))
+                if let o = rope["original_max_position_embeddings"]?.intValue {
+                    kv.append(("\(arch).rope.scaling.original_context_length", .uint32(UInt32(o))))
+                }
+                if let v = rope["extrapolation_factor"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_ext_factor", .float32(Float(v)))) }
+                if let v = (rope["attention_factor"] ?? rope["attn_factor"])?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_attn_factor", .float32(Float(v)))) }
+                if let v = rope["beta_fast"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_beta_fast", .float32(Float(v)))) }
+                if let v = rope["beta_slow"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_beta_slow", .float32(Float(v)))) }
+            case "su", "longrope":
+                kv.append(("\(arch).rope.scaling.type", .string("longrope")))
+            default: break
+            }
+        }
+        if let theta = rope["rope_theta"]?.doubleValue { kv.append(("\(arch).rope.freq_base", .float32(Float(theta)))) }
+        if let eps = c.rmsNormEps { kv.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(eps)))) }
+        if let hd = c.headDim {
+            kv.append(("\(arch).attention.key_length", .uint32(UInt32(hd))))
+            kv.append(("\(arch).attention.value_length", .uint32(UInt32(hd))))
+        }
+        kv.append(("general.file_type", .uint32(fileType.rawValue)))
+        if c.architecture != .qwen2 {
+            if let v = c.vocabSize { kv.append(("\(arch).vocab_size", .uint32(UInt32(v)))) }
+            kv.append(("\(arch).rope.dimension_count", .uint32(UInt32(c.ropeDimension))))
+        }
+        return kv
+    }
+
+    /// LlamaModel.generate_extra_tensors: per-frequency scaling factors for `rope_type: llama3`,
+    /// computed in f32 as torch does there.
+    static func llama3RopeFactors(_ c: ModelConfig) throws(FileError) -> [Float]? {
+        guard c.architecture != .qwen2, c.rope["rope_type"]?.stringValue?.lowercased() == "llama3" else { return nil }
+        let base = Float(c.rope["rope_theta"]?.doubleValue ?? 10000)
+        let dim = c.ropeDimension
+        let factor = c.rope["factor"]?.doubleValue ?? 8
+        let low = c.rope["low_freq_factor"]?.doubleValue ?? 1
+        let high = c.rope["high_freq_factor"]?.doubleValue ?? 4
+        let oldCtx = Double(c.rope["original_max_position_embeddings"]?.intValue ?? 8192)
+        let lowWavelen = oldCtx / low
+        let highWavelen = oldCtx / high
+        var out: [Float] = []
+        for i in stride(from: 0, to: dim, by: 2) {
+            let freq: Float = 1 / powf(base, Float(i) / Float(dim))
+            let wavelen: Float = Float(2 * Double.pi) / freq
+            if Double(wavelen) < highWavelen { out.append(1) }
+            else if Double(wavelen) > lowWavelen { out.append(Float(factor)) }
+            else {
+                let smooth: Float = (Float(oldCtx) / wavelen - Float(low)) / Float(high - low)
+                out.append(1 / ((1 - smooth) / Float(factor) + smooth))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,183 @@
+import Dispatch
+import Foundation
+import GGMLCore
+import GGUFWriter
+import MappedIO
+import Quantizers
+import SafetensorsReader
+
+/// Executes a `ConversionPlan`: header first, then each tensor's rows converted in parallel and
+/// written straight to their place in the file. Nothing larger than a chunk of rows is held.
+public struct Converter {
+    public struct Progress: Sendable {
+        public let tensorIndex: Int
+        public let tensorCount: Int
+        public let name: String
+        public let bytesWritten: Int
+        public let totalBytes: Int
+    }
+
+    public struct Summary: Sendable {
+        public let path: String
+        public let fileSize: Int
+        public let tensorCount: Int
+        public let seconds: Double
+        public let typeCounts: [(GGMLType, Int)]
+    }
+
+    public let plan: ConversionPlan
+    public let threads: Int
+    /// Output bytes per work item: large enough to amortise dispatch, small enough to balance.
+    static let chunkBytes = 1 << 20
+
+    public init(plan: ConversionPlan, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.plan = plan
+        self.threads = max(1, threads)
+    }
+
+    public func run(outfile: String, progress: ((Progress) -> Void)? = nil) throws(FileError) -> Summary {
+        let start = Date()
+        let writer = GGUFFileWriter()
+        for (k, v) in plan.metadata { writer.add(k, v) }
+        for t in plan.tensors { writer.addTensor(name: t.name, ne: t.ne, type: t.type) }
+        try writer.begin(path: outfile)
+        var done = 0
+        let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
+        do throws(FileError) {
+            for (i, t) in plan.tensors.enumerated() {
+                try convert(t, index: i, writer: writer, outfile: outfile)
+                done += t.byteCount
+                progress?(Progress(tensorIndex: i + 1, tensorCount: plan.tensors.count, name: t.name,
+                                   bytesWritten: done, totalBytes: total))
+            }
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        var counts: [GGMLType: Int] = [:]
+        for t in plan.tensors { counts[t.type, default: 0] += 1 }
+        return Summary(path: outfile, fileSize: writer.totalSize, tensorCount: plan.tensors.count,
+                       seconds: Date().timeIntervalSince(start),
+                       typeCounts: counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) })
+    }
+
+    func convert(_ t: PlannedTensor, index: Int, writer: GGUFFileWriter, outfile: String) throws(FileError) {
+        switch t.source {
+        case .generated(let values):
+            let r: Result<Void, FileError> = values.withUnsafeBytes { b in
+                do throws(FileError) { try writer.writeTensorData(index, b); return .success(()) } catch { return .failure(error) }
+            }
+            try r.get()
+        case .checkpoint(let entry, let permuteHeads):
+            let file = plan.checkpoint.files[entry.fileIndex]
+            let src = plan.checkpoint.data(entry)
+            let element: SourceElement = switch entry.tensor.dtype {
+            case .f32: .f32
+            case .f16: .f16
+            default: .bf16
+            }
+            defer { file.file.adviseDone(entry.tensor.range) }
+            // Same type in and out, rows in place: the bytes are already what convert writes.
+            if permuteHeads == nil, (element == .f32 && t.type == .f32) || (element == .f16 && t.type == .f16) {
+                try writer.writeTensorData(index, src)
+                return
+            }
+            try convertRows(t, index: index, src: src, element: element, permuteHeads: permuteHeads,
+                            writer: writer, path: file.path)
+        }
+    }
+
+    func convertRows(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, element: SourceElement,
+                     permuteHeads: Int?, writer: GGUFFileWriter, path: String) throws(FileError) {
+        let rowLen = t.ne[0]
+        let rows = t.rows
+        guard let dstRow = t.type.rowSize(rowLen), let q = Quantizers.quantizer(for: t.type) else {
+            throw FileError(path: path, message: "tensor \"\(t.sourceName)\": cannot write type \(t.type.name)")
+        }
+        let srcRow = rowLen * element.size
+        let rowsPerChunk = max(1, Self.chunkBytes / max(dstRow, 1))
+        let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
+        let checkFinite = t.type.isQuantized
+        let state = WorkState(chunks: chunks)
+        let base = SendablePointer(p: src.baseAddress!)
+        let sourceRow = RowPermutation(rows: rows, heads: permuteHeads)
+
+        DispatchQueue.concurrentPerform(iterations: min(threads, chunks)) { _ in
+            let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: rowLen)
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: rowsPerChunk * dstRow, alignment: 64)
+            defer { scratch.deallocate(); out.deallocate() }
+            while let c = state.next() {
+                let r0 = c * rowsPerChunk
+                let r1 = min(rows, r0 + rowsPerChunk)
+                for r in r0..<r1 {
+                    element.load(base.p + sourceRow[r] * srcRow, count: rowLen, into: scratch.baseAddress!)
+                    if checkFinite, !allFinite(scratch) {
+                        state.fail(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(sourceRow[r])); \(t.type.name) has no defined result for it"))
+                        return
+                    }
+                    q.quantizeRow(UnsafeBufferPointer(scratch),
+                                  into: UnsafeMutableRawBufferPointer(rebasing: out[((r - r0) * dstRow)..<((r - r0 + 1) * dstRow)]))
+                }
+                do throws(FileError) {
+                    try writer.writeTensorData(index, UnsafeRawBufferPointer(rebasing: out[0..<((r1 - r0) * dstRow)]),
+                                               byteOffset: r0 * dstRow)
+                } catch {
+                    state.fail(error)
+                    return
+                }
+            }
+        }
+        if let e = state.error { throw e }
+    }
+}
+
+/// convert_hf_to_gguf `LlamaModel.permute`: within each head, rows `[0, d/2)` and `[d/2, d)`
+/// (HF's rotate-half layout) are interleaved into ggml's pairwise layout.
+struct RowPermutation {
+    let rows: Int
+    let heads: Int?
+
+    subscript(r: Int) -> Int {
+        guard let h = heads else { return r }
+        let perHead = rows / h
+        let half = perHead / 2
+        let head = r / perHead
+        let within = r % perHead
+        return head * perHead + (within % 2) * half + within / 2
+    }
+}
+
+@inline(__always)
+func allFinite(_ b: UnsafeMutableBufferPointer<Float>) -> Bool {
+    var ok = true
+    for x in b where !x.isFinite { ok = false; break }
+    return ok
+}
+
+/// The mmap outlives every worker: `concurrentPerform` returns only when all are done.
+struct SendablePointer: @unchecked Sendable {
+    let p: UnsafeRawPointer
+}
+
+/// Hands out chunk indices to workers and keeps the first error.
+final class WorkState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextChunk = 0
+    private let chunks: Int
+    private(set) var error: FileError?
+
+    init(chunks: Int) { self.chunks = chunks }
+
+    func next() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard error == nil, nextChunk < chunks else { return nil }
+        nextChunk += 1
+        return nextChunk - 1
+    }
+
+    func fail(_ e: FileError) {
+        lock.lock(); defer { lock.unlock() }
+        if error == nil { error = e }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import MappedIO
+import StrictJSON
+
+/// The architectures we convert, by their `config.json` `architectures[0]`.
+public enum HFArchitecture: String, Sendable, CaseIterable {
+    case llama = "LlamaForCausalLM"
+    case mistral = "MistralForCausalLM"
+    case qwen2 = "Qwen2ForCausalLM"
+
+    /// `general.architecture`: llama.cpp runs Mistral checkpoints as `llama`.
+    public var ggufArchitecture: String {
+        switch self {
+        case .llama, .mistral: "llama"
+        case .qwen2: "qwen2"
+        }
+    }
+
+    /// convert_hf_to_gguf undoes HF's rotary half-split layout for llama-family q/k projections;
+    /// Qwen2 in llama.cpp uses NEOX rope on the HF layout, so it is not permuted.
+    public var permutesQK: Bool { self != .qwen2 }
+
+    public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
+/// Hyper-parameters from `config.json`, read the way convert_hf_to_gguf's `find_hparam` does.
+public struct ModelConfig: Sendable {
+    public let path: String
+    public let json: JSONObject
+    public let architecture: HFArchitecture
+    public let blockCount: Int
+    public let contextLength: Int?
+    public let embeddingLength: Int
+    public let feedForwardLength: Int?
+    public let headCount: Int
+    public let headCountKV: Int?
+    public let headDim: Int?
+    public let rmsNormEps: Double?
+    public let vocabSize: Int?
+    public let tieWordEmbeddings: Bool
+    /// `rope_parameters` (new transformers) or `rope_scaling`, with `rope_theta` mirrored in.
+    public let rope: JSONObject
+
+    public init(directory: String) throws(FileError) {
+        let p = (directory as NSString).appendingPathComponent("config.json")
+        try self.init(path: p, json: try readJSONObject(p))
+    }
+
+    public init(path: String, json: JSONObject) throws(FileError) {
+        self.path = path
+        self.json = json
+        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        guard let archs = json["architectures"]?.arrayValue, let a = archs.first?.stringValue else {
+            throw fail("no \"architectures\" entry; supported: \(HFArchitecture.supportedList)")
+        }
+        guard let arch = HFArchitecture(rawValue: a) else {
+            throw fail("unsupported architecture \(a); supported: \(HFArchitecture.supportedList)")
+        }
+        architecture = arch
+        func int(_ keys: [String]) throws(FileError) -> Int? {
+            for k in keys {
+                guard let v = json[k], !v.isNull else { continue }
+                guard let i = v.intValue, i >= 0, i <= Int(UInt32.max) else { throw fail("\"\(k)\" must be a non-negative integer") }
+                return i
+            }
+            return nil
+        }
+        func required(_ keys: [String]) throws(FileError) -> Int {
+            guard let v = try int(keys), v > 0 else { throw fail("missing or zero \"\(keys[0])\"") }
+            return v
+        }
+        blockCount = try required(["num_hidden_layers", "n_layers", "num_layers", "n_layer"])
+        contextLength = try int(["max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"])
+        embeddingLength = try required(["hidden_size", "n_embd", "dim"])
+        feedForwardLength = try int(["prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"])
+        headCount = try required(["num_attention_heads", "n_head", "n_heads"])
+        headCountKV = try int(["num_key_value_heads", "n_kv_heads"])
+        // transformers' LlamaConfig and MistralConfig fill head_dim in when config.json omits it,
+        // and convert_hf_to_gguf reads the loaded config, so key_length is written for them anyway.
+        headDim = try int(["head_dim"]) ?? (arch == .qwen2 ? nil : embeddingLength / headCount)
+        if let kv = headCountKV, kv == 0 || headCount % kv != 0 {
+            throw fail("num_key_value_heads \(kv) does not divide num_attention_heads \(headCount)")
+        }
+        var eps: Double? = nil
+        for k in ["rms_norm_eps", "norm_eps"] {
+            if let v = json[k], !v.isNull {
+                guard let d = v.doubleValue else { throw fail("\"\(k)\" must be a number") }
+                eps = d
+                break
+            }
+        }
+        rmsNormEps = eps
+        vocabSize = try int(["vocab_size"])
+        tieWordEmbeddings = json["tie_word_embeddings"]?.boolValue ?? false
+        var rope = (json["rope_parameters"]?.objectValue ?? json["rope_scaling"]?.objectValue) ?? JSONObject()
+        if rope["full_attention"] == nil && rope["sliding_attention"] == nil {
+            for k in ["global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"] {
+                if let v = json[k], !v.isNull { if rope["rope_theta"] == nil { rope.append("rope_theta", v) }; break }
+            }
+            if rope["rope_type"] == nil, let t = rope["type"] { rope.append("rope_type", t) }
+            if rope["original_max_position_embeddings"] == nil, let o = json["original_max_position_embeddings"], !o.isNull {
+                rope.append("original_max_position_embeddings", o)
+            }
+        }
+        self.rope = rope["full_attention"]?.objectValue ?? rope
+    }
+
+    public var ropeDimension: Int { headDim ?? embeddingLength / headCount }
+    public var kvHeads: Int { headCountKV ?? headCount }
+}
+
+func readJSONObject(_ path: String) throws(FileError) -> JSONObject {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        throw FileError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "missing")
+    }
+    let v: JSONValue
+    do { v = try JSONParser.parse(data) } catch { throw FileError(path: path, message: "invalid JSON: \(error)") }
+    guard let o = v.objectValue else { throw FileError(path: path, message: "not a JSON object") }
+    return o
+}
+
+func readOptionalJSONObject(_ path: String) throws(FileError) -> JSONObject? {
+    FileManager.default.fileExists(atPath: path) ? try readJSONObject(path) : nil
+}

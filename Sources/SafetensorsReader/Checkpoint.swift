@@ -1,0 +1,137 @@
+import Foundation
+import StrictJSON
+import MappedIO
+
+/// The safetensors weights of a model directory: `model.safetensors`, or the shards that
+/// `model.safetensors.index.json` lists. Shards are opened (mapped) up front, tensors read lazily.
+public final class SafetensorsCheckpoint: @unchecked Sendable {
+    public static let indexName = "model.safetensors.index.json"
+    public static let singleName = "model.safetensors"
+
+    public let directory: String
+    /// Shard files in the order convert_hf_to_gguf reads them (sorted by file name).
+    public let files: [SafetensorsFile]
+
+    public struct Entry: Sendable {
+        public let tensor: SafetensorsTensor
+        public let fileIndex: Int
+    }
+
+    /// Every tensor: shards in order, names sorted by code point within a shard — the order
+    /// convert_hf_to_gguf visits them.
+    public let entries: [Entry]
+    private let byName: [String: Int]
+
+    /// Opens a model directory, or a single `.safetensors` file.
+    public init(path: String) throws(FileError) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw FileError(path: path, message: "no such file or directory")
+        }
+        if !isDir.boolValue {
+            directory = (path as NSString).deletingLastPathComponent
+            files = [try SafetensorsFile(path: path)]
+        } else {
+            directory = path
+            let index = (path as NSString).appendingPathComponent(Self.indexName)
+            let single = (path as NSString).appendingPathComponent(Self.singleName)
+            if FileManager.default.fileExists(atPath: index) {
+                files = try Self.openShards(directory: path, indexPath: index)
+            } else if FileManager.default.fileExists(atPath: single) {
+                files = [try SafetensorsFile(path: single)]
+            } else {
+                throw FileError(path: path, message: "no \(Self.singleName) or \(Self.indexName) in this directory")
+            }
+        }
+        var entries: [Entry] = []
+        var byName: [String: Int] = [:]
+        for (fi, f) in files.enumerated() {
+            let names = f.tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            for t in names {
+                if byName[t.name] != nil {
+                    throw FileError(path: f.path, message: "tensor \"\(t.name)\" also appears in another shard")
+                }
+                byName[t.name] = entries.count
+                entries.append(Entry(tensor: t, fileIndex: fi))
+            }
+        }
+        self.entries = entries
+        self.byName = byName
+    }
+
+    public subscript(name: String) -> Entry? { byName[name].map { entries[$0] } }
+
+    public func data(_ e: Entry) -> UnsafeRawBufferPointer { files[e.fileIndex].data(e.tensor) }
+
+    public var totalBytes: Int { files.reduce(0) { $0 + $1.file.size } }
+
+    static func openShards(directory: String, indexPath: String) throws(FileError) -> [SafetensorsFile] {
+        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
+            throw fail("cannot read: \(error.localizedDescription)")
+        }
+        let root: JSONValue
+        do { root = try JSONParser.parse(data) } catch { throw fail("invalid JSON: \(error)") }
+        guard let map = root["weight_map"]?.objectValue else { throw fail("no \"weight_map\" object") }
+        guard map.count > 0 else { throw fail("\"weight_map\" is empty") }
+        let realDir = resolved(directory)
+        var shardNames: [String] = []
+        var expected: [String: Set<String>] = [:]
+        for (tensor, v) in map.entries {
+            guard let shard = v.stringValue else { throw fail("weight_map[\"\(tensor)\"] is not a string") }
+            if expected[shard] == nil {
+                try checkInside(shard: shard, directory: directory, realDir: realDir, indexPath: indexPath)
+                shardNames.append(shard)
+            }
+            expected[shard, default: []].insert(tensor)
+        }
+        shardNames.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var files: [SafetensorsFile] = []
+        for s in shardNames {
+            let p = (directory as NSString).appendingPathComponent(s)
+            guard FileManager.default.fileExists(atPath: p) else {
+                throw fail("missing shard \"\(s)\" listed in weight_map")
+            }
+            let f = try SafetensorsFile(path: p)
+            let have = Set(f.tensors.map(\.name))
+            let want = expected[s]!
+            if let missing = want.subtracting(have).sorted().first {
+                throw fail("tensor \"\(missing)\" is mapped to \"\(s)\" but that shard does not contain it")
+            }
+            if let extra = have.subtracting(want).sorted().first {
+                throw fail("shard \"\(s)\" contains tensor \"\(extra)\" that weight_map does not list")
+            }
+            files.append(f)
+        }
+        return files
+    }
+
+    /// A weight_map entry must name a file inside the model directory: no absolute path, no `..`,
+    /// and no symlink that leads out.
+    static func checkInside(shard: String, directory: String, realDir: String, indexPath: String) throws(FileError) {
+        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
+        if shard.isEmpty { throw fail("weight_map names an empty file name") }
+        if shard.hasPrefix("/") || shard.hasPrefix("\\") {
+            throw fail("weight_map path \"\(shard)\" is absolute; shards must be inside the model directory")
+        }
+        let parts = shard.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "/" || $0 == "\\" })
+        if parts.contains("..") {
+            throw fail("weight_map path \"\(shard)\" contains '..'; shards must be inside the model directory")
+        }
+        if shard.utf8.contains(0) { throw fail("weight_map path contains a NUL byte") }
+        let full = (directory as NSString).appendingPathComponent(shard)
+        if FileManager.default.fileExists(atPath: full) {
+            let real = resolved(full)
+            if !(real.hasPrefix(realDir + "/")) {
+                throw fail("weight_map path \"\(shard)\" resolves outside the model directory (to \(real))")
+            }
+        }
+    }
+
+    static func resolved(_ p: String) -> String {
+        guard let r = realpath(p, nil) else { return p }
+        defer { free(r) }
+        return String(cString: r)
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import MappedIO
+
+@main
+struct EdgeQuant: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edgequant",
+        abstract: "Hugging Face safetensors → GGUF for llama.cpp and every ggml engine.",
+        discussion: """
+        Typical use:
+          edgequant convert ./SmolLM2-135M-Instruct --type q8_0
+          edgequant inspect ./SmolLM2-135M-Instruct-Q8_0.gguf
+        Every error is one line naming the file and the fault; no partial output is ever left behind.
+        """,
+        subcommands: [Convert.self, Inspect.self]
+    )
+}
+
+/// Prints `edgequant: error: <file>: <fault>` and exits non-zero, instead of ArgumentParser's usage dump.
+func fail(_ e: Error) -> Never {
+    FileHandle.standardError.write(Data("edgequant: error: \(e)\n".utf8))
+    exit(1)
+}
+
+/// On Ctrl-C or SIGTERM the temporary output is removed before the process dies.
+func installSignalCleanup() {
+    let handler: @convention(c) (Int32) -> Void = { sig in
+        TempFileRegistry.shared.removeAll()
+        signal(sig, SIG_DFL)
+        raise(sig)
+    }
+    signal(SIGINT, handler)
+    signal(SIGTERM, handler)
+    signal(SIGHUP, handler)
+}
+
+func writeStderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
+var stderrIsTerminal: Bool { isatty(2) != 0 }
+
+func formatBytes(_ n: Int) -> String {
+    let d = Double(n)
+    if d >= 1e9 { return String(format: "%.2f GB", d / 1e9) }
+    if d >= 1e6 { return String(format: "%.1f MB", d / 1e6) }
+    if d >= 1e3 { return String(format: "%.1f kB", d / 1e3) }
+    return "\(n) B"
+}

@@ -1,0 +1,48 @@
+import Conversion
+import Foundation
+import GGUFWriter
+import MappedIO
+import Testing
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+func fixture(_ rel: String) -> String { (fixtures as NSString).appendingPathComponent(rel) }
+
+func tempOutput(_ name: String) -> String {
+    let d = NSTemporaryDirectory() + "eq-conv-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return (d as NSString).appendingPathComponent(name)
+}
+
+/// Our output against GGUFs that llama.cpp's convert_hf_to_gguf.py wrote for the same tiny
+/// checkpoints (Fixtures/make_fixtures.py): the whole file must be byte-identical.
+@Suite struct GoldenTests {
+    static let variants = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2"]
+    static let cases = variants.flatMap { v in OutType.allCases.map { (v, $0) } }
+
+    @Test(arguments: cases)
+    func byteIdenticalToConvertHFToGGUF(_ c: (String, OutType)) throws {
+        let (variant, type) = c
+        let golden = fixture("golden/\(variant)-\(type.rawValue).gguf")
+        let out = tempOutput("\(variant)-\(type.rawValue).gguf")
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+        let plan = try ConversionPlan(directory: fixture("checkpoints/\(variant)"), outType: type)
+        _ = try Converter(plan: plan, threads: 2).run(outfile: out)
+
+        let ours = try GGUFFile(path: out)
+        let theirs = try GGUFFile(path: golden)
+        // Compare piecewise first so that a failure says what differs.
+        #expect(ours.metadata.map(\.key) == theirs.metadata.map(\.key))
+        for (k, v) in theirs.metadata { #expect(ours[k] == v, "\(variant) \(type): key \(k)") }
+        #expect(ours.tensors.map(\.name) == theirs.tensors.map(\.name))
+        for t in theirs.tensors {
+            guard let o = ours.tensor(named: t.name) else { continue }
+            #expect(o.type == t.type && o.ne == t.ne, "\(t.name)")
+            #expect(ours.data(o).elementsEqual(theirs.data(t)), "\(variant) \(type): data of \(t.name)")
+        }
+        let a = try Data(contentsOf: URL(fileURLWithPath: out))
+        let b = try Data(contentsOf: URL(fileURLWithPath: golden))
+        #expect(a == b, "\(variant) \(type): files differ")
+    }
+}

@@ -1,0 +1,43 @@
+import StrictJSON
+import Testing
+
+@Suite struct JSONTests {
+    @Test func parsesScalarsAndKeepsKeyOrder() throws {
+        let v = try JSONParser.parse(#"{"b": 1, "a": [true, false, null, -2.5e3, "x\u00e9\ud83d\ude00"], "c": 18446744073709551616}"#)
+        let o = try #require(v.objectValue)
+        #expect(o.keys == ["b", "a", "c"])
+        #expect(v["b"] == .int(1))
+        #expect(v["a"]?.arrayValue == [.bool(true), .bool(false), .null, .double(-2500), .string("xé😀")])
+        // Integers beyond Int are kept as doubles, never silently truncated.
+        #expect(v["c"] == .double(18446744073709551616))
+    }
+
+    @Test func refusesDuplicateKeys() {
+        #expect(throws: JSONError.self) { try JSONParser.parse(#"{"a": 1, "a": 2}"#) }
+        do { _ = try JSONParser.parse(#"{"t": {"x": 1}, "t": {}}"#) } catch {
+            #expect(error.message == "duplicate key \"t\"")
+        }
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "\"\\x\"", "\"\\ud800\"", "tru", "[1] x", "\"a\nb\"", "{\"a\":1,}",
+    ])
+    func refusesMalformed(_ text: String) {
+        #expect(throws: JSONError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func boundsNesting() {
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: JSONError.self) { try JSONParser.parse(deep) }
+    }
+
+    @Test func refusesInvalidUTF8() {
+        #expect(throws: JSONError.self) { try JSONParser.parse([0x22, 0xFF, 0x22]) }
+    }
+
+    @Test func serializesRoundTrip() throws {
+        let v = try JSONParser.parse(#"{"s":"a\"b\n\u0001","n":[1,2.5,true,null],"o":{}}"#)
+        #expect(try JSONParser.parse(v.serialized()) == v)
+        #expect(try JSONParser.parse(v.serialized(pretty: true)) == v)
+    }
+}
