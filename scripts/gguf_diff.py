@@ -16,8 +16,10 @@ kv checks. With --ignore-key or --tensors-only the byte-identity check is inform
 only (it cannot hold if an ignored key differs). --tensors-only skips the kv checks.
 
 Prints one line per difference (at most --max-items per section) and a final summary line.
-Exit status: 0 when no difference counted, 1 when different, 2 on usage/parse errors.
-Uses gguf-py's GGUFReader (memory-mapped), so a 270 MB file takes about a second.
+Exit status: 0 when no difference counted, 1 otherwise (different, unreadable or not GGUF);
+argparse usage errors exit 2.
+Byte-identical files are detected first (memory-mapped compare, <1 s for 270 MB); otherwise
+both files are parsed with gguf-py's GGUFReader (~5 s for SmolLM2's 49k-token vocab).
 """
 from __future__ import annotations
 
@@ -385,7 +387,7 @@ def main() -> int:
     except (OSError, ValueError) as e:
         print(f"gguf_diff: cannot open: {e}")
         print("SUMMARY: ERROR")
-        return 2
+        return 1
     if ma.size == mb.size and ma.size >= 24 and bytes(ma[:4]) == b"GGUF":
         step = 1 << 24
         if all(np.array_equal(ma[s:s + step], mb[s:s + step]) for s in range(0, ma.size, step)):
@@ -401,7 +403,7 @@ def main() -> int:
         except Exception as e:  # noqa: BLE001
             print(f"gguf_diff: cannot read {p}: {type(e).__name__}: {e}")
             print(f"SUMMARY: ERROR reading {p}")
-            return 2
+            return 1
     ra, rb = readers
     rep = Report(args.max_items, args.quiet)
 

@@ -28,7 +28,7 @@ public struct Converter {
     public let plan: ConversionPlan
     public let threads: Int
     /// Output bytes per work item: large enough to amortise dispatch, small enough to balance.
-    static let chunkBytes = 1 << 20
+    static let chunkBytes = 1 << 16
 
     public init(plan: ConversionPlan, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.plan = plan

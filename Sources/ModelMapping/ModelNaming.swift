@@ -16,7 +16,10 @@ import StrictJSON
 //     totalParams == sharedParams, expertParams == 0, expertCount == 0.
 //   * `hfConfig` is the raw `config.json` (Metadata reads the file itself, not convert's hparams).
 //   * `modelDirectory` is the path as given on the command line (pathlib does not resolve it;
-//     `general.name` falls back to its last component, so "." gives an empty name like Python).
+//     the name heuristics use its last component, so "." gives an empty, unwritten name and a
+//     file name starting with "-", exactly like Python).
+//   * The order: callers write `general.architecture` and `general.type` ("model") first, then
+//     `ggufKeys()`, then the architecture parameters, file type and quantization version.
 //
 // Left out (documented, not silently different where it matters):
 //   * `--metadata` override file and `--remote` HF ids (no such options in edgequant).
@@ -25,9 +28,14 @@ import StrictJSON
 //     sequences, compact `- key: value` items, flow sequences of scalars, plain / quoted / block
 //     scalars, comments, YAML 1.1 implicit typing of plain scalars). Keys convert does not read
 //     are never parsed, so odd YAML there is ignored (PyYAML would parse or reject the whole
-//     document). Anchors, aliases, tags, flow mappings, complex keys, or values whose Python type
-//     would make convert crash or write non-string arrays (numbers/booleans/dates where strings
-//     are expected) in the keys convert reads -> `ModelNamingError` instead of a guess.
+//     document). Anchors, aliases, tags, non-empty flow mappings, nested flow collections,
+//     `key: value` pairs inside flow sequences, complex keys, or values whose Python type would
+//     make convert crash or write non-string arrays (numbers/booleans/dates where strings are
+//     expected) in the keys convert reads -> `ModelNamingError` instead of a guess. Falsy
+//     non-strings (false, 0, [], {}) that Python silently skips are skipped too, except in
+//     basename/finetune/version/size_label, where they would break Python's file naming.
+//   * Python crashes in naming_convention when `name` is a falsy non-string and there is no
+//     basename; here the name is just empty.
 //   * generation_config.json is parsed with StrictJSON: a file Python's json accepts but
 //     StrictJSON refuses (duplicate keys, NaN) is treated as absent; Python only treats
 //     undecodable files that way.
@@ -384,6 +392,12 @@ extension ModelNaming {
         public var finetune: String?
         public var version: String?
         public var sizeLabel: String?
+
+        public init(fullName: String? = nil, organization: String? = nil, basename: String? = nil,
+                    finetune: String? = nil, version: String? = nil, sizeLabel: String? = nil) {
+            self.fullName = fullName; self.organization = organization; self.basename = basename
+            self.finetune = finetune; self.version = version; self.sizeLabel = sizeLabel
+        }
     }
 
     private mutating func fillFromID(_ id: String, totalParams: Int) {

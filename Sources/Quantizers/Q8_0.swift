@@ -23,22 +23,26 @@ public enum Q8_0: BlockQuantizer {
         }
     }
 
+    /// The same arithmetic as branch-free loops over a block that LLVM vectorises with baseline
+    /// SSE2: |x| maxima as integers (order-preserving for non-negative floats), and rounding by the
+    /// 1.5·2²³ trick with an exact fix for ties, so no libm call or trapping conversion remains.
     public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
         let nb = src.count / qk
-        let s = UnsafeRawPointer(src.baseAddress!)
+        let s = src.baseAddress!
+        let o = dst.baseAddress!
+        let bits = UnsafeRawPointer(s).assumingMemoryBound(to: UInt32.self)
         for b in 0..<nb {
-            let p = s + b * qk * 4
-            let v0 = p.loadUnaligned(as: SIMD16<Float>.self)
-            let v1 = p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            let m = pointwiseMax(pointwiseMax(v0, -v0), pointwiseMax(v1, -v1)).max()
-            let d = m / 127
+            let x = s + b * qk
+            let xb = bits + b * qk
+            var m: UInt32 = 0
+            for j in 0..<qk { m = Swift.max(m, xb[j] & 0x7FFF_FFFF) }
+            let amax = Float(bitPattern: m)
+            let d = amax / 127
             let id: Float = d != 0 ? 1 / d : 0
-            let out = dst.baseAddress! + b * blockBytes
+            let out = o + b * blockBytes
             out.storeBytes(of: Float16(d).bitPattern.littleEndian, as: UInt16.self)
-            let q0 = SIMD16<Int8>(truncatingIfNeeded: SIMD16<Int32>(inInt32Range(roundHalfAway(v0 * id))))
-            let q1 = SIMD16<Int8>(truncatingIfNeeded: SIMD16<Int32>(inInt32Range(roundHalfAway(v1 * id))))
-            out.storeBytes(of: q0, toByteOffset: 2, as: SIMD16<Int8>.self)
-            out.storeBytes(of: q1, toByteOffset: 18, as: SIMD16<Int8>.self)
+            let q = (out + 2).assumingMemoryBound(to: Int8.self)
+            for j in 0..<qk { q[j] = roundToInt8Branchless(x[j] * id) }
         }
     }
 
@@ -62,22 +66,38 @@ func int8LikeC(_ v: Float) -> Int8 {
     v > -2147483648 && v < 2147483648 ? Int8(truncatingIfNeeded: Int32(v)) : 0
 }
 
-@inline(__always)
-func inInt32Range<V: SIMD>(_ v: V) -> V where V.Scalar == Float {
-    var r = v
-    r.replace(with: 0, where: .!((v .> V(repeating: -2147483648)) .& (v .< V(repeating: 2147483648))))
-    return r
-}
 
 /// C `roundf` (halves away from zero) lane-wise; x86 has no such rounding mode, and
 /// `trunc(x + 0.5·sign)` is wrong for 0.49999997, so the fraction is compared exactly.
+/// `int8LikeC(roundf(v))` without branches. Finite products here never exceed ±128 (|x| ≤ amax,
+/// id = 127/amax), so anything outside ±256 is the inf/NaN case, which C turns into 0.
 @inline(__always)
-func roundHalfAway<V: SIMD>(_ x: V) -> V where V.Scalar == Float {
+func roundToInt8Branchless(_ v: Float) -> Int8 {
+    let magic: Float = 12_582_912 // 1.5 · 2^23: adding it rounds to an integer, ties to even
+    let vc = (v > -256) && (v < 256) ? v : 0
+    let rne = (vc + magic) - magic
+    let diff = vc - rne
+    let up: Float = (diff == 0.5) && (vc > 0) ? 1 : 0
+    let down: Float = (diff == -0.5) && (vc < 0) ? 1 : 0
+    let r = rne + up - down
+    return Int8(truncatingIfNeeded: Int32(bitPattern: (r + magic).bitPattern) &- 0x4B40_0000)
+}
+
+/// `(int8_t) roundf(v)` as ggml computes it, without libm: baseline x86-64 has no rounding
+/// instruction, and a `truncf` call per element would stop the loop from vectorising.
+@inline(__always)
+func roundToInt8LikeC(_ v: Float) -> Int8 {
+    let inRange = v > -2147483648 && v < 2147483648
+    let vc = inRange ? v : 0
+    let i = Int32(vc)
+    let frac = vc - Float(i)
+    let r = i &+ (frac >= 0.5 ? 1 : (frac <= -0.5 ? -1 : 0))
+    return Int8(truncatingIfNeeded: r)
+}
+
+@inline(__always)
+func roundHalfAway(_ x: Float) -> Float {
     let t = x.rounded(.towardZero)
     let frac = x - t
-    let one = V(repeating: 1)
-    var r = t
-    r.replace(with: t + one, where: frac .>= V(repeating: 0.5))
-    r.replace(with: t - one, where: frac .<= V(repeating: -0.5))
-    return r
+    return frac >= 0.5 ? t + 1 : frac <= -0.5 ? t - 1 : t
 }
