@@ -39,8 +39,8 @@ let package = Package(
         .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
         .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
         .testTarget(name: "ConversionTests", dependencies: [
-            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore",
-        ], resources: []),
+            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,8 @@
 import Conversion
 import Foundation
 import MappedIO
+import GGUFWriter
+import StrictJSON
 import Testing
 
 /// Writes an F32 safetensors file from (name, shape, values).
@@ -103,5 +105,60 @@ func minimalTensors(embedding: [Float]? = nil) -> [(String, [Int], [Float])] {
         expectNoOutput(dir, contains: "config.json: invalid JSON")
         try? FileManager.default.removeItem(atPath: dir + "/config.json")
         expectNoOutput(dir, contains: "config.json: missing")
+    }
+}
+
+@Suite struct UnsupportedInputTests {
+    @Test func refusesKnownButUnsupportedDtype() throws {
+        let dir = tinyCheckpoint(minimalTensors())
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Same file with one tensor declared I32 instead of F32 (same byte size).
+        let p = dir + "/model.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: p))
+        let range = bytes.range(of: Data(#"{"dtype":"F32","shape":[32]"#.utf8))!
+        bytes.replaceSubrange(range, with: Data(#"{"dtype":"I32","shape":[32]"#.utf8))
+        try bytes.write(to: URL(fileURLWithPath: p))
+        do {
+            _ = try ConversionPlan(directory: dir, outType: .f16)
+            Issue.record("expected an unsupported-dtype error")
+        } catch {
+            #expect(error.description == "\(p): tensor \"model.norm.weight\": unsupported dtype I32 (F32, F16 and BF16 are supported)")
+        }
+    }
+
+    @Test func unknownPreTokenizerNamesTheWayOut() throws {
+        let dir = tinyCheckpoint(minimalTensors())
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.removeItem(atPath: dir + "/tokenizer.model")
+        let vocab = (0..<300).map { "\"t\($0)\":\($0)" }.joined(separator: ",")
+        let tj = #"{"version":"1.0","added_tokens":[],"normalizer":null,"pre_tokenizer":{"type":"Whitespace"},"model":{"type":"BPE","vocab":{"# + vocab + #"},"merges":["t t1"]}}"#
+        _ = FileManager.default.createFile(atPath: dir + "/tokenizer.json", contents: Data(tj.utf8))
+        do {
+            _ = try ConversionPlan(directory: dir, outType: .f16)
+            Issue.record("expected an unknown pre-tokenizer error")
+        } catch {
+            #expect(error.description.contains("tokenizer.json: unrecognised pre-tokenizer (Whitespace); pass --pre-tokenizer NAME"))
+        }
+        // The override works and lands in the metadata.
+        let plan = try ConversionPlan(directory: dir, outType: .f16, preTokenizer: "gpt-2")
+        #expect(plan.metadata.first { $0.key == "tokenizer.ggml.pre" }?.value == .string("gpt-2"))
+        #expect(plan.metadata.first { $0.key == "tokenizer.ggml.model" }?.value == .string("gpt2"))
+        #expect(plan.metadata.first { $0.key == "tokenizer.ggml.merges" }?.value == .strings(["t t1"]))
+    }
+}
+
+@Suite struct InspectionTests {
+    @Test func describesGGUFAndSafetensors() throws {
+        let g = try Inspection(path: fixture("golden/llama-tied-q8_0.gguf"))
+        #expect(g.json["format"] == .string("gguf"))
+        #expect(g.json["metadata"]?["general.architecture"] == .string("llama"))
+        let byType = try #require(g.json["totals"]?["by_type"]?.arrayValue)
+        let q8 = try #require(byType.first { $0["type"] == .string("q8_0") })
+        #expect(q8["bpw"] == .double(8.5))
+        #expect(g.text.contains("token_embd.weight"))
+        let s = try Inspection(path: fixture("checkpoints/llama-untied-sharded"))
+        #expect(s.json["format"] == .string("safetensors"))
+        #expect(s.json["files"]?.arrayValue?.count == 2)
+        #expect(s.text.contains("F16"))
     }
 }
