@@ -30,7 +30,7 @@ let package = Package(
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
         ]),
         .executableTarget(name: "convert", dependencies: [
-            "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore",
+            "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),

@@ -12,16 +12,19 @@ ap.add_argument("--dim", type=int, default=4096)
 ap.add_argument("--ffn", type=int, default=11008)
 ap.add_argument("--vocab", type=int, default=32000)
 ap.add_argument("--heads", type=int, default=32)
+ap.add_argument("--kv-heads", type=int, default=None)
 ap.add_argument("--shards", type=int, default=3)
 a = ap.parse_args()
 os.makedirs(a.out, exist_ok=True)
 d, f, v = a.dim, a.ffn, a.vocab
+kvh = a.kv_heads or a.heads
+kv = d // a.heads * kvh
 tensors = [("model.embed_tokens.weight", [v, d]), ("model.norm.weight", [d]), ("lm_head.weight", [v, d])]
 for i in range(a.layers):
     p = f"model.layers.{i}."
     tensors += [(p + "input_layernorm.weight", [d]), (p + "post_attention_layernorm.weight", [d]),
-                (p + "self_attn.q_proj.weight", [d, d]), (p + "self_attn.k_proj.weight", [d, d]),
-                (p + "self_attn.v_proj.weight", [d, d]), (p + "self_attn.o_proj.weight", [d, d]),
+                (p + "self_attn.q_proj.weight", [d, d]), (p + "self_attn.k_proj.weight", [kv, d]),
+                (p + "self_attn.v_proj.weight", [kv, d]), (p + "self_attn.o_proj.weight", [d, d]),
                 (p + "mlp.gate_proj.weight", [f, d]), (p + "mlp.up_proj.weight", [f, d]),
                 (p + "mlp.down_proj.weight", [d, f])]
 per = -(-len(tensors) // a.shards)
@@ -42,7 +45,7 @@ for s in range(a.shards):
         fh.truncate(8 + len(h) + off)
 json.dump({"metadata": {}, "weight_map": weight_map}, open(os.path.join(a.out, "model.safetensors.index.json"), "w"))
 json.dump({"architectures": ["LlamaForCausalLM"], "hidden_size": d, "intermediate_size": f, "num_hidden_layers": a.layers,
-           "num_attention_heads": a.heads, "num_key_value_heads": a.heads, "rms_norm_eps": 1e-5, "vocab_size": v,
+           "num_attention_heads": a.heads, "num_key_value_heads": kvh, "rms_norm_eps": 1e-5, "vocab_size": v,
            "max_position_embeddings": 4096, "rope_theta": 10000.0, "tie_word_embeddings": False},
           open(os.path.join(a.out, "config.json"), "w"))
 here = os.path.dirname(os.path.abspath(__file__))

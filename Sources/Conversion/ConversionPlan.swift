@@ -9,9 +9,11 @@ import SafetensorsReader
 public struct PlannedTensor: Sendable {
     public enum Source: Sendable {
         /// A checkpoint tensor; `permuteHeads` set for llama q/k rows.
-        case checkpoint(SafetensorsCheckpoint.Entry, permuteHeads: Int?)
+        case checkpoint(SafetensorsFile, SafetensorsTensor, permuteHeads: Int?)
         /// Computed at conversion time (llama3 `rope_freqs`).
         case generated([Float])
+        /// A tensor of an existing GGUF file (requantization).
+        case gguf(GGUFFile, GGUFTensorInfo)
     }
 
     public let name: String
@@ -21,12 +23,45 @@ public struct PlannedTensor: Sendable {
     public let type: GGMLType
     public let source: Source
 
+    public init(name: String, sourceName: String, ne: [Int], type: GGMLType, source: Source) {
+        self.name = name
+        self.sourceName = sourceName
+        self.ne = ne
+        self.type = type
+        self.source = source
+    }
+
+    /// The same tensor written as another type.
+    public func with(type t: GGMLType) -> PlannedTensor {
+        PlannedTensor(name: name, sourceName: sourceName, ne: ne, type: t, source: source)
+    }
+
+    /// The element type the source holds.
+    public var sourceType: GGMLType {
+        switch source {
+        case .generated: .f32
+        case .gguf(_, let info): info.type
+        case .checkpoint(_, let tensor, _):
+            switch tensor.dtype {
+            case .f16: .f16
+            case .bf16: .bf16
+            default: .f32
+            }
+        }
+    }
+
     public var rows: Int { ne.dropFirst().reduce(1, *) }
     public var byteCount: Int { (type.rowSize(ne[0]) ?? 0) * rows }
 }
 
+/// What the writer needs: metadata and tensors, in file order, each tensor's type decided.
+public protocol OutputPlan: Sendable {
+    var metadata: [(key: String, value: GGUFValue)] { get }
+    var tensors: [PlannedTensor] { get }
+}
+
 /// Everything decided before a byte is written: metadata in file order and every tensor's type.
-public struct ConversionPlan: Sendable {
+public struct ConversionPlan: OutputPlan {
     public let directory: String
     public let config: ModelConfig
     public let checkpoint: SafetensorsCheckpoint
@@ -76,7 +111,7 @@ public struct ConversionPlan: Sendable {
             }
             let ne = Array(t.shape.reversed())
             tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: outType.tensorType(name: name, ne: ne),
-                                         source: .checkpoint(e, permuteHeads: permute)))
+                                         source: .checkpoint(ckpt.files[e.fileIndex], t, permuteHeads: permute)))
         }
         for required in ["token_embd.weight", "output_norm.weight"] where !tensors.contains(where: { $0.name == required }) {
             throw FileError(path: directory, message: "checkpoint has no tensor for \(required)")

@@ -25,12 +25,12 @@ public struct Converter {
         public let typeCounts: [(GGMLType, Int)]
     }
 
-    public let plan: ConversionPlan
+    public let plan: any OutputPlan
     public let threads: Int
     /// Output bytes per work item: large enough to amortise dispatch, small enough to balance.
     static let chunkBytes = 1 << 16
 
-    public init(plan: ConversionPlan, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(plan: any OutputPlan, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.plan = plan
         self.threads = max(1, threads)
     }
@@ -69,39 +69,43 @@ public struct Converter {
                 do throws(FileError) { try writer.writeTensorData(index, b); return .success(()) } catch { return .failure(error) }
             }
             try r.get()
-        case .checkpoint(let entry, let permuteHeads):
-            let file = plan.checkpoint.files[entry.fileIndex]
-            let src = plan.checkpoint.data(entry)
-            let element: SourceElement = switch entry.tensor.dtype {
-            case .f32: .f32
-            case .f16: .f16
-            default: .bf16
-            }
-            defer { file.file.adviseDone(entry.tensor.range) }
-            // Same type in and out, rows in place: the bytes are already what convert writes.
-            if permuteHeads == nil, (element == .f32 && t.type == .f32) || (element == .f16 && t.type == .f16) {
+        case .gguf(let file, let info):
+            let src = file.data(info)
+            defer { file.file.adviseDone((file.dataStart + info.offset)..<(file.dataStart + info.offset + info.byteCount)) }
+            if info.type == t.type {
                 try writer.writeTensorData(index, src)
                 return
             }
-            try convertRows(t, index: index, src: src, element: element, permuteHeads: permuteHeads,
+            try convertRows(t, index: index, src: src, reader: RowReader(type: info.type, rowLength: t.ne[0], permuteHeads: nil,
+                                                                         rows: t.rows, path: file.path),
+                            writer: writer, path: file.path)
+        case .checkpoint(let file, let tensor, let permuteHeads):
+            let src = file.data(tensor)
+            defer { file.file.adviseDone(tensor.range) }
+            // Same type in and out, rows in place: the bytes are already what convert writes.
+            if permuteHeads == nil, (t.sourceType == .f32 && t.type == .f32) || (t.sourceType == .f16 && t.type == .f16) {
+                try writer.writeTensorData(index, src)
+                return
+            }
+            try convertRows(t, index: index, src: src, reader: RowReader(type: t.sourceType, rowLength: t.ne[0],
+                                                                         permuteHeads: permuteHeads, rows: t.rows, path: file.path),
                             writer: writer, path: file.path)
         }
     }
 
-    func convertRows(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, element: SourceElement,
-                     permuteHeads: Int?, writer: GGUFFileWriter, path: String) throws(FileError) {
+    func convertRows(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader,
+                     writer: GGUFFileWriter, path: String) throws(FileError) {
         let rowLen = t.ne[0]
         let rows = t.rows
         guard let dstRow = t.type.rowSize(rowLen), let q = Quantizers.quantizer(for: t.type) else {
             throw FileError(path: path, message: "tensor \"\(t.sourceName)\": cannot write type \(t.type.name)")
         }
-        let srcRow = rowLen * element.size
+        let reader = try reader.validated()
         let rowsPerChunk = max(1, Self.chunkBytes / max(dstRow, 1))
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         let checkFinite = t.type.isQuantized
         let state = WorkState(chunks: chunks)
         let base = SendablePointer(p: src.baseAddress!)
-        let sourceRow = RowPermutation(rows: rows, heads: permuteHeads)
 
         DispatchQueue.concurrentPerform(iterations: min(threads, chunks)) { _ in
             let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: rowLen)
@@ -111,9 +115,9 @@ public struct Converter {
                 let r0 = c * rowsPerChunk
                 let r1 = min(rows, r0 + rowsPerChunk)
                 for r in r0..<r1 {
-                    element.load(base.p + sourceRow[r] * srcRow, count: rowLen, into: scratch.baseAddress!)
+                    reader.read(row: r, from: base.p, into: scratch)
                     if checkFinite, !allFinite(scratch) {
-                        state.fail(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(sourceRow[r])); \(t.type.name) has no defined result for it"))
+                        state.fail(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it"))
                         return
                     }
                     q.quantizeRow(UnsafeBufferPointer(scratch),
@@ -129,6 +133,49 @@ public struct Converter {
             }
         }
         if let e = state.error { throw e }
+    }
+}
+
+/// Turns row `r` of a source tensor (any type we can dequantize, rows possibly permuted) into f32.
+struct RowReader: Sendable {
+    let type: GGMLType
+    let rowLength: Int
+    let permutation: RowPermutation
+    let path: String
+    private var dequantizer: (any BlockQuantizer.Type)?
+
+    init(type: GGMLType, rowLength: Int, permuteHeads: Int?, rows: Int, path: String) {
+        self.type = type
+        self.rowLength = rowLength
+        self.permutation = RowPermutation(rows: rows, heads: permuteHeads)
+        self.path = path
+    }
+
+    func validated() throws(FileError) -> RowReader {
+        var r = self
+        switch type {
+        case .f32, .f16, .bf16: return r
+        default:
+            guard let d = Quantizers.quantizer(for: type) else {
+                throw FileError(path: path, message: "cannot read tensors of type \(type.name)")
+            }
+            r.dequantizer = d
+            return r
+        }
+    }
+
+    var rowBytes: Int { type.rowSize(rowLength) ?? 0 }
+
+    func sourceRow(_ r: Int) -> Int { permutation[r] }
+
+    func read(row r: Int, from base: UnsafeRawPointer, into dst: UnsafeMutableBufferPointer<Float>) {
+        let p = base + permutation[r] * rowBytes
+        switch type {
+        case .f32: SourceElement.f32.load(p, count: rowLength, into: dst.baseAddress!)
+        case .f16: SourceElement.f16.load(p, count: rowLength, into: dst.baseAddress!)
+        case .bf16: SourceElement.bf16.load(p, count: rowLength, into: dst.baseAddress!)
+        default: dequantizer!.dequantizeRow(UnsafeRawBufferPointer(start: p, count: rowBytes), into: dst)
+        }
     }
 }
 

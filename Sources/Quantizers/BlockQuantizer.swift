@@ -21,6 +21,11 @@ public enum Quantizers {
         default: nil
         }
     }
+
+    public static func canWrite(_ type: GGMLType) -> Bool { quantizer(for: type) != nil }
+
+    /// Types we can write, in ggml id order.
+    public static var writableTypes: [GGMLType] { GGMLType.allCases.filter(canWrite) }
 }
 
 public enum F32Type: BlockQuantizer {

@@ -13,15 +13,22 @@ struct Convert: ParsableCommand {
         shards; F32, F16 or BF16) and tokenizer.json or tokenizer.model. Supported architectures: \
         LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM.
 
-        Output types (per tensor as convert_hf_to_gguf.py chooses; 1-D tensors and norms stay F32):
+        Output types written as convert_hf_to_gguf.py writes them (1-D tensors and norms stay F32):
           f32   everything F32
           f16   matrices F16 (default)
           bf16  matrices BF16
           q8_0  matrices Q8_0 (F16 where a row is not a multiple of 32)
+        Those four are byte-identical to convert_hf_to_gguf.py's output for the same checkpoint.
 
-        The file is byte-identical to what llama.cpp's convert_hf_to_gguf.py writes for the same \
-        checkpoint and --outtype. It is written to a temporary name beside the destination and \
-        renamed when complete; on any error or interrupt, nothing is left behind.
+        Quantized file types, each tensor typed as llama-quantize chooses (attn_v/ffn_down get more \
+        bits in Q4_K_M, output and tied embeddings Q6_K, fallbacks where rows don't fit 256-blocks):
+          q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl
+        The result equals convert_hf_to_gguf.py --outtype f32 followed by llama-quantize, in one pass.
+          nf4   bitsandbytes NF4 has no GGUF type llama.cpp loads: written as IQ4_NL and marked
+                edgequant.requested_type = nf4 (see `edgequant types`).
+
+        The file is written to a temporary name beside the destination and renamed when complete; \
+        on any error or interrupt, nothing is left behind.
 
         Examples:
           edgequant convert ./SmolLM2-135M-Instruct --type q8_0
@@ -32,7 +39,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "Model directory (or a single .safetensors file beside config.json).")
     var modelDir: String
 
-    @Option(name: [.customLong("type"), .customLong("outtype")], help: "Output type: f32, f16, bf16, q8_0.")
+    @Option(name: [.customLong("type"), .customLong("outtype")], help: "Output type (see above).")
     var type: String = "f16"
 
     @Option(name: [.short, .customLong("outfile")], help: "Output file, or a directory for the default name (default: the model directory).")
@@ -44,6 +51,9 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("pre-tokenizer"), help: "Set tokenizer.ggml.pre for a BPE tokenizer whose pre-tokenizer is not recognised (e.g. llama-bpe, qwen2, smollm, gpt-2).")
     var preTokenizer: String?
 
+    @OptionGroup(title: "Per-tensor types (quantized file types only)")
+    var mix: MixOptions
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -51,55 +61,34 @@ struct Convert: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard OutType(rawValue: type.lowercased()) != nil else {
-            throw ValidationError("unknown --type \(type); choose one of: \(OutType.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard ConvertTarget(name: type) != nil else {
+            throw ValidationError("unknown --type \(type); choose one of: \(ConvertTarget.names.joined(separator: ", "))")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
         installSignalCleanup()
-        let outType = OutType(rawValue: type.lowercased())!
+        let target = ConvertTarget(name: type)!
         do {
             let dir = URL(fileURLWithPath: modelDir).standardizedFileURL.path
             var isDir: ObjCBool = false
             let modelDirectory = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue
                 ? (dir as NSString).deletingLastPathComponent : dir
-            let plan = try ConversionPlan(directory: modelDirectory, outType: outType, preTokenizer: preTokenizer)
+            let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: mix.policyOptions())
+            if target == .nf4, !quiet {
+                writeStderr("note: GGUF has no NF4 type that llama.cpp loads; writing IQ4_NL blocks (edgequant.requested_type = nf4)\n")
+            }
             var dest = outfile ?? modelDirectory
             var destIsDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: dest, isDirectory: &destIsDir), destIsDir.boolValue {
-                dest = (dest as NSString).appendingPathComponent(plan.defaultFileName)
+                dest = (dest as NSString).appendingPathComponent(defaultName)
             }
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
-            var lastDraw = Date.distantPast
-            let summary = try Converter(plan: plan, threads: threads).run(outfile: dest) { p in
-                // Redraw at most ten times a second: a 70B model has thousands of tensors.
-                guard showProgress, p.tensorIndex == p.tensorCount || Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
-                lastDraw = Date()
-                let el = Date().timeIntervalSince(start)
-                let rate = el > 0 ? Double(p.bytesWritten) / el : 0
-                let eta = rate > 0 ? Double(p.totalBytes - p.bytesWritten) / rate : 0
-                writeStderr(String(format: "\r\u{1B}[K[%4d/%4d] %@  %@ / %@  %.0f MB/s  ETA %.0fs", p.tensorIndex, p.tensorCount,
-                                   p.name, formatBytes(p.bytesWritten), formatBytes(p.totalBytes), rate / 1e6, eta))
-            }
+            let summary = try Converter(plan: plan, threads: threads).run(outfile: dest, progress: progressPrinter(show: showProgress, start: start))
             if showProgress { writeStderr("\r\u{1B}[K") }
-            let types = summary.typeCounts.map { "\($0.1) \($0.0.name)" }.joined(separator: ", ")
-            if json {
-                var t = JSONObject()
-                for (ty, n) in summary.typeCounts { t.append(ty.name, .int(n)) }
-                let o = JSONValue.obj([
-                    "output": .string(summary.path), "file_type": .string(outType.fileType.name),
-                    "file_size": .int(summary.fileSize), "tensors": .int(summary.tensorCount),
-                    "tensor_types": .object(t), "seconds": .double(summary.seconds),
-                    "architecture": .string(plan.config.architecture.ggufArchitecture),
-                ])
-                print(o.serialized(pretty: true))
-            } else if !quiet {
-                writeStderr(String(format: "wrote %@ (%@, %d tensors: %@) in %.2fs\n", summary.path,
-                                   formatBytes(summary.fileSize), summary.tensorCount, types, summary.seconds))
-            }
+            report(summary, fileType: target.fileType, json: json, quiet: quiet)
         } catch {
             fail(error)
         }

@@ -1,0 +1,80 @@
+import Foundation
+import GGMLCore
+import GGUFWriter
+import MappedIO
+import Quantizers
+
+/// A plan laid out as llama-quantize writes its output: the input's metadata with
+/// `general.quantization_version` and `general.file_type` re-set (gguf moves a re-set key to the
+/// end), tensors in llama_model_loader's order, each tensor's type chosen by `QuantizationPolicy`.
+public struct QuantizePlan: OutputPlan {
+    public let metadata: [(key: String, value: GGUFValue)]
+    public let tensors: [PlannedTensor]
+    public let fileType: LlamaFileType
+
+    /// Requantizes an existing plan (a checkpoint converted to F32 in memory, or a GGUF file).
+    public init(base: any OutputPlan, fileType: LlamaFileType, model: QuantizationPolicy.Model,
+                options: QuantizationPolicy.Options = .init(), allowRequantize: Bool = false, path: String) throws(FileError) {
+        self.fileType = fileType
+        let ordered = base.tensors.sorted { QuantizationPolicy.fileOrder($0.name, $1.name) }
+        let policy = QuantizationPolicy(fileType: fileType, model: model, options: options)
+        let types: [GGMLType]
+        do {
+            types = try policy.assignTypes(names: ordered.map(\.name), ne: ordered.map(\.ne), current: ordered.map(\.type))
+        } catch {
+            throw FileError(path: path, message: error.message)
+        }
+        var out: [PlannedTensor] = []
+        for (t, newType) in zip(ordered, types) {
+            if newType != t.type, t.type.isQuantized, !allowRequantize {
+                throw FileError(path: path, message: "tensor \"\(t.name)\" is already \(t.type.name); requantizing is disabled (pass --allow-requantize)")
+            }
+            guard newType == t.type || Quantizers.canWrite(newType) else {
+                throw FileError(path: path, message: "tensor \"\(t.name)\": writing \(newType.name) is not supported")
+            }
+            out.append(t.with(type: newType))
+        }
+        tensors = out
+        var kv = base.metadata.filter { $0.key != "general.quantization_version" && $0.key != "general.file_type" }
+        kv.removeAll { $0.key.hasPrefix("split.") }
+        kv.append(("general.quantization_version", .uint32(2)))
+        kv.append(("general.file_type", .uint32(fileType.rawValue)))
+        metadata = kv
+    }
+
+    init(metadata: [(key: String, value: GGUFValue)], tensors: [PlannedTensor], fileType: LlamaFileType) {
+        self.metadata = metadata
+        self.tensors = tensors
+        self.fileType = fileType
+    }
+
+    /// The same plan with one more metadata key at the end.
+    public func adding(_ kv: (key: String, value: GGUFValue)) -> QuantizePlan {
+        QuantizePlan(metadata: metadata + [kv], tensors: tensors, fileType: fileType)
+    }
+
+    /// What the policy needs, read from GGUF metadata.
+    public static func model(from metadata: [(key: String, value: GGUFValue)], path: String) throws(FileError) -> QuantizationPolicy.Model {
+        func value(_ k: String) -> GGUFValue? { metadata.first { $0.key == k }?.value }
+        guard let arch = value("general.architecture")?.stringValue else {
+            throw FileError(path: path, message: "no general.architecture in metadata")
+        }
+        guard let blocks = value("\(arch).block_count")?.intValue, let heads = value("\(arch).attention.head_count")?.intValue else {
+            throw FileError(path: path, message: "no \(arch).block_count or \(arch).attention.head_count in metadata")
+        }
+        let kv = value("\(arch).attention.head_count_kv")?.intValue ?? heads
+        return .init(architecture: arch, blockCount: blocks, headCount: heads, headCountKV: kv,
+                     expertCount: value("\(arch).expert_count")?.intValue ?? 0)
+    }
+}
+
+/// An existing GGUF file as a plan that writes it back unchanged.
+public struct GGUFSourcePlan: OutputPlan {
+    public let metadata: [(key: String, value: GGUFValue)]
+    public let tensors: [PlannedTensor]
+
+    public init(_ f: GGUFFile) {
+        metadata = f.metadata
+        tensors = f.tensors.map { PlannedTensor(name: $0.name, sourceName: $0.name, ne: $0.ne, type: $0.type, source: .gguf(f, $0)) }
+    }
+}

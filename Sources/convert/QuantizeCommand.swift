@@ -1,0 +1,99 @@
+import ArgumentParser
+import Conversion
+import Foundation
+import GGMLCore
+import GGUFWriter
+import Quantizers
+import StrictJSON
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Requantize a GGUF file, like llama-quantize.",
+        discussion: """
+        Each tensor's type is chosen as llama-quantize chooses it for the file type, and the tensor \
+        bytes are identical to llama-quantize's. Quantized input is refused unless \
+        --allow-requantize (quality loss compounds).
+
+        File types: \(LlamaFileType.allCases.map(\.name).joined(separator: " "))
+
+        Examples:
+          edgequant quantize model-F32.gguf model-Q4_K_M.gguf q4_k_m
+          edgequant quantize model-F16.gguf out.gguf q4_0 --tensor-type attn_v=q8_0 --output-tensor-type q8_0
+          edgequant quantize model-F32.gguf out.gguf q6_k 2        # trailing thread count, as llama-quantize
+        """
+    )
+
+    @Argument(help: "Input GGUF.") var input: String
+    @Argument(help: "Output GGUF.") var output: String
+    @Argument(help: "File type, e.g. q4_k_m.") var type: String
+    @Argument(help: "Thread count (llama-quantize's trailing positional form).") var nthreads: Int?
+
+    @OptionGroup(title: "Per-tensor types") var mix: MixOptions
+
+    @Flag(name: .customLong("allow-requantize"), help: "Allow quantized input tensors.")
+    var allowRequantize = false
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "No progress on stderr.") var quiet = false
+    @Flag(help: "Print a JSON summary on stdout.") var json = false
+
+    func validate() throws {
+        guard LlamaFileType(name: type) != nil else {
+            throw ValidationError("unknown file type \(type); choose one of: \(LlamaFileType.allCases.map { $0.name.lowercased() }.joined(separator: ", "))")
+        }
+        if let t = threads ?? nthreads, t < 1 { throw ValidationError("thread count must be at least 1") }
+    }
+
+    func run() throws {
+        installSignalCleanup()
+        let fileType = LlamaFileType(name: type)!
+        do {
+            let inFile = try GGUFFile(path: input)
+            let model = try QuantizePlan.model(from: inFile.metadata, path: input)
+            var options = try mix.policyOptions()
+            options.hasImatrix = false
+            let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: options,
+                                        allowRequantize: allowRequantize, path: input)
+            let showProgress = !quiet && stderrIsTerminal
+            let start = Date()
+            let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount
+            let summary = try Converter(plan: plan, threads: n).run(outfile: output, progress: progressPrinter(show: showProgress, start: start))
+            if showProgress { writeStderr("\r\u{1B}[K") }
+            report(summary, fileType: fileType, json: json, quiet: quiet)
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Types: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List tensor types and file types with block size and bits per weight.")
+
+    @Flag(help: "Print JSON on stdout.") var json = false
+
+    func run() {
+        let writable = Set(Quantizers.writableTypes)
+        if json {
+            let rows: [JSONValue] = GGMLType.allCases.map { t in
+                .obj(["type": .string(t.name), "id": .int(Int(t.rawValue)), "block_size": .int(t.blockSize),
+                      "type_size": .int(t.typeSize), "bpw": .double(t.bitsPerWeight), "writable": .bool(writable.contains(t))])
+            }
+            print(JSONValue.array(rows).serialized(pretty: true))
+            return
+        }
+        print("tensor types (ggml):")
+        print("  type      id  block  bytes    bpw  edgequant")
+        for t in GGMLType.allCases {
+            print(String(format: "  %-8@ %3d  %5d  %5d  %5.2f  %@", t.name, t.rawValue, t.blockSize, t.typeSize, t.bitsPerWeight,
+                         writable.contains(t) ? "read/write" : "read"))
+        }
+        print("\nfile types (--type for convert, TYPE for quantize):")
+        for f in LlamaFileType.allCases {
+            print(String(format: "  %-7@ general.file_type %2d, base tensor type %@", f.name, f.rawValue, QuantizationPolicy.defaultType(f).name))
+        }
+        print("  NF4     bitsandbytes NF4 (64-weight blocks, absmax scale); simulated in memory for evaluation,")
+        print("          written as IQ4_NL because llama.cpp has no NF4 type")
+    }
+}

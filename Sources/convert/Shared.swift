@@ -1,0 +1,71 @@
+import ArgumentParser
+import Conversion
+import Foundation
+import GGMLCore
+import StrictJSON
+
+/// llama-quantize's per-tensor type options, shared by `convert` and `quantize`.
+struct MixOptions: ParsableArguments {
+    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Override tensors whose name matches a regex, e.g. attn_v=q8_0 (repeatable; first match wins).", valueName: "PATTERN=TYPE"))
+    var tensorType: [String] = []
+
+    @Option(name: .customLong("output-tensor-type"), help: ArgumentHelp("Type of output.weight.", valueName: "TYPE"))
+    var outputTensorType: String?
+
+    @Option(name: .customLong("token-embedding-type"), help: ArgumentHelp("Type of token_embd.weight.", valueName: "TYPE"))
+    var tokenEmbeddingType: String?
+
+    @Flag(help: "Every quantizable tensor gets the file type's base type (no mix).")
+    var pure = false
+
+    func parseType(_ s: String, _ what: String) throws -> GGMLType {
+        guard let t = GGMLType(name: s) else { throw ValidationError("\(what): unknown ggml type \(s)") }
+        return t
+    }
+
+    func policyOptions() throws -> QuantizationPolicy.Options {
+        var o = QuantizationPolicy.Options()
+        o.pure = pure
+        for spec in tensorType {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex else {
+                throw ValidationError("--tensor-type \(spec): expected PATTERN=TYPE")
+            }
+            o.tensorTypes.append((String(spec[..<eq]), try parseType(String(spec[spec.index(after: eq)...]), "--tensor-type")))
+        }
+        if let t = outputTensorType { o.outputTensorType = try parseType(t, "--output-tensor-type") }
+        if let t = tokenEmbeddingType { o.tokenEmbeddingType = try parseType(t, "--token-embedding-type") }
+        return o
+    }
+}
+
+/// Progress on stderr, redrawn at most ten times a second (a 70B model has thousands of tensors).
+func progressPrinter(show: Bool, start: Date) -> ((Converter.Progress) -> Void)? {
+    guard show else { return nil }
+    nonisolated(unsafe) var lastDraw = Date.distantPast
+    return { p in
+        guard p.tensorIndex == p.tensorCount || Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = Date()
+        let el = Date().timeIntervalSince(start)
+        let rate = el > 0 ? Double(p.bytesWritten) / el : 0
+        let eta = rate > 0 ? Double(p.totalBytes - p.bytesWritten) / rate : 0
+        writeStderr(String(format: "\r\u{1B}[K[%4d/%4d] %@  %@ / %@  %.0f MB/s  ETA %.0fs", p.tensorIndex, p.tensorCount,
+                           p.name, formatBytes(p.bytesWritten), formatBytes(p.totalBytes), rate / 1e6, eta))
+    }
+}
+
+func report(_ summary: Converter.Summary, fileType: LlamaFileType, json: Bool, quiet: Bool) {
+    let types = summary.typeCounts.map { "\($0.1) \($0.0.name)" }.joined(separator: ", ")
+    if json {
+        var t = JSONObject()
+        for (ty, n) in summary.typeCounts { t.append(ty.name, .int(n)) }
+        let o = JSONValue.obj([
+            "output": .string(summary.path), "file_type": .string(fileType.name),
+            "file_size": .int(summary.fileSize), "tensors": .int(summary.tensorCount),
+            "tensor_types": .object(t), "seconds": .double(summary.seconds),
+        ])
+        print(o.serialized(pretty: true))
+    } else if !quiet {
+        writeStderr(String(format: "wrote %@ (%@, %d tensors: %@) in %.2fs\n", summary.path,
+                           formatBytes(summary.fileSize), summary.tensorCount, types, summary.seconds))
+    }
+}
