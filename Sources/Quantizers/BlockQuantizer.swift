@@ -17,7 +17,12 @@ public enum Quantizers {
         case .f32: F32Type.self
         case .f16: F16Type.self
         case .bf16: BF16Type.self
+        case .q4_0: Q4_0.self
+        case .q4_1: Q4_1.self
+        case .q5_0: Q5_0.self
+        case .q5_1: Q5_1.self
         case .q8_0: Q8_0.self
+        case .iq4_nl: IQ4_NL.self
         case .q2_K: Q2_K.self
         case .q3_K: Q3_K.self
         case .q4_K: Q4_K.self
