@@ -126,10 +126,10 @@ public struct Inspection {
             bytes += b
             let bpw = e > 0 ? Double(b * 8) / Double(e) : 0
             arr.append(.obj(["type": .string(t), "tensors": .int(n), "elements": .int(e), "bytes": .int(b), "bpw": .double((bpw * 1000).rounded() / 1000)]))
-            lines.append(String(format: "  %-8@ %5d tensors  %14d weights  %14d bytes  %6.3f bpw", t, n, e, b, bpw))
+            lines.append("  " + t.padding(toLength: max(8, t.count), withPad: " ", startingAt: 0) + String(format: " %5d tensors  %14d weights  %14d bytes  %6.3f bpw", n, e, b, bpw))
         }
         let bpw = elems > 0 ? Double(bytes * 8) / Double(elems) : 0
-        lines.append(String(format: "  %-8@ %5d tensors  %14d weights  %14d bytes  %6.3f bpw", "all", rows.reduce(0) { $0 + $1.1 }, elems, bytes, bpw))
+        lines.append("  all     " + String(format: " %5d tensors  %14d weights  %14d bytes  %6.3f bpw", rows.reduce(0) { $0 + $1.1 }, elems, bytes, bpw))
         return (.obj(["by_type": .array(arr), "elements": .int(elems), "bytes": .int(bytes), "bpw": .double((bpw * 1000).rounded() / 1000)]), lines)
     }
 }

@@ -86,14 +86,16 @@ struct Types: ParsableCommand {
         print("tensor types (ggml):")
         print("  type      id  block  bytes    bpw  edgequant")
         for t in GGMLType.allCases {
-            print(String(format: "  %-8@ %3d  %5d  %5d  %5.2f  %@", t.name, t.rawValue, t.blockSize, t.typeSize, t.bitsPerWeight,
-                         writable.contains(t) ? "read/write" : "read"))
+            print("  " + pad(t.name, 8) + String(format: "%3d  %5d  %5d  %5.2f  ", t.rawValue, t.blockSize, t.typeSize, t.bitsPerWeight)
+                  + (writable.contains(t) ? "read/write" : "read"))
         }
         print("\nfile types (--type for convert, TYPE for quantize):")
         for f in LlamaFileType.allCases {
-            print(String(format: "  %-7@ general.file_type %2d, base tensor type %@", f.name, f.rawValue, QuantizationPolicy.defaultType(f).name))
+            print("  " + pad(f.name, 8) + String(format: "general.file_type %2d, base tensor type ", f.rawValue) + QuantizationPolicy.defaultType(f).name)
         }
         print("  NF4     bitsandbytes NF4 (64-weight blocks, absmax scale); simulated in memory for evaluation,")
         print("          written as IQ4_NL because llama.cpp has no NF4 type")
     }
 }
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0) }
