@@ -4,6 +4,27 @@ public enum FloatConversion {
     @inline(__always)
     public static func f32ToF16(_ x: Float) -> UInt16 { Float16(x).bitPattern }
 
+    /// ggml `ggml_compute_fp32_to_fp16`, the software conversion ggml-base is built with (no F16C):
+    /// round to nearest even like `Float16(x)`, but every NaN becomes sign | 0x7E00, so scales
+    /// computed from inf/NaN rows reach the file with ggml's bits.
+    @inline(__always)
+    public static func ggmlFP32ToFP16(_ f: Float) -> UInt16 {
+        let scaleToInf = Float(bitPattern: 0x7780_0000)  // 0x1.0p+112f
+        let scaleToZero = Float(bitPattern: 0x0880_0000) // 0x1.0p-110f
+        var base = (abs(f) * scaleToInf) * scaleToZero
+        let w = f.bitPattern
+        let shl1W = w &+ w
+        let sign = w & 0x8000_0000
+        var bias = shl1W & 0xFF00_0000
+        if bias < 0x7100_0000 { bias = 0x7100_0000 }
+        base = Float(bitPattern: (bias >> 1) &+ 0x0780_0000) + base
+        let bits = base.bitPattern
+        let expBits = (bits >> 13) & 0x0000_7C00
+        let mantissaBits = bits & 0x0000_0FFF
+        let nonsign = expBits &+ mantissaBits
+        return UInt16(truncatingIfNeeded: (sign >> 16) | (shl1W > 0xFF00_0000 ? 0x7E00 : nonsign))
+    }
+
     @inline(__always)
     public static func f16ToF32(_ h: UInt16) -> Float { Float(Float16(bitPattern: h)) }
 

@@ -33,26 +33,9 @@ public enum KQuant {
         return Int32(bitPattern: val.bitPattern & 0x007F_FFFF) &- 0x0040_0000
     }
 
-    /// ggml `ggml_compute_fp32_to_fp16` (what GGML_FP32_TO_FP16 is without F16C): round to nearest
-    /// even, and every NaN becomes 0x7E00 with its sign. Ported rather than `Float16(x)` so NaN
-    /// payloads cannot differ; it runs a few times per 256 elements.
+    /// ggml's software fp32 → fp16 (NaN → sign | 0x7E00); see `FloatConversion.ggmlFP32ToFP16`.
     @inline(__always)
-    static func fp32ToFP16(_ f: Float) -> UInt16 {
-        let scaleToInf = Float(bitPattern: 0x7780_0000)  // 0x1.0p+112f
-        let scaleToZero = Float(bitPattern: 0x0880_0000) // 0x1.0p-110f
-        var base = (abs(f) * scaleToInf) * scaleToZero
-        let w = f.bitPattern
-        let shl1W = w &+ w
-        let sign = w & 0x8000_0000
-        var bias = shl1W & 0xFF00_0000
-        if bias < 0x7100_0000 { bias = 0x7100_0000 }
-        base = Float(bitPattern: (bias >> 1) &+ 0x0780_0000) + base
-        let bits = base.bitPattern
-        let expBits = (bits >> 13) & 0x0000_7C00
-        let mantissaBits = bits & 0x0000_0FFF
-        let nonsign = expBits &+ mantissaBits
-        return UInt16(truncatingIfNeeded: (sign >> 16) | (shl1W > 0xFF00_0000 ? 0x7E00 : nonsign))
-    }
+    static func fp32ToFP16(_ f: Float) -> UInt16 { FloatConversion.ggmlFP32ToFP16(f) }
 
     /// ggml `ggml_compute_fp16_to_fp32`: exact for every finite half; NaNs keep their payload.
     @inline(__always)

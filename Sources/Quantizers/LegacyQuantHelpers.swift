@@ -15,26 +15,10 @@
 // packing out of line too. libm-backed operations (`rounded`) and SIMD8<Float> are avoided.
 
 enum LegacyQuant {
-    /// ggml `ggml_compute_fp32_to_fp16`, the software conversion ggml-base is built with (no F16C).
-    /// Round to nearest even like `Float16(x)`, but every NaN becomes sign | 0x7E00, which is what
-    /// reaches the file when a scale is NaN (a row of +inf gives max − min = NaN).
+    /// ggml's software fp32 → fp16 (NaN → sign | 0x7E00, which reaches the file when a scale is
+    /// NaN: a row of +inf gives max − min = NaN); see `FloatConversion.ggmlFP32ToFP16`.
     @inline(__always)
-    static func fp32ToFP16(_ f: Float) -> UInt16 {
-        let scaleToInf = Float(bitPattern: 0x7780_0000)   // 0x1.0p+112f
-        let scaleToZero = Float(bitPattern: 0x0880_0000)  // 0x1.0p-110f
-        var base = (abs(f) * scaleToInf) * scaleToZero
-        let w = f.bitPattern
-        let shl1W = w &+ w
-        let sign = w & 0x8000_0000
-        var bias = shl1W & 0xFF00_0000
-        if bias < 0x7100_0000 { bias = 0x7100_0000 }
-        base = Float(bitPattern: (bias >> 1) &+ 0x0780_0000) + base
-        let bits = base.bitPattern
-        let expBits = (bits >> 13) & 0x0000_7C00
-        let mantissaBits = bits & 0x0000_0FFF
-        let nonsign = expBits &+ mantissaBits
-        return UInt16(truncatingIfNeeded: (sign >> 16) | (shl1W > 0xFF00_0000 ? 0x7E00 : nonsign))
-    }
+    static func fp32ToFP16(_ f: Float) -> UInt16 { FloatConversion.ggmlFP32ToFP16(f) }
 
     @inline(__always)
     static func storeFP16(_ f: Float, _ p: UnsafeMutableRawPointer, _ offset: Int = 0) {
