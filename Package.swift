@@ -29,8 +29,13 @@ let package = Package(
         .target(name: "Conversion", dependencies: [
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
         ]),
+        // The llama-family forward pass on GGUF weights of any type we read.
+        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO"]),
+        // Perplexity and KL divergence with llama-perplexity's method.
+        .target(name: "Evaluation", dependencies: ["Inference"]),
         .executableTarget(name: "convert", dependencies: [
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
+            "Inference", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),

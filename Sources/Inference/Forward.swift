@@ -1,0 +1,255 @@
+import Dispatch
+import Foundation
+
+/// A row-major f32 matrix owned by the forward pass.
+public struct Matrix: @unchecked Sendable {
+    public let rows: Int
+    public let cols: Int
+    public let data: UnsafeMutablePointer<Float>
+
+    public init(rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        data = .allocate(capacity: max(rows * cols, 1))
+        data.initialize(repeating: 0, count: max(rows * cols, 1))
+    }
+
+    public func free() { data.deallocate() }
+    @inline(__always) public func row(_ r: Int) -> UnsafeMutablePointer<Float> { data + r * cols }
+}
+
+/// How weight × activation products are computed.
+public protocol MatMulEngine: Sendable {
+    /// out[t][r] = Σ_c W[r][c] · x[t][c], for all tokens t of `x` and rows r of `w`.
+    func multiply(_ w: Weight, _ x: Matrix, into out: Matrix)
+}
+
+/// The llama-family forward pass over a batch of consecutive positions starting at 0, as
+/// llama.cpp computes it: RMSNorm, RoPE, causal grouped-query attention, SwiGLU, tied output.
+/// Memory is a few activations of the batch, independent of the text length.
+public struct Forward: Sendable {
+    public let model: Model
+    public let engine: any MatMulEngine
+    public let threads: Int
+
+    public init(model: Model, engine: any MatMulEngine, threads: Int) {
+        self.model = model
+        self.engine = engine
+        self.threads = max(1, threads)
+    }
+
+    /// Logits for every position: a `tokens.count × n_vocab` matrix the caller frees.
+    public func logits(_ tokens: [Int32]) -> Matrix {
+        let h = model.hparams
+        let n = tokens.count
+        let x = Matrix(rows: n, cols: h.nEmbd)
+        defer { x.free() }
+        for (t, id) in tokens.enumerated() {
+            model.tokenEmbd.row(Int(id), into: UnsafeMutableBufferPointer(start: x.row(t), count: h.nEmbd))
+        }
+        let cur = Matrix(rows: n, cols: h.nEmbd)
+        let q = Matrix(rows: n, cols: h.nHead * h.headDim)
+        let k = Matrix(rows: n, cols: h.nHeadKV * h.headDim)
+        let v = Matrix(rows: n, cols: h.nHeadKV * h.headDim)
+        let attn = Matrix(rows: n, cols: h.nHead * h.headDim)
+        let proj = Matrix(rows: n, cols: h.nEmbd)
+        let gate = Matrix(rows: n, cols: h.nFF)
+        let up = Matrix(rows: n, cols: h.nFF)
+        defer { for m in [cur, q, k, v, attn, proj, gate, up] { m.free() } }
+        let rope = RoPE(hparams: h, freqFactors: model.ropeFreqs, positions: n)
+
+        for layer in model.layers {
+            rmsNorm(x, layer.attnNorm, eps: h.rmsEps, into: cur)
+            engine.multiply(layer.wq, cur, into: q)
+            engine.multiply(layer.wk, cur, into: k)
+            engine.multiply(layer.wv, cur, into: v)
+            if let b = layer.bq { addBias(q, b) }
+            if let b = layer.bk { addBias(k, b) }
+            if let b = layer.bv { addBias(v, b) }
+            rope.apply(q, heads: h.nHead)
+            rope.apply(k, heads: h.nHeadKV)
+            attention(q: q, k: k, v: v, into: attn)
+            engine.multiply(layer.wo, attn, into: proj)
+            add(x, proj)
+            rmsNorm(x, layer.ffnNorm, eps: h.rmsEps, into: cur)
+            engine.multiply(layer.wGate, cur, into: gate)
+            engine.multiply(layer.wUp, cur, into: up)
+            swiglu(gate, up)
+            engine.multiply(layer.wDown, gate, into: proj)
+            add(x, proj)
+        }
+        rmsNorm(x, model.outputNorm, eps: h.rmsEps, into: cur)
+        let out = Matrix(rows: n, cols: h.nVocab)
+        engine.multiply(model.output, cur, into: out)
+        return out
+    }
+
+    /// ggml_rms_norm: mean of squares summed in double, scale 1/sqrtf(mean + eps), then × weight.
+    func rmsNorm(_ x: Matrix, _ w: [Float], eps: Float, into out: Matrix) {
+        w.withUnsafeBufferPointer { wp in
+            for t in 0..<x.rows {
+                let r = x.row(t), o = out.row(t)
+                var sum = 0.0
+                for c in 0..<x.cols { sum += Double(r[c] * r[c]) }
+                let scale = 1 / sqrtf(Float(sum / Double(x.cols)) + eps)
+                for c in 0..<x.cols { o[c] = r[c] * scale * wp[c] }
+            }
+        }
+    }
+
+    func addBias(_ m: Matrix, _ b: [Float]) {
+        for t in 0..<m.rows { let r = m.row(t); for c in 0..<m.cols { r[c] += b[c] } }
+    }
+
+    func add(_ a: Matrix, _ b: Matrix) {
+        let n = a.rows * a.cols
+        for i in 0..<n { a.data[i] += b.data[i] }
+    }
+
+    func swiglu(_ g: Matrix, _ u: Matrix) {
+        let n = g.rows * g.cols
+        for i in 0..<n {
+            let x = g.data[i]
+            g.data[i] = x / (1 + expf(-x)) * u.data[i]
+        }
+    }
+
+    /// Causal softmax attention per head; K/V heads shared by `nHead / nHeadKV` query heads.
+    func attention(q: Matrix, k: Matrix, v: Matrix, into out: Matrix) {
+        let h = model.hparams
+        let d = h.headDim
+        let group = h.nHead / h.nHeadKV
+        let scale = 1 / sqrtf(Float(d))
+        let n = q.rows
+        DispatchQueue.concurrentPerform(iterations: h.nHead) { head in
+            let kvh = head / group
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { scores.deallocate() }
+            for t in 0..<n {
+                let qr = q.row(t) + head * d
+                var mx = -Float.infinity
+                for s in 0...t {
+                    let kr = k.row(s) + kvh * d
+                    var dot: Float = 0
+                    for i in 0..<d { dot += qr[i] * kr[i] }
+                    scores[s] = dot * scale
+                    mx = max(mx, scores[s])
+                }
+                var sum: Float = 0
+                for s in 0...t { scores[s] = expf(scores[s] - mx); sum += scores[s] }
+                let inv = 1 / sum
+                let o = out.row(t) + head * d
+                for i in 0..<d { o[i] = 0 }
+                for s in 0...t {
+                    let p = scores[s] * inv
+                    let vr = v.row(s) + kvh * d
+                    for i in 0..<d { o[i] += p * vr[i] }
+                }
+            }
+        }
+    }
+}
+
+/// ggml's rope (modes NORM and NEOX), with theta advanced by repeated multiplication as ggml does.
+struct RoPE {
+    let dims: Int
+    let neox: Bool
+    let cosTable: [Float]
+    let sinTable: [Float]
+
+    init(hparams h: HParams, freqFactors: [Float]?, positions: Int) {
+        dims = h.ropeDims
+        neox = h.ropeNeox
+        let half = dims / 2
+        var c = [Float](repeating: 0, count: positions * half)
+        var s = [Float](repeating: 0, count: positions * half)
+        let thetaScale = powf(h.ropeBase, -2 / Float(dims))
+        for p in 0..<positions {
+            var theta = Float(p)
+            for i in 0..<half {
+                let ff = freqFactors?[i] ?? 1
+                let t = theta / ff
+                c[p * half + i] = cosf(t)
+                s[p * half + i] = sinf(t)
+                theta *= thetaScale
+            }
+        }
+        cosTable = c
+        sinTable = s
+    }
+
+    func apply(_ m: Matrix, heads: Int) {
+        let d = m.cols / heads
+        let half = dims / 2
+        for t in 0..<m.rows {
+            for hd in 0..<heads {
+                let x = m.row(t) + hd * d
+                for i in 0..<half {
+                    let c = cosTable[t * half + i], s = sinTable[t * half + i]
+                    let (a, b) = neox ? (i, i + half) : (2 * i, 2 * i + 1)
+                    let x0 = x[a], x1 = x[b]
+                    x[a] = x0 * c - x1 * s
+                    x[b] = x0 * s + x1 * c
+                }
+            }
+        }
+    }
+}
+
+/// Weights dequantized to f32 row by row and multiplied in f32: measures the weights' error alone
+/// (`--f32-activations`), and serves any type without a dedicated kernel.
+public struct F32Engine: MatMulEngine {
+    public let threads: Int
+    public init(threads: Int) { self.threads = max(1, threads) }
+
+    public func multiply(_ w: Weight, _ x: Matrix, into out: Matrix) {
+        let rowsPerChunk = 16
+        let chunks = (w.rows + rowsPerChunk - 1) / rowsPerChunk
+        let counter = ChunkCounter(chunks)
+        DispatchQueue.concurrentPerform(iterations: min(threads, chunks)) { _ in
+            let buf = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerChunk * w.cols)
+            defer { buf.deallocate() }
+            while let c = counter.next() {
+                let r0 = c * rowsPerChunk, r1 = min(w.rows, r0 + rowsPerChunk)
+                for r in r0..<r1 {
+                    w.row(r, into: UnsafeMutableBufferPointer(start: buf + (r - r0) * w.cols, count: w.cols))
+                }
+                for t in 0..<x.rows {
+                    let xr = x.row(t)
+                    let o = out.row(t)
+                    for r in r0..<r1 { o[r] = dot(buf + (r - r0) * w.cols, xr, w.cols) }
+                }
+            }
+        }
+    }
+}
+
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var s0 = SIMD4<Float>(), s1 = SIMD4<Float>(), s2 = SIMD4<Float>(), s3 = SIMD4<Float>()
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self)
+        s1 += ra.loadUnaligned(fromByteOffset: i * 4 + 16, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 16, as: SIMD4<Float>.self)
+        s2 += ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD4<Float>.self)
+        s3 += ra.loadUnaligned(fromByteOffset: i * 4 + 48, as: SIMD4<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 48, as: SIMD4<Float>.self)
+        i += 16
+    }
+    var s = ((s0 + s1) + (s2 + s3)).sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+final class ChunkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next_ = 0
+    private let n: Int
+    init(_ n: Int) { self.n = n }
+    func next() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next_ < n else { return nil }
+        next_ += 1
+        return next_ - 1
+    }
+}

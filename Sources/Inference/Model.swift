@@ -1,0 +1,119 @@
+import Foundation
+import GGMLCore
+import GGUFWriter
+import MappedIO
+import Quantizers
+
+/// Hyper-parameters of a llama-family model, read from GGUF metadata.
+public struct HParams: Sendable {
+    public var architecture: String
+    public var nEmbd: Int
+    public var nLayer: Int
+    public var nHead: Int
+    public var nHeadKV: Int
+    public var headDim: Int
+    public var nFF: Int
+    public var nVocab: Int
+    public var rmsEps: Float
+    public var ropeBase: Float
+    /// Qwen2 rotates the two halves of a head (NEOX); llama rotates adjacent pairs (GGUF's q/k rows
+    /// were permuted by the converter for exactly that).
+    public var ropeNeox: Bool
+    public var ropeDims: Int
+}
+
+/// A weight matrix of `rows` × `cols` (GGUF ne1 × ne0) in any type we can read, left in the mmap.
+public struct Weight: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let data: UnsafeRawPointer
+    public var rowBytes: Int { type.rowSize(cols)! }
+
+    /// Row `r` as f32 (ggml's get_rows / dequantize).
+    public func row(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        let p = data + r * rowBytes
+        switch type {
+        case .f32: SourceElement.f32.load(p, count: cols, into: dst.baseAddress!)
+        case .f16: SourceElement.f16.load(p, count: cols, into: dst.baseAddress!)
+        case .bf16: SourceElement.bf16.load(p, count: cols, into: dst.baseAddress!)
+        default: Quantizers.quantizer(for: type)!.dequantizeRow(UnsafeRawBufferPointer(start: p, count: rowBytes), into: dst)
+        }
+    }
+}
+
+public struct Layer: Sendable {
+    public let attnNorm: [Float], ffnNorm: [Float]
+    public let wq: Weight, wk: Weight, wv: Weight, wo: Weight
+    public let bq: [Float]?, bk: [Float]?, bv: [Float]?
+    public let wGate: Weight, wUp: Weight, wDown: Weight
+}
+
+/// A model ready to run: hyper-parameters and weights viewed in place in the GGUF mapping.
+public final class Model: @unchecked Sendable {
+    public let hparams: HParams
+    public let tokenEmbd: Weight
+    public let output: Weight
+    public let outputNorm: [Float]
+    public let layers: [Layer]
+    /// llama3 per-frequency rope divisors (`rope_freqs.weight`).
+    public let ropeFreqs: [Float]?
+    public let file: GGUFFile
+
+    public init(gguf f: GGUFFile) throws(FileError) {
+        file = f
+        func fail(_ m: String) -> FileError { FileError(path: f.path, message: m) }
+        guard let arch = f["general.architecture"]?.stringValue, arch == "llama" || arch == "qwen2" else {
+            throw fail("unsupported architecture \(f["general.architecture"]?.stringValue ?? "?") for inference (llama, qwen2)")
+        }
+        func int(_ k: String) throws(FileError) -> Int {
+            guard let v = f["\(arch).\(k)"]?.intValue else { throw fail("missing \(arch).\(k)") }
+            return v
+        }
+        func weight(_ name: String) throws(FileError) -> Weight {
+            guard let t = f.tensor(named: name) else { throw fail("missing tensor \(name)") }
+            guard t.type == .f32 || t.type == .f16 || t.type == .bf16 || Quantizers.quantizer(for: t.type) != nil else {
+                throw fail("tensor \(name): type \(t.type.name) is not supported for inference")
+            }
+            return Weight(type: t.type, rows: t.ne.count > 1 ? t.ne[1] : 1, cols: t.ne[0], data: f.data(t).baseAddress!)
+        }
+        func vector(_ name: String) throws(FileError) -> [Float] {
+            let w = try weight(name)
+            var v = [Float](repeating: 0, count: w.cols * w.rows)
+            v.withUnsafeMutableBufferPointer { w.row(0, into: $0) }
+            return v
+        }
+        func optionalVector(_ name: String) throws(FileError) -> [Float]? {
+            f.tensor(named: name) == nil ? nil : try vector(name)
+        }
+        let nEmbd = try int("embedding_length")
+        let nHead = try int("attention.head_count")
+        let nHeadKV = f["\(arch).attention.head_count_kv"]?.intValue ?? nHead
+        let headDim = f["\(arch).attention.key_length"]?.intValue ?? nEmbd / nHead
+        let embd = try weight("token_embd.weight")
+        hparams = HParams(
+            architecture: arch, nEmbd: nEmbd, nLayer: try int("block_count"), nHead: nHead, nHeadKV: nHeadKV,
+            headDim: headDim, nFF: try int("feed_forward_length"), nVocab: embd.rows,
+            rmsEps: Float(f["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5),
+            ropeBase: Float(f["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
+            ropeNeox: arch == "qwen2",
+            ropeDims: f["\(arch).rope.dimension_count"]?.intValue ?? headDim)
+        tokenEmbd = embd
+        output = f.tensor(named: "output.weight") == nil ? embd : try weight("output.weight")
+        outputNorm = try vector("output_norm.weight")
+        ropeFreqs = try optionalVector("rope_freqs.weight")
+        var layers: [Layer] = []
+        for i in 0..<hparams.nLayer {
+            let p = "blk.\(i)."
+            layers.append(Layer(
+                attnNorm: try vector(p + "attn_norm.weight"), ffnNorm: try vector(p + "ffn_norm.weight"),
+                wq: try weight(p + "attn_q.weight"), wk: try weight(p + "attn_k.weight"),
+                wv: try weight(p + "attn_v.weight"), wo: try weight(p + "attn_output.weight"),
+                bq: try optionalVector(p + "attn_q.bias"), bk: try optionalVector(p + "attn_k.bias"),
+                bv: try optionalVector(p + "attn_v.bias"),
+                wGate: try weight(p + "ffn_gate.weight"), wUp: try weight(p + "ffn_up.weight"),
+                wDown: try weight(p + "ffn_down.weight")))
+        }
+        self.layers = layers
+    }
+}
