@@ -21,6 +21,12 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Context size.") var ctx = 512
     @Option(help: "Maximum number of chunks.") var chunks: Int?
     @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Reference GGUF model (e.g. the F32 or BF16 file): adds KL divergence and same-top statistics.")
+    var reference: String?
+    @Option(name: .customLong("save-logits"), help: "Write this model's log-probs as a reference file (llama-perplexity --kl-divergence-base format).")
+    var saveLogits: String?
+    @Option(name: .customLong("reference-logits"), help: "Reference log-probs from --save-logits or llama-perplexity --kl-divergence-base.")
+    var referenceLogits: String?
     @Flag(help: "Print one JSON object on stdout.") var json = false
 
     func run() throws {
@@ -32,16 +38,41 @@ struct Perplexity: ParsableCommand {
             let addBOS = f["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? (f["tokenizer.ggml.model"]?.stringValue == "llama")
             let bos = addBOS ? f["tokenizer.ggml.bos_token_id"]?.intValue.map(Int32.init) : nil
             let fw = Forward(model: m, engine: F32Engine(threads: threads), threads: threads)
-            let r = PerplexityRun(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, maxChunks: chunks) { done, total, r in
-                if isatty(2) != 0 { writeStderr(String(format: "\r[%d/%d] PPL %.4f  %.0f tokens/s", done, total, r.ppl, r.tokensPerSecond)) }
+            var ref: Evaluation.Reference = .none
+            if let r = referenceLogits { ref = .file(try LogitsFileReader(path: r)) }
+            if let r = reference {
+                let rm = try Model(gguf: GGUFFile(path: r))
+                ref = .model(Forward(model: rm, engine: F32Engine(threads: threads), threads: threads))
+            }
+            let out = try Evaluation(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, maxChunks: chunks, reference: ref,
+                                                                           saveLogits: saveLogits) { done, total, o in
+                if isatty(2) != 0 {
+                    writeStderr(String(format: "\r[%d/%d] PPL %.4f  %.0f tokens/s", done, total, o.perplexity.ppl, o.perplexity.tokensPerSecond))
+                }
             }
             if isatty(2) != 0 { writeStderr("\n") }
+            let r = out.perplexity
             if json {
-                print(JSONValue.obj(["ppl": .double(r.ppl), "ppl_stderr": .double(r.pplStderr), "tokens": .int(r.tokensScored),
-                                     "chunks": .int(r.chunks), "tokens_per_second": .double(r.tokensPerSecond)]).serialized(pretty: true))
+                var o = JSONObject()
+                o.append("ppl", .double(r.ppl)); o.append("ppl_stderr", .double(r.pplStderr))
+                o.append("tokens", .int(r.tokensScored)); o.append("chunks", .int(r.chunks))
+                o.append("tokens_per_second", .double(r.tokensPerSecond))
+                if let k = out.kld {
+                    o.append("kld_mean", .double(k.kldMean.0)); o.append("kld_mean_stderr", .double(k.kldMean.1))
+                    o.append("kld_median", .double(k.kldQuantile(0.5))); o.append("kld_p99", .double(k.kldQuantile(0.99)))
+                    o.append("kld_max", .double(k.kldQuantile(1))); o.append("same_top_pct", .double(k.sameTopPct))
+                    o.append("mean_dp_pct", .double(k.meanPDiffPct)); o.append("rms_dp_pct", .double(k.rmsPDiffPct))
+                    o.append("ppl_ratio", .double(k.ppl / k.pplBase)); o.append("ppl_base", .double(k.pplBase))
+                }
+                print(JSONValue.object(o).serialized(pretty: true))
             } else {
                 print(String(format: "PPL = %.4f +/- %.5f  (%d tokens scored in %d chunks of %d, %.1f tokens/s)", r.ppl, r.pplStderr,
                              r.tokensScored, r.chunks, ctx, r.tokensPerSecond))
+                if let k = out.kld {
+                    print(String(format: "PPL(Q)/PPL(base) = %.6f (base %.4f)   mean KLD = %.6f +/- %.6f   median %.6f  p99 %.6f  max %.6f",
+                                 k.ppl / k.pplBase, k.pplBase, k.kldMean.0, k.kldMean.1, k.kldQuantile(0.5), k.kldQuantile(0.99), k.kldQuantile(1)))
+                    print(String(format: "mean Δp = %.3f %%   RMS Δp = %.3f %%   same top = %.3f %%", k.meanPDiffPct, k.rmsPDiffPct, k.sameTopPct))
+                }
             }
         } catch {
             fail(error)

@@ -1,0 +1,95 @@
+import Foundation
+import Inference
+import MappedIO
+
+/// One evaluation pass: perplexity of a model and, with a reference (a second model, or a saved
+/// logits file), its KL divergence from it — computed chunk by chunk, so memory stays at one
+/// chunk's logits whatever the text length.
+public struct Evaluation {
+    public enum Reference {
+        case none
+        case model(Forward)
+        case file(LogitsFileReader)
+    }
+
+    public struct Output {
+        public var perplexity = PerplexityRun.Result()
+        public var kld: KLDStats?
+    }
+
+    public let forward: Forward
+    public let nCtx: Int
+    public let bos: Int32?
+
+    public init(forward: Forward, nCtx: Int, bos: Int32?) {
+        self.forward = forward
+        self.nCtx = nCtx
+        self.bos = bos
+    }
+
+    public func run(tokens: [Int32], maxChunks: Int?, reference: Reference, saveLogits: String?,
+                    progress: ((Int, Int, Output) -> Void)? = nil) throws(FileError) -> Output {
+        var tokens = tokens
+        if case .file(let r) = reference {
+            guard r.nCtx == nCtx else { throw FileError(path: r.file.path, message: "made with --ctx \(r.nCtx), not \(nCtx)") }
+            tokens = r.tokens
+        }
+        let available = tokens.count / nCtx
+        var nChunks = min(available, maxChunks ?? available)
+        if case .file(let r) = reference { nChunks = min(nChunks, r.nChunk) }
+        guard nChunks >= 1 else {
+            throw FileError(path: "", message: "the text gives \(tokens.count) tokens, fewer than one chunk of \(nCtx)")
+        }
+        let nVocab = forward.model.hparams.nVocab
+        let nv = KLDBase.recordLength(nVocab: nVocab)
+        let first = nCtx / 2
+        let scored = nCtx - 1 - first
+        let writer = try saveLogits.map { (p: String) throws(FileError) -> LogitsFileWriter in
+            try LogitsFileWriter(path: p, nCtx: nCtx, nVocab: nVocab, tokens: Array(tokens[0..<(nChunks * nCtx)]))
+        }
+        var out = Output()
+        if case .none = reference {} else { out.kld = KLDStats() }
+        out.perplexity.tokensPerChunk = nCtx
+        let records = UnsafeMutablePointer<UInt16>.allocate(capacity: nv * scored)
+        defer { records.deallocate() }
+        let start = Date()
+        for c in 0..<nChunks {
+            var chunk = Array(tokens[(c * nCtx)..<((c + 1) * nCtx)])
+            if let b = bos { chunk[0] = b }
+            var base: UnsafePointer<UInt16>? = nil
+            switch reference {
+            case .none: break
+            case .file(let r): base = r.chunk(c)
+            case .model(let ref):
+                let rl = ref.logits(chunk)
+                for j in 0..<scored {
+                    KLDBase.encode(rl.row(first + j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
+                }
+                rl.free()
+                base = UnsafePointer(records)
+            }
+            let logits = forward.logits(chunk)
+            for j in 0..<scored {
+                let target = Int(tokens[c * nCtx + first + j + 1])
+                let row = logits.row(first + j)
+                if let b = base { out.kld!.add(row, nVocab: nVocab, base: b + j * nv, target: target) }
+                let v = -logSoftmax(row, nVocab, target)
+                out.perplexity.nll += v
+                out.perplexity.nll2 += v * v
+                out.perplexity.tokensScored += 1
+            }
+            if let w = writer {
+                for j in 0..<scored {
+                    KLDBase.encode(logits.row(first + j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
+                }
+                try w.append(UnsafeRawBufferPointer(start: records, count: nv * scored * 2))
+            }
+            logits.free()
+            out.perplexity.chunks = c + 1
+            out.perplexity.seconds = Date().timeIntervalSince(start)
+            progress?(c + 1, nChunks, out)
+        }
+        try writer?.commit()
+        return out
+    }
+}
