@@ -32,7 +32,7 @@ let package = Package(
         // The llama-family forward pass on GGUF weights of any type we read.
         .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO"]),
         // Perplexity and KL divergence with llama-perplexity's method.
-        .target(name: "Evaluation", dependencies: ["Inference", "MappedIO"]),
+        .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore"]),
         .executableTarget(name: "convert", dependencies: [
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
             "Inference", "Evaluation",

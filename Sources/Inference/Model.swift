@@ -30,6 +30,13 @@ public struct Weight: @unchecked Sendable {
     public let data: UnsafeRawPointer
     public var rowBytes: Int { type.rowSize(cols)! }
 
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+    }
+
     /// Row `r` as f32 (ggml's get_rows / dequantize).
     public func row(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {
         let p = data + r * rowBytes
@@ -58,24 +65,39 @@ public final class Model: @unchecked Sendable {
     public let layers: [Layer]
     /// llama3 per-frequency rope divisors (`rope_freqs.weight`).
     public let ropeFreqs: [Float]?
-    public let file: GGUFFile
+    /// Keeps the memory the weights point into alive (the GGUF mapping, or the checkpoint and copies).
+    public let storage: [AnyObject]
+    public let metadata: [String: GGUFValue]
 
-    public init(gguf f: GGUFFile) throws(FileError) {
-        file = f
-        func fail(_ m: String) -> FileError { FileError(path: f.path, message: m) }
-        guard let arch = f["general.architecture"]?.stringValue, arch == "llama" || arch == "qwen2" else {
-            throw fail("unsupported architecture \(f["general.architecture"]?.stringValue ?? "?") for inference (llama, qwen2)")
+    public convenience init(gguf f: GGUFFile) throws(FileError) {
+        var tensors: [String: Weight] = [:]
+        for t in f.tensors {
+            tensors[t.name] = Weight(type: t.type, rows: t.ne.count > 1 ? t.ne.dropFirst().reduce(1, *) : 1, cols: t.ne[0],
+                                     data: f.data(t).baseAddress!)
+        }
+        try self.init(path: f.path, metadata: Dictionary(f.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                      tensors: tensors, storage: [f])
+    }
+
+    /// A model from named weights and GGUF-style metadata (what a GGUF file, or a checkpoint
+    /// mapped to GGUF names, provides).
+    public init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject]) throws(FileError) {
+        self.storage = storage
+        self.metadata = metadata
+        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        guard let arch = metadata["general.architecture"]?.stringValue, arch == "llama" || arch == "qwen2" else {
+            throw fail("unsupported architecture \(metadata["general.architecture"]?.stringValue ?? "?") for inference (llama, qwen2)")
         }
         func int(_ k: String) throws(FileError) -> Int {
-            guard let v = f["\(arch).\(k)"]?.intValue else { throw fail("missing \(arch).\(k)") }
+            guard let v = metadata["\(arch).\(k)"]?.intValue else { throw fail("missing \(arch).\(k)") }
             return v
         }
         func weight(_ name: String) throws(FileError) -> Weight {
-            guard let t = f.tensor(named: name) else { throw fail("missing tensor \(name)") }
+            guard let t = tensors[name] else { throw fail("missing tensor \(name)") }
             guard t.type == .f32 || t.type == .f16 || t.type == .bf16 || Quantizers.quantizer(for: t.type) != nil else {
                 throw fail("tensor \(name): type \(t.type.name) is not supported for inference")
             }
-            return Weight(type: t.type, rows: t.ne.count > 1 ? t.ne[1] : 1, cols: t.ne[0], data: f.data(t).baseAddress!)
+            return t
         }
         func vector(_ name: String) throws(FileError) -> [Float] {
             let w = try weight(name)
@@ -84,22 +106,22 @@ public final class Model: @unchecked Sendable {
             return v
         }
         func optionalVector(_ name: String) throws(FileError) -> [Float]? {
-            f.tensor(named: name) == nil ? nil : try vector(name)
+            tensors[name] == nil ? nil : try vector(name)
         }
         let nEmbd = try int("embedding_length")
         let nHead = try int("attention.head_count")
-        let nHeadKV = f["\(arch).attention.head_count_kv"]?.intValue ?? nHead
-        let headDim = f["\(arch).attention.key_length"]?.intValue ?? nEmbd / nHead
+        let nHeadKV = metadata["\(arch).attention.head_count_kv"]?.intValue ?? nHead
+        let headDim = metadata["\(arch).attention.key_length"]?.intValue ?? nEmbd / nHead
         let embd = try weight("token_embd.weight")
         hparams = HParams(
             architecture: arch, nEmbd: nEmbd, nLayer: try int("block_count"), nHead: nHead, nHeadKV: nHeadKV,
             headDim: headDim, nFF: try int("feed_forward_length"), nVocab: embd.rows,
-            rmsEps: Float(f["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5),
-            ropeBase: Float(f["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
+            rmsEps: Float(metadata["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5),
+            ropeBase: Float(metadata["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
             ropeNeox: arch == "qwen2",
-            ropeDims: f["\(arch).rope.dimension_count"]?.intValue ?? headDim)
+            ropeDims: metadata["\(arch).rope.dimension_count"]?.intValue ?? headDim)
         tokenEmbd = embd
-        output = f.tensor(named: "output.weight") == nil ? embd : try weight("output.weight")
+        output = tensors["output.weight"] == nil ? embd : try weight("output.weight")
         outputNorm = try vector("output_norm.weight")
         ropeFreqs = try optionalVector("rope_freqs.weight")
         var layers: [Layer] = []

@@ -15,13 +15,13 @@ struct Perplexity: ParsableCommand {
         """
     )
 
-    @Argument(help: "GGUF model.") var model: String
+    @Argument(help: "GGUF model, or a Hugging Face checkpoint directory (the unquantized reference).") var model: String
     @Option(name: .customLong("token-ids"), help: "File of token ids (whitespace or comma separated) to evaluate instead of text.")
     var tokenIDs: String
     @Option(help: "Context size.") var ctx = 512
     @Option(help: "Maximum number of chunks.") var chunks: Int?
     @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Reference GGUF model (e.g. the F32 or BF16 file): adds KL divergence and same-top statistics.")
+    @Option(help: "Reference model (checkpoint directory or GGUF, e.g. F32/BF16): adds KL divergence and same-top statistics.")
     var reference: String?
     @Option(name: .customLong("save-logits"), help: "Write this model's log-probs as a reference file (llama-perplexity --kl-divergence-base format).")
     var saveLogits: String?
@@ -31,17 +31,17 @@ struct Perplexity: ParsableCommand {
 
     func run() throws {
         do {
-            let f = try GGUFFile(path: model)
-            let m = try Model(gguf: f)
+            let m = try ModelLoader.load(model)
             let text = try String(contentsOfFile: tokenIDs, encoding: .utf8)
             let ids = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "[" || $0 == "]" }).compactMap { Int32($0) }
-            let addBOS = f["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? (f["tokenizer.ggml.model"]?.stringValue == "llama")
-            let bos = addBOS ? f["tokenizer.ggml.bos_token_id"]?.intValue.map(Int32.init) : nil
+            let meta = m.metadata
+            let addBOS = meta["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? (meta["tokenizer.ggml.model"]?.stringValue == "llama")
+            let bos = addBOS ? meta["tokenizer.ggml.bos_token_id"]?.intValue.map(Int32.init) : nil
             let fw = Forward(model: m, engine: F32Engine(threads: threads), threads: threads)
             var ref: Evaluation.Reference = .none
             if let r = referenceLogits { ref = .file(try LogitsFileReader(path: r)) }
             if let r = reference {
-                let rm = try Model(gguf: GGUFFile(path: r))
+                let rm = try ModelLoader.load(r)
                 ref = .model(Forward(model: rm, engine: F32Engine(threads: threads), threads: threads))
             }
             let out = try Evaluation(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, maxChunks: chunks, reference: ref,

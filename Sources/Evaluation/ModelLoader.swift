@@ -1,0 +1,58 @@
+import Conversion
+import Foundation
+import GGMLCore
+import GGUFWriter
+import Inference
+import MappedIO
+
+/// Opens what `perplexity`/`generate` are given: a GGUF file of any type we read, or a Hugging Face
+/// checkpoint directory — the unquantized reference — whose tensors are used where they lie in the
+/// mmap (bf16/f16/f32), with llama q/k rows permuted into copies as the converter would.
+public enum ModelLoader {
+    public static func load(_ path: String) throws(FileError) -> Model {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw FileError(path: path, message: "no such file or directory")
+        }
+        if !isDir.boolValue { return try Model(gguf: GGUFFile(path: path)) }
+        let plan = try ConversionPlan(directory: path, outType: .f32)
+        var tensors: [String: Weight] = [:]
+        var storage: [AnyObject] = [plan.checkpoint]
+        for t in plan.tensors {
+            let rows = t.ne.dropFirst().reduce(1, *)
+            switch t.source {
+            case .checkpoint(let file, let tensor, let permute):
+                let type = t.sourceType
+                let src = file.data(tensor)
+                if let heads = permute {
+                    let buf = OwnedBytes(count: src.count)
+                    let rowBytes = src.count / rows
+                    let perHead = rows / heads, half = perHead / 2
+                    for r in 0..<rows {
+                        let s = (r / perHead) * perHead + (r % perHead % 2) * half + (r % perHead) / 2
+                        buf.pointer.advanced(by: r * rowBytes).copyMemory(from: src.baseAddress! + s * rowBytes, byteCount: rowBytes)
+                    }
+                    storage.append(buf)
+                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer))
+                } else {
+                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: src.baseAddress!)
+                }
+            case .generated(let values):
+                let buf = OwnedBytes(count: values.count * 4)
+                values.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                storage.append(buf)
+                tensors[t.name] = Weight(type: .f32, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer))
+            case .gguf(let f, let info):
+                tensors[t.name] = Weight(type: info.type, rows: rows, cols: t.ne[0], data: f.data(info).baseAddress!)
+            }
+        }
+        let meta = Dictionary(plan.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        return try Model(path: path, metadata: meta, tensors: tensors, storage: storage)
+    }
+}
+
+final class OwnedBytes {
+    let pointer: UnsafeMutableRawPointer
+    init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
+    deinit { pointer.deallocate() }
+}
