@@ -38,10 +38,12 @@ public struct Forward: Sendable {
         self.threads = max(1, threads)
     }
 
-    /// Logits for every position: a `tokens.count × n_vocab` matrix the caller frees.
-    public func logits(_ tokens: [Int32]) -> Matrix {
+    /// Logits for every position: a `tokens.count × n_vocab` matrix the caller frees. With a
+    /// cache, the tokens continue the cached sequence and their keys/values are appended to it.
+    public func logits(_ tokens: [Int32], cache: KVCache? = nil) -> Matrix {
         let h = model.hparams
         let n = tokens.count
+        let past = cache?.count ?? 0
         let x = Matrix(rows: n, cols: h.nEmbd)
         defer { x.free() }
         for (t, id) in tokens.enumerated() {
@@ -56,9 +58,9 @@ public struct Forward: Sendable {
         let gate = Matrix(rows: n, cols: h.nFF)
         let up = Matrix(rows: n, cols: h.nFF)
         defer { for m in [cur, q, k, v, attn, proj, gate, up] { m.free() } }
-        let rope = RoPE(hparams: h, freqFactors: model.ropeFreqs, positions: n)
+        let rope = RoPE(hparams: h, freqFactors: model.ropeFreqs, positions: past + n)
 
-        for layer in model.layers {
+        for (li, layer) in model.layers.enumerated() {
             rmsNorm(x, layer.attnNorm, eps: h.rmsEps, into: cur)
             engine.multiply(layer.wq, cur, into: q)
             engine.multiply(layer.wk, cur, into: k)
@@ -66,9 +68,14 @@ public struct Forward: Sendable {
             if let b = layer.bq { addBias(q, b) }
             if let b = layer.bk { addBias(k, b) }
             if let b = layer.bv { addBias(v, b) }
-            rope.apply(q, heads: h.nHead)
-            rope.apply(k, heads: h.nHeadKV)
-            attention(q: q, k: k, v: v, into: attn)
+            rope.apply(q, heads: h.nHead, offset: past)
+            rope.apply(k, heads: h.nHeadKV, offset: past)
+            if let cache {
+                cache.append(layer: li, k: k, v: v)
+                attention(q: q, k: cache.keys(li), v: cache.values(li), past: past, into: attn)
+            } else {
+                attention(q: q, k: k.data, v: v.data, past: 0, into: attn)
+            }
             engine.multiply(layer.wo, attn, into: proj)
             add(x, proj)
             rmsNorm(x, layer.ffnNorm, eps: h.rmsEps, into: cur)
@@ -81,6 +88,7 @@ public struct Forward: Sendable {
         rmsNorm(x, model.outputNorm, eps: h.rmsEps, into: cur)
         let out = Matrix(rows: n, cols: h.nVocab)
         engine.multiply(model.output, cur, into: out)
+        cache?.count += n
         return out
     }
 
@@ -115,34 +123,38 @@ public struct Forward: Sendable {
     }
 
     /// Causal softmax attention per head; K/V heads shared by `nHead / nHeadKV` query heads.
-    func attention(q: Matrix, k: Matrix, v: Matrix, into out: Matrix) {
+    /// Query row t sits at position past + t; key/value row s at position s.
+    func attention(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
         let h = model.hparams
         let d = h.headDim
         let group = h.nHead / h.nHeadKV
         let scale = 1 / sqrtf(Float(d))
         let n = q.rows
+        let kvCols = h.nHeadKV * d
+        let kp = SendableFloats(p: k), vp = SendableFloats(p: v)
         DispatchQueue.concurrentPerform(iterations: h.nHead) { head in
             let kvh = head / group
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: past + n)
             defer { scores.deallocate() }
             for t in 0..<n {
                 let qr = q.row(t) + head * d
+                let last = past + t
                 var mx = -Float.infinity
-                for s in 0...t {
-                    let kr = k.row(s) + kvh * d
+                for s in 0...last {
+                    let kr = kp.p + s * kvCols + kvh * d
                     var dot: Float = 0
                     for i in 0..<d { dot += qr[i] * kr[i] }
                     scores[s] = dot * scale
                     mx = max(mx, scores[s])
                 }
                 var sum: Float = 0
-                for s in 0...t { scores[s] = expf(scores[s] - mx); sum += scores[s] }
+                for s in 0...last { scores[s] = expf(scores[s] - mx); sum += scores[s] }
                 let inv = 1 / sum
                 let o = out.row(t) + head * d
                 for i in 0..<d { o[i] = 0 }
-                for s in 0...t {
+                for s in 0...last {
                     let p = scores[s] * inv
-                    let vr = v.row(s) + kvh * d
+                    let vr = vp.p + s * kvCols + kvh * d
                     for i in 0..<d { o[i] += p * vr[i] }
                 }
             }
@@ -178,14 +190,15 @@ struct RoPE {
         sinTable = s
     }
 
-    func apply(_ m: Matrix, heads: Int) {
+    func apply(_ m: Matrix, heads: Int, offset: Int) {
         let d = m.cols / heads
         let half = dims / 2
         for t in 0..<m.rows {
+            let pos = offset + t
             for hd in 0..<heads {
                 let x = m.row(t) + hd * d
                 for i in 0..<half {
-                    let c = cosTable[t * half + i], s = sinTable[t * half + i]
+                    let c = cosTable[pos * half + i], s = sinTable[pos * half + i]
                     let (a, b) = neox ? (i, i + half) : (2 * i, 2 * i + 1)
                     let x0 = x[a], x1 = x[b]
                     x[a] = x0 * c - x1 * s
@@ -240,6 +253,36 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Floa
     while i < n { s += a[i] * b[i]; i += 1 }
     return s
 }
+
+/// Keys and values of the positions evaluated so far, per layer (for generation).
+public final class KVCache: @unchecked Sendable {
+    public internal(set) var count = 0
+    let capacity: Int
+    let cols: Int
+    var k: [UnsafeMutablePointer<Float>]
+    var v: [UnsafeMutablePointer<Float>]
+
+    public init(model: Model, capacity: Int) {
+        let h = model.hparams
+        self.capacity = capacity
+        cols = h.nHeadKV * h.headDim
+        k = (0..<h.nLayer).map { _ in .allocate(capacity: capacity * h.nHeadKV * h.headDim) }
+        v = (0..<h.nLayer).map { _ in .allocate(capacity: capacity * h.nHeadKV * h.headDim) }
+    }
+
+    deinit { for p in k + v { p.deallocate() } }
+
+    func append(layer: Int, k nk: Matrix, v nv: Matrix) {
+        precondition(count + nk.rows <= capacity, "KV cache full")
+        (k[layer] + count * cols).update(from: nk.data, count: nk.rows * cols)
+        (v[layer] + count * cols).update(from: nv.data, count: nv.rows * cols)
+    }
+
+    func keys(_ l: Int) -> UnsafeMutablePointer<Float> { k[l] }
+    func values(_ l: Int) -> UnsafeMutablePointer<Float> { v[l] }
+}
+
+struct SendableFloats: @unchecked Sendable { let p: UnsafeMutablePointer<Float> }
 
 final class ChunkCounter: @unchecked Sendable {
     private let lock = NSLock()
