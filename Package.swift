@@ -23,8 +23,12 @@ let package = Package(
         .target(name: "SafetensorsReader", dependencies: ["StrictJSON", "MappedIO"]),
         .target(name: "GGUFWriter", dependencies: ["GGMLCore", "MappedIO"]),
         .target(name: "Quantizers", dependencies: ["GGMLCore"]),
+        // ggml-cpu's activation quantizers, vec_dot and a tiled matmul, for perplexity/KL measurement.
+        .target(name: "Kernels", dependencies: ["Quantizers", "GGMLCore"]),
         // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
         .target(name: "ModelMapping", dependencies: ["StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO"]),
+        // Text → token ids as llama.cpp tokenizes (GGUF vocabularies; tokenizer.json / tokenizer.model).
+        .target(name: "Tokenizer", dependencies: ["StrictJSON", "GGUFWriter", "MappedIO"]),
         // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.
         .target(name: "Conversion", dependencies: [
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
@@ -38,11 +42,16 @@ let package = Package(
             "Inference", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
+        .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Conversion"]),
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
         .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
         .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quantizers", "GGMLCore"]),
         .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [
             "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO",
         ]),

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import GGUFWriter
 import MappedIO
 
 /// One evaluation pass: perplexity of a model and, with a reference (a second model, or a saved
@@ -91,5 +92,18 @@ public struct Evaluation {
         }
         try writer?.commit()
         return out
+    }
+}
+
+extension Model {
+    /// The BOS id llama-perplexity puts first in each chunk: only when the vocabulary adds BOS
+    /// (`tokenizer.ggml.add_bos_token`, which llama.cpp defaults to true for SentencePiece vocabularies).
+    public var chunkBOS: Int32? {
+        let add = metadata["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) }
+            ?? (metadata["tokenizer.ggml.model"]?.stringValue == "llama")
+        guard add else { return nil }
+        // Without an explicit id llama.cpp uses its per-vocabulary default (SPM 1, BPE 11).
+        if let id = metadata["tokenizer.ggml.bos_token_id"]?.intValue { return Int32(id) }
+        return metadata["tokenizer.ggml.model"]?.stringValue == "llama" ? 1 : 11
     }
 }

@@ -28,15 +28,15 @@ struct Perplexity: ParsableCommand {
     @Option(name: .customLong("reference-logits"), help: "Reference log-probs from --save-logits or llama-perplexity --kl-divergence-base.")
     var referenceLogits: String?
     @Flag(help: "Print one JSON object on stdout.") var json = false
+    @Flag(name: .customLong("no-bos"), help: "Never put BOS first in a chunk (default: when the vocabulary adds BOS).")
+    var noBOS = false
 
     func run() throws {
         do {
             let m = try ModelLoader.load(model)
             let text = try String(contentsOfFile: tokenIDs, encoding: .utf8)
             let ids = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "[" || $0 == "]" }).compactMap { Int32($0) }
-            let meta = m.metadata
-            let addBOS = meta["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? (meta["tokenizer.ggml.model"]?.stringValue == "llama")
-            let bos = addBOS ? meta["tokenizer.ggml.bos_token_id"]?.intValue.map(Int32.init) : nil
+            let bos = noBOS ? nil : m.chunkBOS
             let fw = Forward(model: m, engine: F32Engine(threads: threads), threads: threads)
             var ref: Evaluation.Reference = .none
             if let r = referenceLogits { ref = .file(try LogitsFileReader(path: r)) }
