@@ -34,7 +34,7 @@ let package = Package(
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
         ]),
         // The llama-family forward pass on GGUF weights of any type we read.
-        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO"]),
+        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels"]),
         // Perplexity and KL divergence with llama-perplexity's method.
         .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore"]),
         .executableTarget(name: "convert", dependencies: [

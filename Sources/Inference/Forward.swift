@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Kernels
 
 /// A row-major f32 matrix owned by the forward pass.
 public struct Matrix: @unchecked Sendable {
@@ -294,5 +295,22 @@ final class ChunkCounter: @unchecked Sendable {
         guard next_ < n else { return nil }
         next_ += 1
         return next_ - 1
+    }
+}
+
+/// Products computed as ggml-cpu computes them by default: each activation row quantized to the
+/// weight type's vec_dot type (Q8_0, Q8_1, Q8_K, F16, BF16) and integer dot products per block —
+/// the numbers an edge engine running this file delivers.
+public struct GGMLEngine: MatMulEngine {
+    public let threads: Int
+    public init(threads: Int) { self.threads = max(1, threads) }
+
+    public func multiply(_ w: Weight, _ x: Matrix, into out: Matrix) {
+        guard Kernels.vecDotType(for: w.type) != nil else {
+            F32Engine(threads: threads).multiply(w, x, into: out)
+            return
+        }
+        Kernels.matmul(type: w.type, weights: w.data, rowBytes: w.rowBytes, nRows: w.rows, nCols: w.cols,
+                       activations: x.data, nTokens: x.rows, out: out.data, threads: threads)
     }
 }

@@ -28,6 +28,8 @@ struct Perplexity: ParsableCommand {
     @Option(name: .customLong("reference-logits"), help: "Reference log-probs from --save-logits or llama-perplexity --kl-divergence-base.")
     var referenceLogits: String?
     @Flag(help: "Print one JSON object on stdout.") var json = false
+    @Flag(name: .customLong("f32-activations"), help: "Multiply in f32 (weight error alone) instead of quantizing activations as ggml-cpu does.")
+    var f32Activations = false
     @Flag(name: .customLong("no-bos"), help: "Never put BOS first in a chunk (default: when the vocabulary adds BOS).")
     var noBOS = false
 
@@ -37,12 +39,13 @@ struct Perplexity: ParsableCommand {
             let text = try String(contentsOfFile: tokenIDs, encoding: .utf8)
             let ids = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "[" || $0 == "]" }).compactMap { Int32($0) }
             let bos = noBOS ? nil : m.chunkBOS
-            let fw = Forward(model: m, engine: F32Engine(threads: threads), threads: threads)
+            let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)
+            let fw = Forward(model: m, engine: engine, threads: threads)
             var ref: Evaluation.Reference = .none
             if let r = referenceLogits { ref = .file(try LogitsFileReader(path: r)) }
             if let r = reference {
                 let rm = try ModelLoader.load(r)
-                ref = .model(Forward(model: rm, engine: F32Engine(threads: threads), threads: threads))
+                ref = .model(Forward(model: rm, engine: engine, threads: threads))
             }
             let out = try Evaluation(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, maxChunks: chunks, reference: ref,
                                                                            saveLogits: saveLogits) { done, total, o in
