@@ -39,6 +39,14 @@ while read -r sum name; do
   "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/c.gguf" --quiet || true
   check "convert --type $type" "$WORK/c.gguf" "$sum"
 done < Fixtures/smollm2/SHA256SUMS-llama-quantize
+# Tokenizer: that F32 GGUF and the checkpoint's tokenizer.json tokenize as llama-tokenize and HF tokenizers
+# do (ids recorded in Fixtures/tokenizer/expected/smollm2.json), at release speed.
+swift build -c release --product tokenizer-check
+TOKCHECK=$(swift build -c release --show-bin-path)/tokenizer-check
+for model in "$WORK/f32.gguf" "$CKPT"; do
+  if "$TOKCHECK" "$model" Fixtures/tokenizer/expected/smollm2.json ${EDGEQUANT_WIKI_EVAL:+--wiki-eval "$EDGEQUANT_WIKI_EVAL"}
+  then pass=$((pass+1)); else echo "smollm2 tokenizer ($model): DIFFERS"; fail=$((fail+1)); fi
+done
 rm -f "$WORK/f32.gguf"
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14)) ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 2)) ]

@@ -1,0 +1,382 @@
+import Foundation
+import GGUFWriter
+import MappedIO
+import StrictJSON
+
+extension Tokenizer {
+    /// Loads the `tokenizer.*` metadata of a GGUF file, as llama.cpp's `llama_vocab::load` reads it.
+    public convenience init(gguf: GGUFFile) throws(FileError) {
+        func fail(_ m: String) -> FileError { FileError(path: gguf.path, message: m) }
+        var spec = Spec(path: gguf.path, model: "")
+        var meta: [String: GGUFValue] = [:]
+        for (k, v) in gguf.metadata where k.hasPrefix("tokenizer.") { meta[k] = v }
+        guard case .string(let model)? = meta["tokenizer.ggml.model"] else { throw fail("no tokenizer.ggml.model: the file has no vocabulary") }
+        spec.model = model
+        if case .string(let p)? = meta["tokenizer.ggml.pre"] { spec.pre = p }
+        guard case .array(.string, let toks)? = meta["tokenizer.ggml.tokens"] else {
+            throw fail("tokenizer.ggml.tokens is missing or not an array of strings")
+        }
+        spec.tokens = toks.map { $0.stringValue ?? "" }
+        if let v = meta["tokenizer.ggml.scores"] {
+            switch v {
+            case .array(.float32, let a): spec.scores = a.map { if case .float32(let f) = $0 { f } else { 0 } }
+            case .array(.int32, let a): spec.scores = a.map { if case .int32(let i) = $0 { Float(i) } else { 0 } }
+            default: throw fail("tokenizer.ggml.scores must be an array of float32 or int32")
+            }
+        }
+        if let v = meta["tokenizer.ggml.token_type"] {
+            guard case .array(.int32, let a) = v else { throw fail("tokenizer.ggml.token_type must be an array of int32") }
+            spec.types = a.map { if case .int32(let i) = $0 { i } else { 0 } }
+        }
+        if model == "gpt2" {
+            guard let v = meta["tokenizer.ggml.merges"] else { throw fail("cannot find tokenizer merges (tokenizer.ggml.merges)") }
+            guard case .array(.string, let a) = v else { throw fail("tokenizer.ggml.merges must be an array of strings") }
+            spec.merges = a.map { $0.stringValue ?? "" }
+        }
+        let idKeys = ["bos": "bos_token_id", "eos": "eos_token_id", "eot": "eot_token_id", "eom": "eom_token_id",
+                      "unk": "unknown_token_id", "sep": "seperator_token_id", "pad": "padding_token_id", "mask": "mask_token_id",
+                      "fim_pre": "fim_pre_token_id", "fim_suf": "fim_suf_token_id", "fim_mid": "fim_mid_token_id",
+                      "fim_pad": "fim_pad_token_id", "fim_rep": "fim_rep_token_id", "fim_sep": "fim_sep_token_id"]
+        for (k, key) in idKeys {
+            if let v = meta["tokenizer.ggml.\(key)"]?.intValue { spec.ids[k] = v }
+        }
+        // Deprecated FIM keys (read after the current ones, as llama.cpp's list does).
+        for (k, key) in [("fim_pre", "prefix_token_id"), ("fim_suf", "suffix_token_id"), ("fim_mid", "middle_token_id")] {
+            if let v = meta["tokenizer.ggml.\(key)"]?.intValue { spec.ids[k] = v }
+        }
+        func bool(_ key: String) throws(FileError) -> Bool? {
+            guard let v = meta[key] else { return nil }
+            guard case .bool(let b) = v else { throw fail("\(key) must be a bool") }
+            return b
+        }
+        spec.addBOS = try bool("tokenizer.ggml.add_bos_token")
+        spec.addEOS = try bool("tokenizer.ggml.add_eos_token")
+        spec.addSpacePrefix = try bool("tokenizer.ggml.add_space_prefix")
+        try self.init(spec: spec)
+    }
+
+    /// Opens a GGUF file and loads its vocabulary.
+    public convenience init(ggufPath: String) throws(FileError) {
+        try self.init(gguf: GGUFFile(path: ggufPath))
+    }
+
+    /// Loads a Hugging Face model directory's tokenizer: `tokenizer.model` (SentencePiece, read as
+    /// convert_hf_to_gguf.py would write it into a GGUF) when present, else `tokenizer.json` with a
+    /// byte-level BPE model. `preTokenizer` overrides the detected `tokenizer.ggml.pre` name.
+    public convenience init(directory: String, preTokenizer: String? = nil) throws(FileError) {
+        let dir = directory as NSString
+        let spmPath = dir.appendingPathComponent("tokenizer.model")
+        let tjPath = dir.appendingPathComponent("tokenizer.json")
+        let tcPath = dir.appendingPathComponent("tokenizer_config.json")
+        let tc = try readJSONObject(tcPath, optional: true)
+        let tj = try readJSONObject(tjPath, optional: true)
+        let config = try readJSONObject(dir.appendingPathComponent("config.json"), optional: true)
+        let spec: Spec
+        if FileManager.default.fileExists(atPath: spmPath) {
+            spec = try HFLoader.sentencePieceSpec(directory: directory, spmPath: spmPath, tokenizerJSON: tj, tokenizerConfig: tc, config: config)
+        } else if let tj {
+            spec = try HFLoader.bpeSpec(tj, path: tjPath, tokenizerConfig: tc, preTokenizer: preTokenizer)
+        } else {
+            throw FileError(path: directory, message: "no tokenizer.model or tokenizer.json")
+        }
+        try self.init(spec: spec)
+    }
+}
+
+func readJSONObject(_ path: String, optional: Bool) throws(FileError) -> JSONObject? {
+    guard FileManager.default.fileExists(atPath: path) else {
+        if optional { return nil }
+        throw FileError(path: path, message: "no such file")
+    }
+    let f = try MappedFile(path: path)
+    let v: JSONValue
+    do { v = try JSONParser.parse(f.all) } catch { throw FileError(path: path, message: "invalid JSON: \(error)") }
+    guard let o = v.objectValue else { throw FileError(path: path, message: "not a JSON object") }
+    return o
+}
+
+enum HFLoader {
+    static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+
+    /// convert_hf_to_gguf `does_token_look_special`.
+    static func looksSpecial(_ t: String) -> Bool {
+        if ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) { return true }
+        if t.hasPrefix("<|") && t.hasSuffix("|>") { return true }
+        if t.hasPrefix("<\u{FF5C}") && t.hasSuffix("\u{FF5C}>") { return true }
+        if t.hasPrefix("<unused") && t.hasSuffix(">") { return true }
+        return false
+    }
+
+    /// The pre-tokenizer pipeline of tokenizer.json as a llama.cpp `tokenizer.ggml.pre` name.
+    static func detectPre(_ tj: JSONObject, tokens: [String]) -> String? {
+        var parts: [String] = []
+        func visit(_ p: JSONValue) {
+            switch p["type"]?.stringValue {
+            case "Sequence": for q in p["pretokenizers"]?.arrayValue ?? [] { visit(q) }
+            case "ByteLevel":
+                let regex = p["use_regex"]?.boolValue ?? true
+                let prefix = p["add_prefix_space"]?.boolValue ?? false
+                parts.append("ByteLevel(\(regex ? "regex" : "noregex")\(prefix ? ",prefix" : ""))")
+            case "Digits": parts.append("Digits(\(p["individual_digits"]?.boolValue == true ? "individual" : "grouped"))")
+            case "Split":
+                let pat = p["pattern"]?["Regex"]?.stringValue ?? ""
+                let name = pat == llama3Regex ? "llama3" : pat == qwen2Regex ? "qwen2" : "custom"
+                parts.append("Split(\(name),\(p["behavior"]?.stringValue ?? "?")\(p["invert"]?.boolValue == true ? ",invert" : ""))")
+            case let t?: parts.append(t)
+            case nil: parts.append("none")
+            }
+        }
+        if let p = tj["pre_tokenizer"], !p.isNull { visit(p) } else { parts.append("none") }
+        switch parts.joined(separator: "+") {
+        case "ByteLevel(regex)": return "gpt-2"
+        case "Digits(individual)+ByteLevel(regex)":
+            let set = Set(tokens.prefix(64))
+            if set.contains("<|im_start|>") { return "smollm" }
+            if set.contains("<fim_prefix>") { return set.contains("<empty_output>") ? "refact" : "starcoder" }
+            return "starcoder"
+        case "Split(llama3,Isolated)+ByteLevel(noregex)": return "llama-bpe"
+        case "Split(qwen2,Isolated)+ByteLevel(noregex)": return "qwen2"
+        default: return nil
+        }
+    }
+
+    static func tokenContent(_ v: JSONValue?) -> String? { v?.stringValue ?? v?["content"]?.stringValue }
+
+    /// tokenizer.json with a byte-level BPE model, read the way Hugging Face `tokenizers` uses it.
+    static func bpeSpec(_ tj: JSONObject, path: String, tokenizerConfig tc: JSONObject?, preTokenizer: String?) throws(FileError) -> Tokenizer.Spec {
+        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        guard let model = tj["model"]?.objectValue else { throw fail("no model object") }
+        guard model["type"]?.stringValue ?? "BPE" == "BPE" else {
+            throw fail("model type \(model["type"]?.stringValue ?? "?") is not supported (byte-level BPE only)")
+        }
+        guard let vocab = model["vocab"]?.objectValue else { throw fail("no model.vocab object") }
+        var byID: [Int: String] = [:]
+        var maxID = -1
+        for (t, v) in vocab.entries {
+            guard let id = v.intValue, id >= 0, id < 1 << 24 else { throw fail("vocab id of \"\(t)\" is not a valid id") }
+            byID[id] = t
+            maxID = max(maxID, id)
+        }
+        var addedType: [Int: Int32] = [:]
+        var attrs: [Int: Tokenizer.Attributes] = [:]
+        for a in tj["added_tokens"]?.arrayValue ?? [] {
+            guard let id = a["id"]?.intValue, id >= 0, id < 1 << 24, let content = a["content"]?.stringValue else { continue }
+            byID[id] = content
+            maxID = max(maxID, id)
+            let special = a["special"]?.boolValue ?? false
+            addedType[id] = special || looksSpecial(content) ? 3 : 4
+            var at: Tokenizer.Attributes = []
+            if a["lstrip"]?.boolValue == true { at.insert(.lstrip) }
+            if a["rstrip"]?.boolValue == true { at.insert(.rstrip) }
+            if !at.isEmpty { attrs[id] = at }
+        }
+        var spec = Tokenizer.Spec(path: path, model: "gpt2")
+        var tokens: [String] = []
+        var types: [Int32] = []
+        for i in 0...max(maxID, 0) {
+            if let t = byID[i] {
+                tokens.append(t)
+                types.append(addedType[i] ?? 1)
+            } else {
+                tokens.append("[PAD\(i)]")
+                types.append(5)
+            }
+        }
+        spec.tokens = tokens
+        spec.types = types
+        spec.extraAttributes = attrs
+        if let m = model["merges"]?.arrayValue {
+            for (i, e) in m.enumerated() {
+                if let s = e.stringValue {
+                    spec.merges.append(s)
+                } else if let p = e.arrayValue, p.count == 2, let a = p[0].stringValue, let b = p[1].stringValue {
+                    spec.merges.append(a + " " + b)
+                } else {
+                    throw fail("merge \(i) is neither \"a b\" nor [\"a\", \"b\"]")
+                }
+            }
+        }
+        guard let pre = preTokenizer ?? detectPre(tj, tokens: tokens) else {
+            throw fail("unrecognised pre-tokenizer pipeline; pass a pre-tokenizer name (\(Tokenizer.supportedPreTokenizers.joined(separator: ", ")))")
+        }
+        spec.pre = pre
+        if model["ignore_merges"]?.boolValue == true, Tokenizer.bpePreTokenizers[pre]?.ignoreMerges == false {
+            throw fail("ignore_merges with pre-tokenizer \(pre) is not supported")
+        }
+        if let n = tj["normalizer"], !n.isNull {
+            switch n["type"]?.stringValue {
+            case "NFC": spec.nfc = true
+            default: throw fail("normalizer \(n["type"]?.stringValue ?? "?") is not supported with a byte-level BPE model")
+            }
+        }
+        // Special ids: tokenizer_config's *_token by content.
+        func idOf(_ content: String?) -> Int? {
+            guard let content else { return nil }
+            return tokens.firstIndex(of: content)
+        }
+        spec.ids["bos"] = idOf(tokenContent(tc?["bos_token"]))
+        spec.ids["eos"] = idOf(tokenContent(tc?["eos_token"]))
+        spec.ids["unk"] = idOf(tokenContent(tc?["unk_token"]))
+        spec.ids["pad"] = idOf(tokenContent(tc?["pad_token"]))
+        // BOS/EOS as the post-processor adds them (`tokenizers`' encode with add_special_tokens).
+        spec.addBOS = false
+        spec.addEOS = false
+        if let pp = tj["post_processor"], !pp.isNull {
+            for p in pp["processors"]?.arrayValue ?? [pp] where p["type"]?.stringValue == "TemplateProcessing" {
+                let single = p["single"]?.arrayValue ?? []
+                if let f = single.first?["SpecialToken"]?["id"]?.stringValue, let id = idOf(f) {
+                    spec.addBOS = true
+                    spec.ids["bos"] = id
+                }
+                if single.count > 1, let l = single.last?["SpecialToken"]?["id"]?.stringValue, let id = idOf(l) {
+                    spec.addEOS = true
+                    spec.ids["eos"] = id
+                }
+            }
+        }
+        if let c = tc?["clean_up_tokenization_spaces"]?.boolValue { spec.cleanSpaces = c }
+        return spec
+    }
+
+    /// A SentencePiece `tokenizer.model` with the added tokens convert_hf_to_gguf.py folds in
+    /// (`LlamaModel._create_vocab_sentencepiece`, `SpecialVocab`).
+    static func sentencePieceSpec(directory: String, spmPath: String, tokenizerJSON tj: JSONObject?, tokenizerConfig tc: JSONObject?,
+                                  config: JSONObject?) throws(FileError) -> Tokenizer.Spec {
+        let pieces = try SentencePieceProto.pieces(path: spmPath)
+        let vocabSize = config?["vocab_size"]?.intValue.flatMap { $0 > 0 && $0 < 1 << 24 ? $0 : nil } ?? pieces.count
+        var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
+        var scores = [Float](repeating: -10000, count: vocabSize)
+        var types = [Int32](repeating: 5, count: vocabSize)
+        for (i, p) in pieces.enumerated() where i < vocabSize {
+            tokens[i] = p.piece
+            scores[i] = p.score
+            types[i] = p.type == 4 ? 1 : p.type // user-defined pieces are written as normal
+        }
+        let dir = directory as NSString
+        if let added = try readJSONObject(dir.appendingPathComponent("added_tokens.json"), optional: true) {
+            for (content, v) in added.entries {
+                guard let id = v.intValue, id >= 0, id < vocabSize else { continue }
+                tokens[id] = content
+                scores[id] = -1000
+                types[id] = 4
+            }
+        }
+        if let decoder = tc?["added_tokens_decoder"]?.objectValue {
+            for (idText, data) in decoder.entries {
+                guard let id = Int(idText), id >= 0, id < vocabSize, let content = data["content"]?.stringValue else { continue }
+                if data["special"]?.boolValue == true || looksSpecial(content) {
+                    types[id] = 3
+                    tokens[id] = content
+                } else {
+                    types[id] = 4
+                    tokens[id] = content.replacingOccurrences(of: "\u{2581}", with: " ")
+                }
+                scores[id] = -1000
+            }
+        }
+        var spec = Tokenizer.Spec(path: spmPath, model: "llama")
+        spec.tokens = tokens
+        spec.scores = scores
+        spec.types = types
+        if let a = tc?["add_prefix_space"]?.boolValue, config?["model_type"]?.stringValue != "qwen2" { spec.addSpacePrefix = a }
+        if let a = tc?["add_bos_token"]?.boolValue { spec.addBOS = a }
+        if let a = tc?["add_eos_token"]?.boolValue { spec.addEOS = a }
+        // Special ids: tokenizer_config content looked up among tokenizer.json's added tokens, then config.json.
+        let added = tj?["added_tokens"]?.arrayValue ?? []
+        for (k, name) in [("bos", "bos"), ("eos", "eos"), ("unk", "unk"), ("pad", "pad")] {
+            if let content = tokenContent(tc?["\(name)_token"]),
+               let id = added.first(where: { $0["content"]?.stringValue == content })?["id"]?.intValue, id < vocabSize {
+                spec.ids[k] = id
+            } else if let id = config?["\(name)_token_id"]?.intValue, id >= 0, id < vocabSize {
+                spec.ids[k] = id
+            }
+        }
+        return spec
+    }
+}
+
+/// The pieces of a SentencePiece `ModelProto` (piece = 1, score = 2, type = 3 of field 1).
+enum SentencePieceProto {
+    struct Piece {
+        var piece = ""
+        var score: Float = 0
+        var type: Int32 = 1
+    }
+
+    static func pieces(path: String) throws(FileError) -> [Piece] {
+        let f = try MappedFile(path: path)
+        var r = Reader(buf: f.all, path: path)
+        var out: [Piece] = []
+        while !r.atEnd {
+            let (field, wire) = try r.key()
+            guard field == 1 && wire == 2 else { try r.skip(wire); continue }
+            var sub = Reader(buf: try r.bytes(), path: path)
+            var p = Piece()
+            while !sub.atEnd {
+                let (f2, w2) = try sub.key()
+                switch (f2, w2) {
+                case (1, 2):
+                    guard let s = String(validating: try sub.bytes(), as: UTF8.self) else { throw r.fail("piece \(out.count) is not UTF-8") }
+                    p.piece = s
+                case (2, 5): p.score = Float(bitPattern: try sub.fixed32())
+                case (3, 0): p.type = Int32(truncatingIfNeeded: try sub.varint())
+                default: try sub.skip(w2)
+                }
+            }
+            out.append(p)
+        }
+        guard !out.isEmpty else { throw FileError(path: path, message: "no pieces: not a SentencePiece model") }
+        return out
+    }
+
+    struct Reader {
+        let buf: UnsafeRawBufferPointer
+        let path: String
+        var pos = 0
+        var atEnd: Bool { pos >= buf.count }
+        func fail(_ m: String) -> FileError { FileError(path: path, message: "invalid protobuf at byte \(pos): \(m)") }
+
+        mutating func varint() throws(FileError) -> UInt64 {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard pos < buf.count else { throw fail("truncated varint") }
+                guard shift < 64 else { throw fail("varint too long") }
+                let b = buf[pos]
+                pos += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 { return v }
+                shift += 7
+            }
+        }
+
+        mutating func key() throws(FileError) -> (Int, Int) {
+            let k = try varint()
+            return (Int(truncatingIfNeeded: k >> 3), Int(k & 7))
+        }
+
+        mutating func fixed32() throws(FileError) -> UInt32 {
+            guard pos + 4 <= buf.count else { throw fail("truncated fixed32") }
+            defer { pos += 4 }
+            return UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
+        }
+
+        mutating func bytes() throws(FileError) -> UnsafeRawBufferPointer {
+            let n = try varint()
+            guard n <= UInt64(buf.count - pos) else { throw fail("length \(n) runs past the end") }
+            defer { pos += Int(n) }
+            return UnsafeRawBufferPointer(rebasing: buf[pos..<(pos + Int(n))])
+        }
+
+        mutating func skip(_ wire: Int) throws(FileError) {
+            switch wire {
+            case 0: _ = try varint()
+            case 1: guard pos + 8 <= buf.count else { throw fail("truncated fixed64") }; pos += 8
+            case 2: _ = try bytes()
+            case 5: _ = try fixed32()
+            default: throw fail("unsupported wire type \(wire)")
+            }
+        }
+    }
+}
