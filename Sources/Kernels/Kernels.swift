@@ -1,0 +1,196 @@
+import Dispatch
+import GGMLCore
+
+/// CPU matrix products computed the way ggml-cpu computes them, so that perplexity and KL
+/// divergence measured with them match llama.cpp's CPU backend.
+///
+/// Each activation row is converted once into the weight type's vec_dot type (`vecDotType(for:)`:
+/// q8_0 for q4_0/q5_0/q8_0/iq4_nl, q8_1 for q4_1/q5_1, q8_K for the k-quants, f16 for f16, bf16
+/// for bf16, f32 for f32) by the quantizers ggml-cpu runs on x86-64 (`ActivationQuant`), and every
+/// output is the ggml vec_dot of a weight row with an activation row: exact integer sums per
+/// block, scaled per block in float.
+public enum Kernels {
+    /// Weight types `matmul` and `vecDot` accept.
+    public static let supportedWeightTypes: [GGMLType] = [
+        .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+    ]
+
+    /// ggml-cpu's `type_traits_cpu[type].vec_dot_type`, or nil for a type we have no kernel for.
+    public static func vecDotType(for weightType: GGMLType) -> GGMLType? {
+        switch weightType {
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        case .q4_0, .q5_0, .q8_0, .iq4_nl: .q8_0
+        case .q4_1, .q5_1: .q8_1
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: .q8_K
+        default: nil
+        }
+    }
+
+    /// `out[t · nRows + r]` = vec_dot(weight row r, activation row t quantized to the vec_dot type):
+    /// ggml's `mul_mat(weights, activations)` with `weights` ne = [nCols, nRows] and `activations`
+    /// ne = [nCols, nTokens] (row-major, `activations[t · nCols + k]`).
+    ///
+    /// `weights` points at row 0; row r starts `r · rowBytes` bytes later (ggml layout of `type`).
+    /// Work is split over `threads` workers by weight rows.
+    public static func matmul(type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, nRows: Int, nCols: Int,
+                              activations: UnsafePointer<Float>, nTokens: Int,
+                              out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        let prepared = QuantizedActivations(activations, nTokens: nTokens, nCols: nCols, weightType: type, threads: threads)
+        matmul(type: type, weights: weights, rowBytes: rowBytes, nRows: nRows, prepared: prepared, out: out, threads: threads)
+    }
+
+    /// `matmul` with f32 weights (`weights[r · nCols + k]`).
+    public static func matmulF32(weights: UnsafePointer<Float>, nRows: Int, nCols: Int,
+                                 activations: UnsafePointer<Float>, nTokens: Int,
+                                 out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        matmul(type: .f32, weights: UnsafeRawPointer(weights), rowBytes: nCols * 4, nRows: nRows, nCols: nCols,
+               activations: activations, nTokens: nTokens, out: out, threads: threads)
+    }
+
+    /// `matmul` with activations already converted by `QuantizedActivations` (for several weight
+    /// matrices of the same vec_dot type applied to one input, e.g. q/k/v or gate/up).
+    public static func matmul(type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, nRows: Int,
+                              prepared: QuantizedActivations, out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        guard let vdt = vecDotType(for: type) else { preconditionFailure("matmul: unsupported weight type \(type)") }
+        precondition(prepared.type == vdt, "matmul: activations are \(prepared.type), \(type) needs \(vdt)")
+        let nCols = prepared.nCols, nTokens = prepared.nTokens
+        precondition(nCols % type.blockSize == 0 && nCols % vdt.blockSize == 0, "matmul: \(nCols) columns is not a whole number of \(type) blocks")
+        precondition(rowBytes >= type.rowSize(nCols)!, "matmul: rowBytes \(rowBytes) < \(type.rowSize(nCols)!)")
+        if nRows == 0 || nTokens == 0 { return }
+        let groups = (nRows + 3) / 4
+        let workers = max(1, min(threads, groups))
+        let job = MatmulJob(type: type, weights: weights, rowBytes: rowBytes, nRows: nRows, act: prepared, out: out)
+        if nTokens == 1 {
+            parallel(workers) { w in
+                job.runSingleToken(rows: (nRows * w / workers)..<(nRows * (w + 1) / workers))
+            }
+            return
+        }
+        parallel(workers) { w in
+            let g0 = groups * w / workers, g1 = groups * (w + 1) / workers
+            job.run(groups: g0..<g1)
+        }
+    }
+
+    /// A 64-byte aligned int16 buffer (freed with `deallocate()`).
+    static func allocateInt16(_ count: Int) -> UnsafeMutablePointer<Int16> {
+        UnsafeMutableRawPointer.allocate(byteCount: max(64, count * 2), alignment: 64).bindMemory(to: Int16.self, capacity: count)
+    }
+
+    /// Runs `body(0..<n)` on `n` threads (the calling thread included).
+    static func parallel(_ n: Int, _ body: @Sendable (Int) -> Void) {
+        if n <= 1 { body(0); return }
+        DispatchQueue.concurrentPerform(iterations: n, execute: body)
+    }
+}
+
+/// Activation rows converted once to a vec_dot type: the ggml block layout (`raw`, as ggml's
+/// `wdata`) and the unpacked form the matmul kernels read (int16 quants with per-block scales, or
+/// f32 values already rounded to f16/bf16).
+public final class QuantizedActivations: @unchecked Sendable {
+    /// The vec_dot type the rows are in.
+    public let type: GGMLType
+    public let nTokens: Int
+    public let nCols: Int
+    /// Bytes of one row in ggml layout.
+    public let rowBytes: Int
+    /// `nTokens` rows of `rowBytes` in ggml layout.
+    public let raw: UnsafeMutableRawPointer
+
+    /// int16 quants, `nTokens × nCols` (quantized types).
+    let a16: UnsafeMutablePointer<Int16>
+    /// Block scales `d` (q8_0/q8_1: per 32; q8_K: per 256), `nTokens × blocks`.
+    let ad: UnsafeMutablePointer<Float>
+    /// q8_1 block sums `s`.
+    let asum: UnsafeMutablePointer<Float>
+    /// q8_K bsums, 16 per super-block.
+    let bsums: UnsafeMutablePointer<Int16>
+    /// f32 values (float types), `nTokens × nCols`.
+    let f: UnsafeMutablePointer<Float>
+    let blocks: Int
+
+    /// Converts `nTokens` rows of `nCols` floats (`x[t · nCols + k]`) into `vecDotType(for: weightType)`.
+    public convenience init(_ x: UnsafePointer<Float>, nTokens: Int, nCols: Int, weightType: GGMLType, threads: Int = 1) {
+        guard let vdt = Kernels.vecDotType(for: weightType) else {
+            preconditionFailure("unsupported weight type \(weightType)")
+        }
+        self.init(x, nTokens: nTokens, nCols: nCols, vecDotType: vdt, threads: threads)
+    }
+
+    /// Converts `nTokens` rows of `nCols` floats into `vecDotType` (q8_0, q8_1, q8_K, f16, bf16, f32).
+    public init(_ x: UnsafePointer<Float>, nTokens: Int, nCols: Int, vecDotType: GGMLType, threads: Int = 1) {
+        precondition([.q8_0, .q8_1, .q8_K, .f16, .bf16, .f32].contains(vecDotType), "\(vecDotType) is not a vec_dot type")
+        guard let rb = vecDotType.rowSize(nCols) else {
+            preconditionFailure("\(nCols) columns is not a whole number of \(vecDotType) blocks")
+        }
+        type = vecDotType
+        self.nTokens = nTokens
+        self.nCols = nCols
+        rowBytes = rb
+        let quantized = vecDotType.isQuantized
+        blocks = quantized ? nCols / vecDotType.blockSize : 0
+        raw = .allocate(byteCount: max(1, nTokens * rb), alignment: 64)
+        a16 = Kernels.allocateInt16(quantized ? nTokens * nCols : 1)
+        ad = .allocate(capacity: max(1, nTokens * blocks))
+        asum = .allocate(capacity: vecDotType == .q8_1 ? nTokens * blocks : 1)
+        bsums = Kernels.allocateInt16(vecDotType == .q8_K ? nTokens * blocks * 16 : 1)
+        f = .allocate(capacity: quantized ? 1 : nTokens * nCols)
+        let workers = max(1, min(threads, nTokens))
+        let src = SendablePointer(x)
+        Kernels.parallel(workers) { w in
+            for t in (nTokens * w / workers)..<(nTokens * (w + 1) / workers) {
+                self.convert(src.p + t * nCols, token: t)
+            }
+        }
+    }
+
+    deinit {
+        raw.deallocate()
+        a16.deallocate()
+        ad.deallocate()
+        asum.deallocate()
+        bsums.deallocate()
+        f.deallocate()
+    }
+
+    private func convert(_ x: UnsafePointer<Float>, token t: Int) {
+        let r = raw + t * rowBytes
+        ActivationQuant.quantizeRow(x, count: nCols, as: type, into: r)
+        switch type {
+        case .q8_0, .q8_1:
+            let bb = type == .q8_0 ? 34 : 36, qo = type == .q8_0 ? 2 : 4
+            let a = a16 + t * nCols
+            for b in 0..<blocks {
+                let blk = r + b * bb
+                ad[t * blocks + b] = Half.load(blk, 0)
+                if type == .q8_1 { asum[t * blocks + b] = Half.load(blk, 2) }
+                let q = (blk + qo).assumingMemoryBound(to: Int8.self)
+                for j in 0..<32 { a[b * 32 + j] = Int16(q[j]) }
+            }
+        case .q8_K:
+            let a = a16 + t * nCols
+            for b in 0..<blocks {
+                let blk = r + b * 292
+                ad[t * blocks + b] = Float(bitPattern: UInt32(littleEndian: blk.loadUnaligned(as: UInt32.self)))
+                let q = (blk + 4).assumingMemoryBound(to: Int8.self)
+                for j in 0..<256 { a[b * 256 + j] = Int16(q[j]) }
+                let bs = (blk + 260).assumingMemoryBound(to: Int16.self)
+                for j in 0..<16 { bsums[(t * blocks + b) * 16 + j] = bs[j] }
+            }
+        case .f16:
+            Half.toFloat(UnsafeRawPointer(r).assumingMemoryBound(to: UInt16.self), f + t * nCols, count: nCols)
+        case .bf16:
+            Half.bf16ToFloat(UnsafeRawPointer(r).assumingMemoryBound(to: UInt16.self), f + t * nCols, count: nCols)
+        default:
+            (f + t * nCols).update(from: x, count: nCols)
+        }
+    }
+}
+
+/// A pointer handed to worker threads that write disjoint parts of what it points at.
+struct SendablePointer<T>: @unchecked Sendable {
+    let p: UnsafePointer<T>
+    init(_ p: UnsafePointer<T>) { self.p = p }
+}
