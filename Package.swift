@@ -35,8 +35,10 @@ let package = Package(
         ]),
         // The llama-family forward pass on GGUF weights of any type we read.
         .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels"]),
+        // zlib from the system (libz-dev), for gzip-compressed evaluation text.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Perplexity and KL divergence with llama-perplexity's method.
-        .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore"]),
+        .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
         .executableTarget(name: "convert", dependencies: [
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
             "Inference", "Evaluation",

@@ -4,6 +4,7 @@ import GGMLCore
 import GGUFWriter
 import Inference
 import MappedIO
+import Tokenizer
 
 /// Opens what `perplexity`/`generate` are given: a GGUF file of any type we read, or a Hugging Face
 /// checkpoint directory — the unquantized reference — whose tensors are used where they lie in the
@@ -55,4 +56,21 @@ final class OwnedBytes {
     let pointer: UnsafeMutableRawPointer
     init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
     deinit { pointer.deallocate() }
+}
+
+extension ModelLoader {
+    /// The tokenizer of a GGUF file (its tokenizer.ggml.* metadata) or a checkpoint directory.
+    public static func tokenizer(_ path: String) throws(FileError) -> Tokenizer {
+        var isDir: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        return isDir.boolValue ? try Tokenizer(directory: path) : try Tokenizer(ggufPath: path)
+    }
+
+    /// Tokens of an evaluation text as llama-perplexity gets them: the file as its -f reads it
+    /// (trailing newline dropped, escapes processed), special tokens added, not parsed.
+    public static func evaluationTokens(textFile: String, tokenizer: Tokenizer) throws(FileError) -> [Int32] {
+        let bytes = try TextFile.read(textFile)
+        let prompt = Tokenizer.llamaCppFilePrompt(bytes)
+        return prompt.withUnsafeBytes { tokenizer.encode(utf8: $0, addSpecial: true, parseSpecial: false) }
+    }
 }

@@ -11,13 +11,24 @@ struct Perplexity: ParsableCommand {
         discussion: """
         Non-overlapping chunks of --ctx tokens, BOS replacing each chunk's first token when the \
         vocabulary adds BOS, only the second half of each chunk scored. Prints PPL ± its standard \
-        error, tokens scored and tokens/s.
+        error, tokens scored and tokens/s. Products are computed as ggml-cpu computes them \
+        (activations quantized to Q8_0/Q8_1/Q8_K), so the numbers are what llama.cpp delivers.
+
+        KL divergence: --reference MODEL runs both models; --save-logits FILE stores the reference \
+        once (llama-perplexity --kl-divergence-base format) and --reference-logits FILE reuses it.
+
+        Examples:
+          edgequant perplexity SmolLM2-Q4_K_M.gguf --text wiki-eval.txt --chunks 40
+          edgequant perplexity ./SmolLM2-135M-Instruct --text wiki-eval.txt --save-logits base.logits
+          edgequant perplexity SmolLM2-Q4_0.gguf --reference-logits base.logits --json
         """
     )
 
     @Argument(help: "GGUF model, or a Hugging Face checkpoint directory (the unquantized reference).") var model: String
-    @Option(name: .customLong("token-ids"), help: "File of token ids (whitespace or comma separated) to evaluate instead of text.")
-    var tokenIDs: String
+    @Option(help: "Evaluation text, plain or gzip-compressed.")
+    var text: String?
+    @Option(name: .customLong("token-ids"), help: "Token ids (whitespace or comma separated) to evaluate instead of --text.")
+    var tokenIDs: String?
     @Option(help: "Context size.") var ctx = 512
     @Option(help: "Maximum number of chunks.") var chunks: Int?
     @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -33,11 +44,21 @@ struct Perplexity: ParsableCommand {
     @Flag(name: .customLong("no-bos"), help: "Never put BOS first in a chunk (default: when the vocabulary adds BOS).")
     var noBOS = false
 
+    func validate() throws {
+        guard (text == nil) != (tokenIDs == nil) else { throw ValidationError("give exactly one of --text FILE and --token-ids FILE") }
+        guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4") }
+    }
+
     func run() throws {
         do {
             let m = try ModelLoader.load(model)
-            let text = try String(contentsOfFile: tokenIDs, encoding: .utf8)
-            let ids = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "[" || $0 == "]" }).compactMap { Int32($0) }
+            let ids: [Int32]
+            if let t = text {
+                ids = try ModelLoader.evaluationTokens(textFile: t, tokenizer: ModelLoader.tokenizer(model))
+            } else {
+                let list = String(decoding: try TextFile.read(tokenIDs!), as: UTF8.self)
+                ids = list.split(whereSeparator: { " ,\n[]".contains($0) }).compactMap { Int32($0) }
+            }
             let bos = noBOS ? nil : m.chunkBOS
             let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)
             let fw = Forward(model: m, engine: engine, threads: threads)
