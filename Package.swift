@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
         .executableTarget(name: "convert", dependencies: [
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Evaluation",
+            "Inference", "Evaluation", "Tokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).

@@ -47,6 +47,12 @@ for model in "$WORK/f32.gguf" "$CKPT"; do
   if "$TOKCHECK" "$model" Fixtures/tokenizer/expected/smollm2.json ${EDGEQUANT_WIKI_EVAL:+--wiki-eval "$EDGEQUANT_WIKI_EVAL"}
   then pass=$((pass+1)); else echo "smollm2 tokenizer ($model): DIFFERS"; fail=$((fail+1)); fi
 done
-rm -f "$WORK/f32.gguf"
+# Greedy generation from our Q8_0 file against llama-completion's (recorded: -p "The capital of France is"
+# -n 32 --temp 0 --top-k 1 -no-cnv, which stops at end-of-text after 29 tokens).
+"$BIN" convert "$CKPT" --type q8_0 --outfile "$WORK/q8.gguf" --quiet
+got=$("$BIN" generate "$WORK/q8.gguf" --prompt "The capital of France is" -n 32 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
+if [ "$got" = "$(cat Fixtures/smollm2/generate-q8_0.txt)" ]; then echo "smollm2 generate: same 29 tokens as llama-completion"; pass=$((pass+1))
+else echo "smollm2 generate: DIFFERS from llama-completion: $got"; fail=$((fail+1)); fi
+rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 2)) ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 2 + 1)) ]

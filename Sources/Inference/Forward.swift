@@ -71,6 +71,8 @@ public struct Forward: Sendable {
             if let b = layer.bv { addBias(v, b) }
             rope.apply(q, heads: h.nHead, offset: past)
             rope.apply(k, heads: h.nHeadKV, offset: past)
+            roundToF16(k)
+            roundToF16(v)
             if let cache {
                 cache.append(layer: li, k: k, v: v)
                 attention(q: q, k: cache.keys(li), v: cache.values(li), past: past, into: attn)
@@ -106,6 +108,12 @@ public struct Forward: Sendable {
         }
     }
 
+    /// K and V are stored in llama.cpp's f16 KV cache.
+    func roundToF16(_ m: Matrix) {
+        let n = m.rows * m.cols
+        for i in 0..<n { m.data[i] = f16(m.data[i]) }
+    }
+
     func addBias(_ m: Matrix, _ b: [Float]) {
         for t in 0..<m.rows { let r = m.row(t); for c in 0..<m.cols { r[c] += b[c] } }
     }
@@ -123,8 +131,11 @@ public struct Forward: Sendable {
         }
     }
 
-    /// Causal softmax attention per head; K/V heads shared by `nHead / nHeadKV` query heads.
-    /// Query row t sits at position past + t; key/value row s at position s.
+    /// Causal attention per head as llama.cpp runs it on the CPU by default (flash attention over
+    /// an f16 KV cache): Q, K and V rounded to f16, scores in f32, online softmax, and the
+    /// weighted sum of V accumulated in f16 (ggml_vec_mad_f16 / ggml_vec_scale_f16).
+    /// K/V heads are shared by `nHead / nHeadKV` query heads; query row t sits at position
+    /// past + t, key/value row s at position s.
     func attention(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
         let h = model.hparams
         let d = h.headDim
@@ -135,32 +146,54 @@ public struct Forward: Sendable {
         let kp = SendableFloats(p: k), vp = SendableFloats(p: v)
         DispatchQueue.concurrentPerform(iterations: h.nHead) { head in
             let kvh = head / group
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: past + n)
-            defer { scores.deallocate() }
+            let q16 = UnsafeMutablePointer<Float>.allocate(capacity: d)
+            let acc = UnsafeMutablePointer<Float>.allocate(capacity: d)
+            defer { q16.deallocate(); acc.deallocate() }
             for t in 0..<n {
                 let qr = q.row(t) + head * d
-                let last = past + t
-                var mx = -Float.infinity
-                for s in 0...last {
-                    let kr = kp.p + s * kvCols + kvh * d
-                    var dot: Float = 0
-                    for i in 0..<d { dot += qr[i] * kr[i] }
-                    scores[s] = dot * scale
-                    mx = max(mx, scores[s])
-                }
+                for i in 0..<d { q16[i] = f16(qr[i]) }
+                for i in 0..<d { acc[i] = 0 }
+                var m = -Float.infinity
                 var sum: Float = 0
-                for s in 0...last { scores[s] = expf(scores[s] - mx); sum += scores[s] }
-                let inv = 1 / sum
-                let o = out.row(t) + head * d
-                for i in 0..<d { o[i] = 0 }
-                for s in 0...last {
-                    let p = scores[s] * inv
+                for s in 0...(past + t) {
+                    let kr = kp.p + s * kvCols + kvh * d
+                    // Summed in double: closest to ggml's f16 dot (f32 lanes reduced into a double);
+                    // a 4-lane f32 sum moves q4_0's PPL by 0.3% and changes greedy output.
+                    var dot = 0.0
+                    for i in 0..<d { dot += Double(q16[i] * kr[i]) }
+                    let score = Float(dot) * scale
+                    var ms: Float = 1, vs: Float = 1
+                    if score > m {
+                        ms = expf(m - score)
+                        m = score
+                        if ms != 1 { for i in 0..<d { acc[i] = f16(acc[i] * ms) } }
+                    } else {
+                        vs = expf(score - m)
+                    }
                     let vr = vp.p + s * kvCols + kvh * d
-                    for i in 0..<d { o[i] += p * vr[i] }
+                    // ggml fuses this multiply-add (FMA); the exact product plus one rounding in
+                    // double stands in for it without a libm call.
+                    for i in 0..<d { acc[i] = f16(Float(Double(acc[i]) + Double(vr[i]) * Double(vs))) }
+                    sum = sum * ms + vs
                 }
+                let o = out.row(t) + head * d
+                let inv = 1 / sum
+                for i in 0..<d { o[i] = acc[i] * inv }
             }
         }
     }
+}
+
+/// Rounds to the nearest f16 value (as storing into ggml's f16 KV cache does). In f16's normal
+/// range this is rounding the mantissa to 10 bits (nearest even) on the bits themselves; the
+/// library conversion, a function call without F16C, is kept for subnormals and overflow.
+@inline(__always)
+func f16(_ x: Float) -> Float {
+    let u = x.bitPattern
+    let e = (u >> 23) & 0xFF
+    guard e >= 113, e <= 141 else { return Float(Float16(x)) }
+    let r = (u &+ 0x0FFF &+ ((u >> 13) & 1)) & ~0x1FFF
+    return Float(bitPattern: r)
 }
 
 /// ggml's rope (modes NORM and NEOX), with theta advanced by repeated multiplication as ggml does.
