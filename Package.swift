@@ -28,7 +28,7 @@ let package = Package(
         // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
         .target(name: "ModelMapping", dependencies: ["StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO"]),
         // Text → token ids as llama.cpp tokenizes (GGUF vocabularies; tokenizer.json / tokenizer.model).
-        .target(name: "Tokenizer", dependencies: ["StrictJSON", "GGUFWriter", "MappedIO"]),
+        .target(name: "Tokenizer", dependencies: ["StrictJSON", "GGUFWriter", "MappedIO", "ModelMapping"]),
         // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.
         .target(name: "Conversion", dependencies: [
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",

@@ -167,7 +167,7 @@ public struct TokenizerMetadata: Sendable {
     }
 
     /// convert_hf_to_gguf `does_token_look_special`.
-    static func looksSpecial(_ t: String) -> Bool {
+    public static func looksSpecial(_ t: String) -> Bool {
         if ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) { return true }
         if t.hasPrefix("<|") && t.hasSuffix("|>") { return true }
         if t.hasPrefix("<\u{FF5C}") && t.hasSuffix("\u{FF5C}>") { return true }

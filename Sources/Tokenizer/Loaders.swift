@@ -1,6 +1,7 @@
 import Foundation
 import GGUFWriter
 import MappedIO
+import ModelMapping
 import StrictJSON
 
 extension Tokenizer {
@@ -99,46 +100,12 @@ enum HFLoader {
     static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
-    /// convert_hf_to_gguf `does_token_look_special`.
-    static func looksSpecial(_ t: String) -> Bool {
-        if ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) { return true }
-        if t.hasPrefix("<|") && t.hasSuffix("|>") { return true }
-        if t.hasPrefix("<\u{FF5C}") && t.hasSuffix("\u{FF5C}>") { return true }
-        if t.hasPrefix("<unused") && t.hasSuffix(">") { return true }
-        return false
-    }
+    static func looksSpecial(_ t: String) -> Bool { TokenizerMetadata.looksSpecial(t) }
 
-    /// The pre-tokenizer pipeline of tokenizer.json as a llama.cpp `tokenizer.ggml.pre` name.
+    /// The pre-tokenizer pipeline of tokenizer.json as a llama.cpp `tokenizer.ggml.pre` name: the
+    /// same structural detection the converter writes into GGUF files.
     static func detectPre(_ tj: JSONObject, tokens: [String]) -> String? {
-        var parts: [String] = []
-        func visit(_ p: JSONValue) {
-            switch p["type"]?.stringValue {
-            case "Sequence": for q in p["pretokenizers"]?.arrayValue ?? [] { visit(q) }
-            case "ByteLevel":
-                let regex = p["use_regex"]?.boolValue ?? true
-                let prefix = p["add_prefix_space"]?.boolValue ?? false
-                parts.append("ByteLevel(\(regex ? "regex" : "noregex")\(prefix ? ",prefix" : ""))")
-            case "Digits": parts.append("Digits(\(p["individual_digits"]?.boolValue == true ? "individual" : "grouped"))")
-            case "Split":
-                let pat = p["pattern"]?["Regex"]?.stringValue ?? ""
-                let name = pat == llama3Regex ? "llama3" : pat == qwen2Regex ? "qwen2" : "custom"
-                parts.append("Split(\(name),\(p["behavior"]?.stringValue ?? "?")\(p["invert"]?.boolValue == true ? ",invert" : ""))")
-            case let t?: parts.append(t)
-            case nil: parts.append("none")
-            }
-        }
-        if let p = tj["pre_tokenizer"], !p.isNull { visit(p) } else { parts.append("none") }
-        switch parts.joined(separator: "+") {
-        case "ByteLevel(regex)": return "gpt-2"
-        case "Digits(individual)+ByteLevel(regex)":
-            let set = Set(tokens.prefix(64))
-            if set.contains("<|im_start|>") { return "smollm" }
-            if set.contains("<fim_prefix>") { return set.contains("<empty_output>") ? "refact" : "starcoder" }
-            return "starcoder"
-        case "Split(llama3,Isolated)+ByteLevel(noregex)": return "llama-bpe"
-        case "Split(qwen2,Isolated)+ByteLevel(noregex)": return "qwen2"
-        default: return nil
-        }
+        PreTokenizerDetection.detect(tj, tokens: tokens)
     }
 
     static func tokenContent(_ v: JSONValue?) -> String? { v?.stringValue ?? v?["content"]?.stringValue }
@@ -243,7 +210,7 @@ enum HFLoader {
     /// (`LlamaModel._create_vocab_sentencepiece`, `SpecialVocab`).
     static func sentencePieceSpec(directory: String, spmPath: String, tokenizerJSON tj: JSONObject?, tokenizerConfig tc: JSONObject?,
                                   config: JSONObject?) throws(FileError) -> Tokenizer.Spec {
-        let pieces = try SentencePieceProto.pieces(path: spmPath)
+        let pieces = try SentencePieceModel(path: spmPath).pieces
         let vocabSize = config?["vocab_size"]?.intValue.flatMap { $0 > 0 && $0 < 1 << 24 ? $0 : nil } ?? pieces.count
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
         var scores = [Float](repeating: -10000, count: vocabSize)
@@ -251,7 +218,7 @@ enum HFLoader {
         for (i, p) in pieces.enumerated() where i < vocabSize {
             tokens[i] = p.piece
             scores[i] = p.score
-            types[i] = p.type == 4 ? 1 : p.type // user-defined pieces are written as normal
+            types[i] = p.type == .userDefined ? 1 : Int32(p.type.rawValue) // user-defined pieces are written as normal
         }
         let dir = directory as NSString
         if let added = try readJSONObject(dir.appendingPathComponent("added_tokens.json"), optional: true) {
@@ -293,90 +260,5 @@ enum HFLoader {
             }
         }
         return spec
-    }
-}
-
-/// The pieces of a SentencePiece `ModelProto` (piece = 1, score = 2, type = 3 of field 1).
-enum SentencePieceProto {
-    struct Piece {
-        var piece = ""
-        var score: Float = 0
-        var type: Int32 = 1
-    }
-
-    static func pieces(path: String) throws(FileError) -> [Piece] {
-        let f = try MappedFile(path: path)
-        var r = Reader(buf: f.all, path: path)
-        var out: [Piece] = []
-        while !r.atEnd {
-            let (field, wire) = try r.key()
-            guard field == 1 && wire == 2 else { try r.skip(wire); continue }
-            var sub = Reader(buf: try r.bytes(), path: path)
-            var p = Piece()
-            while !sub.atEnd {
-                let (f2, w2) = try sub.key()
-                switch (f2, w2) {
-                case (1, 2):
-                    guard let s = String(validating: try sub.bytes(), as: UTF8.self) else { throw r.fail("piece \(out.count) is not UTF-8") }
-                    p.piece = s
-                case (2, 5): p.score = Float(bitPattern: try sub.fixed32())
-                case (3, 0): p.type = Int32(truncatingIfNeeded: try sub.varint())
-                default: try sub.skip(w2)
-                }
-            }
-            out.append(p)
-        }
-        guard !out.isEmpty else { throw FileError(path: path, message: "no pieces: not a SentencePiece model") }
-        return out
-    }
-
-    struct Reader {
-        let buf: UnsafeRawBufferPointer
-        let path: String
-        var pos = 0
-        var atEnd: Bool { pos >= buf.count }
-        func fail(_ m: String) -> FileError { FileError(path: path, message: "invalid protobuf at byte \(pos): \(m)") }
-
-        mutating func varint() throws(FileError) -> UInt64 {
-            var v: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard pos < buf.count else { throw fail("truncated varint") }
-                guard shift < 64 else { throw fail("varint too long") }
-                let b = buf[pos]
-                pos += 1
-                v |= UInt64(b & 0x7F) << shift
-                if b & 0x80 == 0 { return v }
-                shift += 7
-            }
-        }
-
-        mutating func key() throws(FileError) -> (Int, Int) {
-            let k = try varint()
-            return (Int(truncatingIfNeeded: k >> 3), Int(k & 7))
-        }
-
-        mutating func fixed32() throws(FileError) -> UInt32 {
-            guard pos + 4 <= buf.count else { throw fail("truncated fixed32") }
-            defer { pos += 4 }
-            return UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
-        }
-
-        mutating func bytes() throws(FileError) -> UnsafeRawBufferPointer {
-            let n = try varint()
-            guard n <= UInt64(buf.count - pos) else { throw fail("length \(n) runs past the end") }
-            defer { pos += Int(n) }
-            return UnsafeRawBufferPointer(rebasing: buf[pos..<(pos + Int(n))])
-        }
-
-        mutating func skip(_ wire: Int) throws(FileError) {
-            switch wire {
-            case 0: _ = try varint()
-            case 1: guard pos + 8 <= buf.count else { throw fail("truncated fixed64") }; pos += 8
-            case 2: _ = try bytes()
-            case 5: _ = try fixed32()
-            default: throw fail("unsupported wire type \(wire)")
-            }
-        }
     }
 }
