@@ -45,7 +45,10 @@ struct Perplexity: ParsableCommand {
     var noBOS = false
 
     func validate() throws {
-        guard (text == nil) != (tokenIDs == nil) else { throw ValidationError("give exactly one of --text FILE and --token-ids FILE") }
+        guard text == nil || tokenIDs == nil else { throw ValidationError("give --text FILE or --token-ids FILE, not both") }
+        guard text != nil || tokenIDs != nil || referenceLogits != nil else {
+            throw ValidationError("give --text FILE or --token-ids FILE (or --reference-logits FILE, whose tokens are used)")
+        }
         guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4") }
     }
 
@@ -55,9 +58,11 @@ struct Perplexity: ParsableCommand {
             let ids: [Int32]
             if let t = text {
                 ids = try ModelLoader.evaluationTokens(textFile: t, tokenizer: ModelLoader.tokenizer(model))
-            } else {
-                let list = String(decoding: try TextFile.read(tokenIDs!), as: UTF8.self)
+            } else if let t = tokenIDs {
+                let list = String(decoding: try TextFile.read(t), as: UTF8.self)
                 ids = list.split(whereSeparator: { " ,\n[]".contains($0) }).compactMap { Int32($0) }
+            } else {
+                ids = [] // the reference logits file carries the tokens
             }
             let bos = noBOS ? nil : m.chunkBOS
             let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)
