@@ -128,7 +128,7 @@ struct BPESession {
     var sym: [Int32] = []
     var prev: [Int32] = []
     var next: [Int32] = []
-    var heap: [Bigram] = []
+    var heap = BinaryHeap<Bigram>()
     // Word cache: raw word bytes → ids[start ..< start + len].
     var cache = ByteKeyTable(capacity: 4096)
     var cacheLen: [Int32] = []
@@ -137,7 +137,7 @@ struct BPESession {
 
     init(model: BPEModel) { self.model = model }
 
-    struct Bigram {
+    struct Bigram: HeapOrdered {
         var rank: Int32
         var left: Int32
         var right: Int32
@@ -301,7 +301,7 @@ struct BPESession {
         }
         for i in 1..<n { addBigram(Int32(i - 1), Int32(i)) }
         while !heap.isEmpty {
-            let b = popHeap()
+            let b = heap.pop()
             let l = Int(b.left), r = Int(b.right)
             guard sym[l] == b.leftSym, sym[r] == b.rightSym else { continue } // outdated
             sym[l] = b.result
@@ -324,36 +324,7 @@ struct BPESession {
         if l < 0 || r < 0 { return }
         let a = sym[Int(l)], b = sym[Int(r)]
         guard let v = model.merges.find(PairMap.key(a, b)) else { return }
-        pushHeap(Bigram(rank: Int32(truncatingIfNeeded: v >> 32), left: l, right: r, leftSym: a, rightSym: b,
+        heap.push(Bigram(rank: Int32(truncatingIfNeeded: v >> 32), left: l, right: r, leftSym: a, rightSym: b,
                         result: Int32(truncatingIfNeeded: v & 0xFFFF_FFFF)))
-    }
-
-    mutating func pushHeap(_ x: Bigram) {
-        heap.append(x)
-        var i = heap.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if heap[i].before(heap[p]) { heap.swapAt(i, p); i = p } else { break }
-        }
-    }
-
-    mutating func popHeap() -> Bigram {
-        let top = heap[0]
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var i = 0
-            let n = heap.count
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < n && heap[l].before(heap[m]) { m = l }
-                if r < n && heap[r].before(heap[m]) { m = r }
-                if m == i { break }
-                heap.swapAt(i, m)
-                i = m
-            }
-        }
-        return top
     }
 }

@@ -24,9 +24,9 @@ struct SPMSession {
     var len: [Int32] = []
     var prev: [Int32] = []
     var next: [Int32] = []
-    var heap: [Bigram] = []
+    var heap = BinaryHeap<Bigram>()
 
-    struct Bigram {
+    struct Bigram: HeapOrdered {
         var score: Float
         var left: Int32
         var right: Int32
@@ -59,7 +59,7 @@ struct SPMSession {
         scores.withUnsafeBufferPointer { sc in
             for i in 1..<Int(index) { tryAddBigram(Int32(i - 1), Int32(i), text, model, sc) }
             while !heap.isEmpty {
-                let b = popHeap()
+                let b = heap.pop()
                 let l = Int(b.left), r = Int(b.right)
                 // Skip if either symbol was merged since.
                 if len[l] == 0 || len[r] == 0 || len[l] + len[r] != b.size { continue }
@@ -95,35 +95,6 @@ struct SPMSession {
         let s = Int(start[Int(left)])
         let size = Int(len[Int(left)] + len[Int(right)])
         guard let t = model.table.find(UnsafeRawBufferPointer(rebasing: text[s..<(s + size)])) else { return }
-        pushHeap(Bigram(score: scores[Int(t)], left: left, right: right, size: Int32(size)))
-    }
-
-    mutating func pushHeap(_ x: Bigram) {
-        heap.append(x)
-        var i = heap.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if heap[i].before(heap[p]) { heap.swapAt(i, p); i = p } else { break }
-        }
-    }
-
-    mutating func popHeap() -> Bigram {
-        let top = heap[0]
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var i = 0
-            let n = heap.count
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < n && heap[l].before(heap[m]) { m = l }
-                if r < n && heap[r].before(heap[m]) { m = r }
-                if m == i { break }
-                heap.swapAt(i, m)
-                i = m
-            }
-        }
-        return top
+        heap.push(Bigram(score: scores[Int(t)], left: left, right: right, size: Int32(size)))
     }
 }
