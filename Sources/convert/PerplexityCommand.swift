@@ -76,7 +76,9 @@ struct Perplexity: ParsableCommand {
             let out = try Evaluation(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, maxChunks: chunks, reference: ref,
                                                                            saveLogits: saveLogits) { done, total, o in
                 if isatty(2) != 0 {
-                    writeStderr(String(format: "\r[%d/%d] PPL %.4f  %.0f tokens/s", done, total, o.perplexity.ppl, o.perplexity.tokensPerSecond))
+                    let eta = o.perplexity.seconds / Double(done) * Double(total - done)
+                    writeStderr(String(format: "\r\u{1B}[K[%d/%d] PPL %.4f  %.0f tokens/s  ETA %.0fs", done, total, o.perplexity.ppl,
+                                       o.perplexity.tokensPerSecond, eta))
                 }
             }
             if isatty(2) != 0 { writeStderr("\n") }
