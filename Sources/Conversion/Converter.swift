@@ -136,7 +136,7 @@ public struct Converter {
     }
 }
 
-/// Turns row `r` of a source tensor (any type we can dequantize, rows possibly permuted) into f32.
+/// Turns row `r` of a source tensor (any type we can read, rows possibly permuted) into f32.
 struct RowReader: Sendable {
     let type: GGMLType
     let rowLength: Int
@@ -152,16 +152,12 @@ struct RowReader: Sendable {
     }
 
     func validated() throws(FileError) -> RowReader {
-        var r = self
-        switch type {
-        case .f32, .f16, .bf16: return r
-        default:
-            guard let d = Quantizers.quantizer(for: type) else {
-                throw FileError(path: path, message: "cannot read tensors of type \(type.name)")
-            }
-            r.dequantizer = d
-            return r
+        guard let d = Quantizers.quantizer(for: type) else {
+            throw FileError(path: path, message: "cannot read tensors of type \(type.name)")
         }
+        var r = self
+        r.dequantizer = d
+        return r
     }
 
     var rowBytes: Int { type.rowSize(rowLength) ?? 0 }
@@ -169,13 +165,7 @@ struct RowReader: Sendable {
     func sourceRow(_ r: Int) -> Int { permutation[r] }
 
     func read(row r: Int, from base: UnsafeRawPointer, into dst: UnsafeMutableBufferPointer<Float>) {
-        let p = base + permutation[r] * rowBytes
-        switch type {
-        case .f32: SourceElement.f32.load(p, count: rowLength, into: dst.baseAddress!)
-        case .f16: SourceElement.f16.load(p, count: rowLength, into: dst.baseAddress!)
-        case .bf16: SourceElement.bf16.load(p, count: rowLength, into: dst.baseAddress!)
-        default: dequantizer!.dequantizeRow(UnsafeRawBufferPointer(start: p, count: rowBytes), into: dst)
-        }
+        dequantizer!.dequantizeRow(UnsafeRawBufferPointer(start: base + permutation[r] * rowBytes, count: rowBytes), into: dst)
     }
 }
 

@@ -39,13 +39,7 @@ public struct Weight: @unchecked Sendable {
 
     /// Row `r` as f32 (ggml's get_rows / dequantize).
     public func row(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {
-        let p = data + r * rowBytes
-        switch type {
-        case .f32: SourceElement.f32.load(p, count: cols, into: dst.baseAddress!)
-        case .f16: SourceElement.f16.load(p, count: cols, into: dst.baseAddress!)
-        case .bf16: SourceElement.bf16.load(p, count: cols, into: dst.baseAddress!)
-        default: Quantizers.quantizer(for: type)!.dequantizeRow(UnsafeRawBufferPointer(start: p, count: rowBytes), into: dst)
-        }
+        Quantizers.quantizer(for: type)!.dequantizeRow(UnsafeRawBufferPointer(start: data + r * rowBytes, count: rowBytes), into: dst)
     }
 }
 
@@ -94,7 +88,7 @@ public final class Model: @unchecked Sendable {
         }
         func weight(_ name: String) throws(FileError) -> Weight {
             guard let t = tensors[name] else { throw fail("missing tensor \(name)") }
-            guard t.type == .f32 || t.type == .f16 || t.type == .bf16 || Quantizers.quantizer(for: t.type) != nil else {
+            guard Quantizers.quantizer(for: t.type) != nil else {
                 throw fail("tensor \(name): type \(t.type.name) is not supported for inference")
             }
             return t

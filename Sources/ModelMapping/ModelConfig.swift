@@ -109,7 +109,8 @@ public struct ModelConfig: Sendable {
     public var kvHeads: Int { headCountKV ?? headCount }
 }
 
-func readJSONObject(_ path: String) throws(FileError) -> JSONObject {
+/// A JSON file that must hold an object; errors name the file.
+public func readJSONObject(_ path: String) throws(FileError) -> JSONObject {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
         throw FileError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "missing")
@@ -120,6 +121,7 @@ func readJSONObject(_ path: String) throws(FileError) -> JSONObject {
     return o
 }
 
-func readOptionalJSONObject(_ path: String) throws(FileError) -> JSONObject? {
+/// `readJSONObject`, or nil when the file does not exist.
+public func readOptionalJSONObject(_ path: String) throws(FileError) -> JSONObject? {
     FileManager.default.fileExists(atPath: path) ? try readJSONObject(path) : nil
 }

@@ -69,9 +69,9 @@ extension Tokenizer {
         let spmPath = dir.appendingPathComponent("tokenizer.model")
         let tjPath = dir.appendingPathComponent("tokenizer.json")
         let tcPath = dir.appendingPathComponent("tokenizer_config.json")
-        let tc = try readJSONObject(tcPath, optional: true)
-        let tj = try readJSONObject(tjPath, optional: true)
-        let config = try readJSONObject(dir.appendingPathComponent("config.json"), optional: true)
+        let tc = try readOptionalJSONObject(tcPath)
+        let tj = try readOptionalJSONObject(tjPath)
+        let config = try readOptionalJSONObject(dir.appendingPathComponent("config.json"))
         let spec: Spec
         if FileManager.default.fileExists(atPath: spmPath) {
             spec = try HFLoader.sentencePieceSpec(directory: directory, spmPath: spmPath, tokenizerJSON: tj, tokenizerConfig: tc, config: config)
@@ -84,17 +84,6 @@ extension Tokenizer {
     }
 }
 
-func readJSONObject(_ path: String, optional: Bool) throws(FileError) -> JSONObject? {
-    guard FileManager.default.fileExists(atPath: path) else {
-        if optional { return nil }
-        throw FileError(path: path, message: "no such file")
-    }
-    let f = try MappedFile(path: path)
-    let v: JSONValue
-    do { v = try JSONParser.parse(f.all) } catch { throw FileError(path: path, message: "invalid JSON: \(error)") }
-    guard let o = v.objectValue else { throw FileError(path: path, message: "not a JSON object") }
-    return o
-}
 
 enum HFLoader {
     static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
@@ -221,7 +210,7 @@ enum HFLoader {
             types[i] = p.type == .userDefined ? 1 : Int32(p.type.rawValue) // user-defined pieces are written as normal
         }
         let dir = directory as NSString
-        if let added = try readJSONObject(dir.appendingPathComponent("added_tokens.json"), optional: true) {
+        if let added = try readOptionalJSONObject(dir.appendingPathComponent("added_tokens.json")) {
             for (content, v) in added.entries {
                 guard let id = v.intValue, id >= 0, id < vocabSize else { continue }
                 tokens[id] = content
