@@ -7,7 +7,53 @@ public protocol BlockQuantizer: Sendable {
     static var type: GGMLType { get }
     /// `src.count` is a multiple of the block size; `dst` holds `src.count / blockSize` blocks.
     static func quantizeRow(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer)
+    /// What `ggml_quantize_chunk` writes for one row given an importance matrix (llama-quantize
+    /// `--imatrix`): `importance` holds one value per element of the row (the imatrix entries of
+    /// the row's columns), or is nil for ggml's NULL-imatrix path, which is `quantizeRow(_:into:)`.
+    ///
+    /// `src` must be a whole tensor row: for q4_0, q4_1, q5_0 and q5_1 ggml derives the weights
+    /// from the spread of the entire row, so quantizing a row in pieces gives other bytes.
+    static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                            into dst: UnsafeMutableRawBufferPointer)
+    /// Whether ggml reads the importance matrix for this type; when false, `importance` is ignored.
+    static var usesImportance: Bool { get }
     static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>)
+}
+
+extension BlockQuantizer {
+    /// ggml ignores the imatrix for q8_0, f16, bf16 and f32, so by default so do we.
+    public static var usesImportance: Bool { false }
+
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        quantizeRow(src, into: dst)
+    }
+
+    /// `ggml_quantize_chunk(type, src, dst, 0, nrows, rowLength, importance)`: `src` holds
+    /// `src.count / rowLength` whole rows, `importance` nil or `rowLength` values shared by every
+    /// row (an imatrix has one entry per column), `dst` room for the rows' blocks.
+    public static func quantizeRows(_ src: UnsafeBufferPointer<Float>, rowLength: Int,
+                                    importance: UnsafeBufferPointer<Float>?, into dst: UnsafeMutableRawBufferPointer) {
+        precondition(rowLength > 0 && src.count % rowLength == 0, "src must hold whole rows of rowLength")
+        guard let rowBytes = type.rowSize(rowLength) else {
+            preconditionFailure("rowLength \(rowLength) is not a multiple of \(type.name)'s block size")
+        }
+        precondition(importance.map { $0.count == rowLength } ?? true, "importance must hold rowLength values")
+        let rows = src.count / rowLength
+        precondition(dst.count >= rows * rowBytes, "dst too small for \(rows) rows of \(type.name)")
+        for r in 0..<rows {
+            quantizeRow(UnsafeBufferPointer(rebasing: src[(r * rowLength)..<((r + 1) * rowLength)]), importance: importance,
+                        into: UnsafeMutableRawBufferPointer(rebasing: dst[(r * rowBytes)..<((r + 1) * rowBytes)]))
+        }
+    }
+
+    /// The start of `importance` for an imatrix path, or nil for ggml's NULL path.
+    @inline(__always)
+    static func quantWeights(_ importance: UnsafeBufferPointer<Float>?, for src: UnsafeBufferPointer<Float>) -> UnsafePointer<Float>? {
+        guard let importance else { return nil }
+        precondition(importance.count == src.count, "importance must hold one value per element of the row")
+        return importance.baseAddress
+    }
 }
 
 public enum Quantizers {
