@@ -391,4 +391,122 @@ public enum KQuant {
         for i in 0..<n { L[i] = L[i] &+ Int8(truncatingIfNeeded: nmax) }
         return suml2 > 0 ? sumlx / suml2 : 0
     }
+
+    // MARK: importance (ggml's quant_weights)
+
+    /// Σ x² over `n` elements as ggml's loops add it: one float chain, in element order.
+    @inline(__always)
+    static func sumOfSquares(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var sum: Float = 0
+        for j in 0..<n { sum += x[j] * x[j] }
+        return sum
+    }
+
+    /// ggml's imatrix weighting, `qw[j] * sqrtf(sigma2 + x[j]*x[j])`: the importance of the column
+    /// times the element's size against the spread `sigma2`, so that small elements of important
+    /// columns still count and large ones count more.
+    @inline(__always)
+    static func importanceWeights(
+        _ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, sigma2: Float, count n: Int, into w: UnsafeMutablePointer<Float>
+    ) {
+        for j in 0..<n { w[j] = qw[j] * (sigma2 + x[j] * x[j]).squareRoot() }
+    }
+
+    /// Σ of `n` weights in element order (ggml's `sumw` / `sw[j]`).
+    @inline(__always)
+    static func sum(_ w: UnsafePointer<Float>, count n: Int) -> Float {
+        var s: Float = 0
+        for l in 0..<n { s += w[l] }
+        return s
+    }
+
+    /// ggml `make_qkx3_quants` as every imatrix path calls it: non-NULL weights, rmin −0.9,
+    /// rdelta 0.05, 37 trials, squared error. With weights given it is make_qkx2_quants statement
+    /// for statement but for the early exit's `max <= min`, which equals `max == min` there: once
+    /// min is clamped to ≤ 0, max (≥ the unclamped min) cannot be below it, and a NaN x[0] fails
+    /// both tests. So the lane-parallel search above serves for both.
+    @inline(__always)
+    static func makeQKX3Quants(
+        n: Int, nmax: Int32, x: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+        L: UnsafeMutablePointer<UInt8>, theMin: inout Float, scratch: UnsafeMutablePointer<SIMD4<Float>>
+    ) -> Float {
+        makeQKX2Quants(n: n, nmax: nmax, x: x, weights: weights, L: L, theMin: &theMin,
+                       rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false, scratch: scratch)
+    }
+
+    /// ggml `make_qp_quants`: the super-block scale for `n` non-negative sub-block scales (or
+    /// mins) on 0...nmax, weighted by `quantWeights` (each sub-block's Σ weight): 9 trial scales,
+    /// then up to five rounds of coordinate descent. Small (n is 8 or 16) and sequential, so a
+    /// plain port. ggml's L is uint8_t: a negative level (only from a negative input) wraps, and
+    /// the descent then reads the wrapped value, as here.
+    static func makeQPQuants(
+        n: Int, nmax: Int32, x: UnsafePointer<Float>, L: UnsafeMutablePointer<UInt8>, quantWeights: UnsafePointer<Float>
+    ) -> Float {
+        var max: Float = 0
+        for i in 0..<n { max = max > x[i] ? max : x[i] }  // C's MAX macro, so a NaN sticks
+        if max < groupMaxEps {
+            for i in 0..<n { L[i] = 0 }
+            return 0
+        }
+        var iscale = Float(nmax) / max
+        for i in 0..<n { L[i] = UInt8(truncatingIfNeeded: nearestInt(iscale * x[i])) }
+        let scale = 1 / iscale
+        var bestMSE: Float = 0
+        for i in 0..<n {
+            let diff = x[i] - scale * Float(L[i])
+            let w = quantWeights[i]
+            bestMSE += w * diff * diff
+        }
+        for step in -4...4 where step != 0 {
+            let iscaleStep = (pointOne * Float(step) + Float(nmax)) / max
+            let scaleStep = 1 / iscaleStep
+            var mse: Float = 0
+            for i in 0..<n {
+                let l = Swift.min(nmax, nearestInt(iscaleStep * x[i]))
+                let diff = x[i] - scaleStep * Float(l)
+                let w = quantWeights[i]
+                mse += w * diff * diff
+            }
+            if mse < bestMSE {
+                bestMSE = mse
+                iscale = iscaleStep
+            }
+        }
+        var sumlx: Float = 0
+        var suml2: Float = 0
+        for i in 0..<n {
+            // The sums take the int level, before the store into L narrows it.
+            let l = Swift.min(nmax, nearestInt(iscale * x[i]))
+            L[i] = UInt8(truncatingIfNeeded: l)
+            let w = quantWeights[i]
+            let fl = Float(l)
+            sumlx += w * x[i] * fl
+            suml2 += w * fl * fl
+        }
+        for _ in 0..<5 {
+            var nChanged = 0
+            for i in 0..<n {
+                let w = quantWeights[i]
+                let li = Float(L[i])
+                var slx = sumlx - w * x[i] * li
+                var sl2 = suml2 - w * li * li
+                if slx > 0 && sl2 > 0 {
+                    let newL = Swift.min(nmax, nearestInt(x[i] * sl2 / slx))
+                    if newL != Int32(L[i]) {
+                        let fnl = Float(newL)
+                        slx += w * x[i] * fnl
+                        sl2 += w * fnl * fnl
+                        if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            L[i] = UInt8(truncatingIfNeeded: newL)
+                            sumlx = slx
+                            suml2 = sl2
+                            nChanged += 1
+                        }
+                    }
+                }
+            }
+            if nChanged == 0 { break }
+        }
+        return suml2 > 0 ? sumlx / suml2 : 0
+    }
 }

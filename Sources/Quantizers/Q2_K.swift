@@ -54,24 +54,72 @@ public enum Q2_K: BlockQuantizer {
                 } else {
                     KQuant.storeFP16(0, y, 82)
                 }
-                let dAll = KQuant.loadFP16(y, 80)
-                let dminAll = KQuant.loadFP16(y, 82)
-                for j in 0..<16 {
-                    let d = dAll * Float(sc[j] & 0xF)
-                    if d == 0 { continue }
-                    let dm = dminAll * Float(sc[j] >> 4)
-                    KQuant.requantize(x + 16 * j, count: 16, symmetric: false, dm: dm, d: d, lo: 0, hi: 3, bias: 0, into: L + 16 * j)
-                }
-
-                let qs = sc + 16
-                var j = 0
-                while j < qk {
-                    for l in 0..<32 {
-                        qs[j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)
-                    }
-                    j += 128
-                }
+                requantizeAndPack(x, y, L)
             }
+        }
+    }
+
+    /// ggml `quantize_row_q2_K_impl`, which llama-quantize runs for q2_K with an imatrix.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        let nb = src.count / qk
+        KQuant.withScratch(simd: KQuant.qkx2ScratchCount(n: 16), floats: 16 + 16 + 16 + 16, bytes: qk + 16 + 16) { scratch, fbuf, lbuf in
+            let weight = fbuf
+            let mins = weight + 16
+            let scales = mins + 16
+            let sw = scales + 16
+            let L = lbuf.bindMemory(to: UInt8.self, capacity: qk + 32)
+            let Ls = L + qk
+            let Lm = Ls + 16
+            for i in 0..<nb {
+                let x = src.baseAddress! + i * qk
+                let y = dst.baseAddress! + i * blockBytes
+                let sc = y.assumingMemoryBound(to: UInt8.self)
+                // Unlike q3_K...q5_K, no factor 2 here.
+                let sigma2 = KQuant.sumOfSquares(x, count: qk) / Float(qk)
+                for j in 0..<16 {
+                    KQuant.importanceWeights(x + 16 * j, qw + qk * i + 16 * j, sigma2: sigma2, count: 16, into: weight)
+                    sw[j] = KQuant.sum(weight, count: 16)
+                    var m: Float = 0
+                    scales[j] = KQuant.makeQKX3Quants(n: 16, nmax: 3, x: x + 16 * j, weights: weight, L: L + 16 * j,
+                                                      theMin: &m, scratch: scratch)
+                    mins[j] = m
+                }
+                let dm = KQuant.makeQPQuants(n: 16, nmax: 15, x: scales, L: Ls, quantWeights: sw)
+                let mm = KQuant.makeQPQuants(n: 16, nmax: 15, x: mins, L: Lm, quantWeights: sw)
+                KQuant.storeFP16(dm, y, 80)
+                KQuant.storeFP16(mm, y, 82)
+                for j in 0..<16 { sc[j] = Ls[j] | (Lm[j] << 4) }
+                requantizeAndPack(x, y, L)
+            }
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
+    /// The end of both quantizers: each sub-block's levels again under the fp16-rounded scales
+    /// and mins now in the block (a sub-block whose scale rounds to 0 keeps its levels from the
+    /// search), then four 2-bit levels to a byte.
+    @inline(__always)
+    static func requantizeAndPack(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>) {
+        let sc = y.assumingMemoryBound(to: UInt8.self)
+        let dAll = KQuant.loadFP16(y, 80)
+        let dminAll = KQuant.loadFP16(y, 82)
+        for j in 0..<16 {
+            let d = dAll * Float(sc[j] & 0xF)
+            if d == 0 { continue }
+            let dm = dminAll * Float(sc[j] >> 4)
+            KQuant.requantize(x + 16 * j, count: 16, symmetric: false, dm: dm, d: d, lo: 0, hi: 3, bias: 0, into: L + 16 * j)
+        }
+
+        let qs = sc + 16
+        var j = 0
+        while j < qk {
+            for l in 0..<32 {
+                qs[j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)
+            }
+            j += 128
         }
     }
 

@@ -17,9 +17,7 @@ public enum Q3_K: BlockQuantizer {
             for i in 0..<nb {
                 let x = src.baseAddress! + i * qk
                 let y = dst.baseAddress! + i * blockBytes
-                let hmask = y.assumingMemoryBound(to: UInt8.self)
-                let qs = hmask + 32
-                let sc = hmask + 96
+                let sc = y.assumingMemoryBound(to: UInt8.self) + 96
 
                 var maxScale: Float = 0
                 var amax: Float = 0
@@ -50,30 +48,86 @@ public enum Q3_K: BlockQuantizer {
                     KQuant.storeFP16(0, y, 108)
                 }
 
-                let dAll = KQuant.loadFP16(y, 108)
+                requantizeAndPack(x, y, L)
+            }
+        }
+    }
+
+    /// ggml `quantize_row_q3_K_impl`, which llama-quantize runs for q3_K with an imatrix: the
+    /// sub-block scales come from weighted make_qx_quants, and the super-block scale from
+    /// make_qx_quants over those scales, weighted by each sub-block's Σ weight.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        let nb = src.count / qk
+        KQuant.withScratch(simd: 0, floats: 16 + 16 + 16, bytes: qk + 16) { _, fbuf, lbuf in
+            let scales = fbuf
+            let weight = scales + 16
+            let sw = weight + 16
+            let L = lbuf.bindMemory(to: Int8.self, capacity: qk + 16)
+            let Ls = L + qk
+            for i in 0..<nb {
+                let x = src.baseAddress! + i * qk
+                let y = dst.baseAddress! + i * blockBytes
+                let sc = y.assumingMemoryBound(to: UInt8.self) + 96
+
+                let sigma2 = 2 * KQuant.sumOfSquares(x, count: qk) / Float(qk)
                 for j in 0..<16 {
-                    let d = dAll * Float(Self.scale(j, sc))
-                    if d == 0 { continue }
-                    KQuant.requantize(x + 16 * j, count: 16, symmetric: true, dm: 0, d: d, lo: -4, hi: 3, bias: 4, into: L + 16 * j)
+                    KQuant.importanceWeights(x + 16 * j, qw + qk * i + 16 * j, sigma2: sigma2, count: 16, into: weight)
+                    sw[j] = KQuant.sum(weight, count: 16)
+                    scales[j] = KQuant.makeQXQuants(n: 16, nmax: 4, x: x + 16 * j, w: weight, L: L + 16 * j)
                 }
 
-                // The high bit of quant j goes to bit j/32 of hmask[j % 32]. Every L is in 0...7
-                // here, so ggml's `L > 3` is bit 2 and its `L -= 4` leaves the low two bits.
-                let u = lbuf.assumingMemoryBound(to: UInt8.self)
-                for m in 0..<32 {
-                    var h: UInt8 = 0
-                    for b in 0..<8 { h |= ((u[32 * b + m] >> 2) & 1) << b }
-                    hmask[m] = h
-                }
-                var j = 0
-                while j < qk {
-                    for l in 0..<32 {
-                        qs[j / 4 + l] = (u[j + l] & 3) | ((u[j + l + 32] & 3) << 2)
-                            | ((u[j + l + 64] & 3) << 4) | ((u[j + l + 96] & 3) << 6)
+                for j in 0..<12 { sc[j] = 0 }
+                let dBlock = KQuant.makeQXQuants(n: 16, nmax: 32, x: scales, w: sw, L: Ls)
+                for j in 0..<16 {
+                    var l = Int32(Ls[j])
+                    if j < 8 {
+                        sc[j] = UInt8(truncatingIfNeeded: l & 0xF)
+                    } else {
+                        sc[j - 8] |= UInt8(truncatingIfNeeded: (l & 0xF) << 4)
                     }
-                    j += 128
+                    l >>= 4
+                    sc[j % 4 + 8] |= UInt8(truncatingIfNeeded: l << (2 * (j / 4)))
                 }
+                KQuant.storeFP16(dBlock, y, 108)
+                requantizeAndPack(x, y, L)
             }
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
+    /// The end of both quantizers: each sub-block's levels again under the fp16-rounded scales now
+    /// in the block (a sub-block whose scale rounds to 0 keeps its levels from the search), then
+    /// the high bits to hmask and the low two bits four to a byte.
+    @inline(__always)
+    static func requantizeAndPack(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<Int8>) {
+        let hmask = y.assumingMemoryBound(to: UInt8.self)
+        let qs = hmask + 32
+        let sc = hmask + 96
+        let dAll = KQuant.loadFP16(y, 108)
+        for j in 0..<16 {
+            let d = dAll * Float(Self.scale(j, sc))
+            if d == 0 { continue }
+            KQuant.requantize(x + 16 * j, count: 16, symmetric: true, dm: 0, d: d, lo: -4, hi: 3, bias: 4, into: L + 16 * j)
+        }
+
+        // The high bit of quant j goes to bit j/32 of hmask[j % 32]. Every L is in 0...7
+        // here, so ggml's `L > 3` is bit 2 and its `L -= 4` leaves the low two bits.
+        let u = UnsafeMutableRawPointer(L).assumingMemoryBound(to: UInt8.self)
+        for m in 0..<32 {
+            var h: UInt8 = 0
+            for b in 0..<8 { h |= ((u[32 * b + m] >> 2) & 1) << b }
+            hmask[m] = h
+        }
+        var j = 0
+        while j < qk {
+            for l in 0..<32 {
+                qs[j / 4 + l] = (u[j + l] & 3) | ((u[j + l + 32] & 3) << 2)
+                    | ((u[j + l + 64] & 3) << 4) | ((u[j + l + 96] & 3) << 6)
+            }
+            j += 128
         }
     }
 

@@ -12,6 +12,15 @@ public enum Q4_K: BlockQuantizer {
         KQuant.quantizeRowQ4Q5K(src, into: dst, nmax: 15, rmin: -1, nstep: 20, blockBytes: blockBytes)
     }
 
+    /// ggml `quantize_row_q4_K_impl`, which llama-quantize runs for q4_K with an imatrix.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        KQuant.quantizeRowQ4Q5K(src, quantWeights: qw, into: dst, nmax: 15, blockBytes: blockBytes)
+    }
+
+    public static var usesImportance: Bool { true }
+
     /// ggml `dequantize_row_q4_K`.
     public static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
         let nb = dst.count / qk
@@ -91,46 +100,115 @@ extension KQuant {
                 }
                 storeFP16(maxScale / 63, y, 0)
                 storeFP16(maxMin / 63, y, 2)
-                let dAll = loadFP16(y, 0)
-                let dminAll = loadFP16(y, 2)
+                requantizeAndPackQ4Q5K(x, y, L, nmax: nmax)
+            }
+        }
+    }
 
+    /// ggml `quantize_row_q4_K_impl` (nmax 15) and `quantize_row_q5_K_impl` (nmax 31), which
+    /// llama-quantize runs with an imatrix: make_qkx3_quants on imatrix weights per sub-block,
+    /// then make_qp_quants for the super-block scale and min, weighted by each sub-block's Σ
+    /// weight. The two differ only in nmax, q5_K's MIN(63, ·) on the 6-bit scales (q4_K stores
+    /// whatever make_qp_quants left, wrapped levels included) and the bit packing.
+    @inline(__always)
+    static func quantizeRowQ4Q5K(
+        _ src: UnsafeBufferPointer<Float>, quantWeights qw: UnsafePointer<Float>, into dst: UnsafeMutableRawBufferPointer,
+        nmax: Int32, blockBytes: Int
+    ) {
+        let nb = src.count / qk
+        withScratch(simd: qkx2ScratchCount(n: 32), floats: 32 + 8 + 8 + 8, bytes: qk + 8 + 8) { scratch, fbuf, lbuf in
+            let weights = fbuf
+            let mins = weights + 32
+            let scales = mins + 8
+            let sw = scales + 8
+            let L = lbuf.bindMemory(to: UInt8.self, capacity: qk + 16)
+            let Ls = L + qk
+            let Lm = Ls + 8
+            for i in 0..<nb {
+                let x = src.baseAddress! + i * qk
+                let y = dst.baseAddress! + i * blockBytes
+                let sigma2 = 2 * sumOfSquares(x, count: qk) / Float(qk)
                 for j in 0..<8 {
-                    let (s, m) = getScaleMinK4(j, sc)
-                    let d = dAll * Float(s)
-                    if d == 0 { continue }
-                    let dm = dminAll * Float(m)
-                    requantize(x + 32 * j, count: 32, symmetric: false, dm: dm, d: d, lo: 0, hi: nmax, bias: 0, into: L + 32 * j)
+                    importanceWeights(x + 32 * j, qw + qk * i + 32 * j, sigma2: sigma2, count: 32, into: weights)
+                    sw[j] = sum(weights, count: 32)
+                    var m: Float = 0
+                    scales[j] = makeQKX3Quants(n: 32, nmax: nmax, x: x + 32 * j, weights: weights, L: L + 32 * j,
+                                               theMin: &m, scratch: scratch)
+                    mins[j] = m
                 }
 
-                if nmax == 15 {
-                    var q = (y + 16).assumingMemoryBound(to: UInt8.self)
-                    var j = 0
-                    while j < qk {
-                        for l in 0..<32 { q[l] = L[j + l] | (L[j + l + 32] << 4) }
-                        q += 32
-                        j += 64
+                let dBlock = makeQPQuants(n: 8, nmax: 63, x: scales, L: Ls, quantWeights: sw)
+                let mBlock = makeQPQuants(n: 8, nmax: 63, x: mins, L: Lm, quantWeights: sw)
+                let sc = (y + 4).assumingMemoryBound(to: UInt8.self)
+                for j in 0..<8 {
+                    var ls = Ls[j]
+                    var lm = Lm[j]
+                    if nmax == 31 {
+                        ls = Swift.min(63, ls)
+                        lm = Swift.min(63, lm)
                     }
-                } else {
-                    let qh = (y + 16).assumingMemoryBound(to: UInt8.self)
-                    var ql = (y + 48).assumingMemoryBound(to: UInt8.self)
-                    for j in 0..<32 { qh[j] = 0 }
-                    var m1: UInt8 = 1
-                    var m2: UInt8 = 2
-                    var n = 0
-                    while n < qk {
-                        for j in 0..<32 {
-                            var l1 = L[n + j]
-                            if l1 > 15 { l1 -= 16; qh[j] |= m1 }
-                            var l2 = L[n + j + 32]
-                            if l2 > 15 { l2 -= 16; qh[j] |= m2 }
-                            ql[j] = l1 | (l2 << 4)
-                        }
-                        m1 <<= 2
-                        m2 <<= 2
-                        ql += 32
-                        n += 64
+                    if j < 4 {
+                        sc[j] = ls
+                        sc[j + 4] = lm
+                    } else {
+                        sc[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
+                        sc[j - 4] |= (ls >> 4) << 6
+                        sc[j - 0] |= (lm >> 4) << 6
                     }
                 }
+                storeFP16(dBlock, y, 0)
+                storeFP16(mBlock, y, 2)
+                requantizeAndPackQ4Q5K(x, y, L, nmax: nmax)
+            }
+        }
+    }
+
+    /// The end of q4_K and q5_K with or without an imatrix: each sub-block's levels again under
+    /// the fp16-rounded scales and mins now in the block (a sub-block whose scale rounds to 0
+    /// keeps its levels from the search), then packed: q4_K two nibbles to a byte, q5_K the low
+    /// nibbles likewise and the fifth bits in qh.
+    @inline(__always)
+    static func requantizeAndPackQ4Q5K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>,
+                                       nmax: Int32) {
+        let sc = (y + 4).assumingMemoryBound(to: UInt8.self)
+        let dAll = loadFP16(y, 0)
+        let dminAll = loadFP16(y, 2)
+
+        for j in 0..<8 {
+            let (s, m) = getScaleMinK4(j, sc)
+            let d = dAll * Float(s)
+            if d == 0 { continue }
+            let dm = dminAll * Float(m)
+            requantize(x + 32 * j, count: 32, symmetric: false, dm: dm, d: d, lo: 0, hi: nmax, bias: 0, into: L + 32 * j)
+        }
+
+        if nmax == 15 {
+            var q = (y + 16).assumingMemoryBound(to: UInt8.self)
+            var j = 0
+            while j < qk {
+                for l in 0..<32 { q[l] = L[j + l] | (L[j + l + 32] << 4) }
+                q += 32
+                j += 64
+            }
+        } else {
+            let qh = (y + 16).assumingMemoryBound(to: UInt8.self)
+            var ql = (y + 48).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<32 { qh[j] = 0 }
+            var m1: UInt8 = 1
+            var m2: UInt8 = 2
+            var n = 0
+            while n < qk {
+                for j in 0..<32 {
+                    var l1 = L[n + j]
+                    if l1 > 15 { l1 -= 16; qh[j] |= m1 }
+                    var l2 = L[n + j + 32]
+                    if l2 > 15 { l2 -= 16; qh[j] |= m2 }
+                    ql[j] = l1 | (l2 << 4)
+                }
+                m1 <<= 2
+                m2 <<= 2
+                ql += 32
+                n += 64
             }
         }
     }

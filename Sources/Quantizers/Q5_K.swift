@@ -12,6 +12,15 @@ public enum Q5_K: BlockQuantizer {
         KQuant.quantizeRowQ4Q5K(src, into: dst, nmax: 31, rmin: -0.5, nstep: 15, blockBytes: blockBytes)
     }
 
+    /// ggml `quantize_row_q5_K_impl`, which llama-quantize runs for q5_K with an imatrix.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        KQuant.quantizeRowQ4Q5K(src, quantWeights: qw, into: dst, nmax: 31, blockBytes: blockBytes)
+    }
+
+    public static var usesImportance: Bool { true }
+
     /// ggml `dequantize_row_q5_K`.
     public static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
         let nb = dst.count / qk

@@ -9,6 +9,23 @@ public enum Q6_K: BlockQuantizer {
 
     /// ggml `quantize_row_q6_K_ref`, which llama-quantize runs for q6_K when it has no imatrix.
     public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
+        quantizeRow(src, quantWeights: nil, into: dst)
+    }
+
+    /// ggml `quantize_row_q6_K_impl`, which llama-quantize runs for q6_K with an imatrix. Unlike
+    /// the other k-quants, q6_K weighs make_qx_quants by the importance values themselves (ggml
+    /// left the sigma2 weighting commented out).
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        quantizeRow(src, quantWeights: quantWeights(importance, for: src), into: dst)
+    }
+
+    public static var usesImportance: Bool { true }
+
+    /// Both paths: they differ only in make_qx_quants' weights, `qw` or (NULL) x².
+    @inline(__always)
+    static func quantizeRow(_ src: UnsafeBufferPointer<Float>, quantWeights qw: UnsafePointer<Float>?,
+                            into dst: UnsafeMutableRawBufferPointer) {
         let nb = src.count / qk
         KQuant.withScratch(simd: 0, floats: 16 + 16, bytes: qk) { _, fbuf, lbuf in
             let scales = fbuf
@@ -23,9 +40,15 @@ public enum Q6_K: BlockQuantizer {
                 var maxAbsScale: Float = 0
                 for ib in 0..<16 {
                     let xb = x + 16 * ib
-                    // make_qx_quants with rmse_type 1 and no quant weights weighs by x².
-                    for l in 0..<16 { weights[l] = xb[l] * xb[l] }
-                    let scale = KQuant.makeQXQuants(n: 16, nmax: 32, x: xb, w: weights, L: L + 16 * ib)
+                    let w: UnsafePointer<Float>
+                    if let qw {
+                        w = qw + qk * i + 16 * ib
+                    } else {
+                        // make_qx_quants with rmse_type 1 and no quant weights weighs by x².
+                        for l in 0..<16 { weights[l] = xb[l] * xb[l] }
+                        w = UnsafePointer(weights)
+                    }
+                    let scale = KQuant.makeQXQuants(n: 16, nmax: 32, x: xb, w: w, L: L + 16 * ib)
                     scales[ib] = scale
                     let absScale = abs(scale)
                     if absScale > maxAbsScale {
