@@ -35,15 +35,41 @@ public enum IQ4_NL: BlockQuantizer {
         for ibl in 0..<(src.count / qk) { quantizeBlockReference(src.baseAddress! + ibl * qk, dst.baseAddress! + ibl * blockBytes) }
     }
 
-    /// One block of `quantize_iq4_nl`: `quantize_row_iq4_nl_impl` with super_block_size =
-    /// block_size = 32, ntry = 7 and no quant_weights, ported statement by statement. `sigma2` is
-    /// left out (C reads it only with quant_weights), and so is the initial pass's store into L,
-    /// which the final pass overwrites.
-    static func quantizeBlockReference(_ xb: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        let values = kvaluesIQ4NL
+    /// ggml `quantize_iq4_nl` with quant_weights: the definition the fast imatrix path must equal.
+    public static func quantizeRowReference(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                            into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRowReference(src, into: dst) }
         var weight = [Float](repeating: 0, count: qk)
-        var L = [UInt8](repeating: 0, count: qk)
+        for ibl in 0..<(src.count / qk) {
+            let xb = src.baseAddress! + ibl * qk
+            importanceWeights(xb, qw + ibl * qk, into: &weight)
+            weight.withUnsafeBufferPointer { quantizeBlockReference(xb, weight: $0.baseAddress!, dst.baseAddress! + ibl * blockBytes) }
+        }
+    }
+
+    /// The weights of `quantize_row_iq4_nl_impl` with quant_weights, for one block of 32 (ggml's
+    /// super-block here): sigma2 is twice the block's mean square, scaled by `2.f/32` as ggml
+    /// writes it.
+    static func importanceWeights(_ xb: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, into weight: UnsafeMutablePointer<Float>) {
+        var sigma2: Float = 0
+        for j in 0..<qk { sigma2 += xb[j] * xb[j] }
+        sigma2 *= 2 / Float(qk)
+        KQuant.importanceWeights(xb, qw, sigma2: sigma2, count: qk, into: weight)
+    }
+
+    /// One block of `quantize_iq4_nl` without quant_weights, where ggml weighs by x².
+    static func quantizeBlockReference(_ xb: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        var weight = [Float](repeating: 0, count: qk)
         for j in 0..<qk { weight[j] = xb[j] * xb[j] }
+        weight.withUnsafeBufferPointer { quantizeBlockReference(xb, weight: $0.baseAddress!, y) }
+    }
+
+    /// One block of `quantize_iq4_nl`: `quantize_row_iq4_nl_impl` with super_block_size =
+    /// block_size = 32 and ntry = 7 after the weights, ported statement by statement. The initial
+    /// pass's store into L is left out: the final pass overwrites it.
+    static func quantizeBlockReference(_ xb: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        let values = kvaluesIQ4NL
+        var L = [UInt8](repeating: 0, count: qk)
         var amax: Float = 0
         var max: Float = 0
         for j in 0..<qk {
@@ -117,38 +143,75 @@ public enum IQ4_NL: BlockQuantizer {
                 continue
             }
             let max = LegacyQuant.firstAbsMax(e, xb, qk)
-            var scale: Float = 0
-            if abs(max) >= groupMaxEps {
-                // lane 0: id = 1/d for d = −max/values[0]; lanes 1...15: id = (itry + values[0])/max
-                let ids0 = SIMD4<Float>(1 / (-max / -127), -134 / max, -133 / max, -132 / max)
-                let ids1 = SIMD4<Float>(-131, -130, -129, -128) / max
-                let ids2 = SIMD4<Float>(-127, -126, -125, -124) / max
-                let ids3 = SIMD4<Float>(-123, -122, -121, -120) / max
-                let (sx0, sq0) = searchSums(xb, ids0)
-                let (sx1, sq1) = searchSums(xb, ids1)
-                let (sx2, sq2) = searchSums(xb, ids2)
-                let (sx3, sq3) = searchSums(xb, ids3)
-                var d: Float = sq0[0] > 0 ? sx0[0] / sq0[0] : 0
-                var best = d * sx0[0]
-                for t in 1..<16 {
-                    let (sumqx, sumq2) = switch t >> 2 {
-                    case 0: (sx0[t & 3], sq0[t & 3])
-                    case 1: (sx1[t & 3], sq1[t & 3])
-                    case 2: (sx2[t & 3], sq2[t & 3])
-                    default: (sx3[t & 3], sq3[t & 3])
-                    }
-                    if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
-                        d = sumqx / sumq2
-                        best = d * sumqx
-                    }
-                }
-                scale = d
-            }
-            LegacyQuant.storeFP16(scale, y)
-            let id: Float = scale != 0 ? 1 / scale : 0
-            let p = UnsafeRawPointer(xb)
-            LegacyQuant.storeLowBytes(quads(p, 0, id), quads(p, 1, id), quads(p, 2, id), quads(p, 3, id), y, 2)
+            let scale: Float = abs(max) >= groupMaxEps ? searchScale(xb, weight: nil, max) : 0
+            storeBlock(xb, scale, y)
         }
+    }
+
+    /// ggml `quantize_iq4_nl` with quant_weights (llama-quantize with an imatrix): the same search
+    /// weighted by `qw[j] * sqrtf(sigma2 + x[j]*x[j])` instead of x².
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        let nblock = src.count / qk
+        guard nblock > 0, let s = src.baseAddress, let o = dst.baseAddress else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: qk) { wbuf in
+            let weight = wbuf.baseAddress!
+            for ibl in 0..<nblock {
+                let xb = s + ibl * qk
+                let y = o + ibl * blockBytes
+                importanceWeights(xb, qw + ibl * qk, into: weight)
+                let e = LegacyQuant.extremes32(xb)
+                guard e.finite else {
+                    quantizeBlockReference(xb, weight: weight, y)
+                    continue
+                }
+                let max = LegacyQuant.firstAbsMax(e, xb, qk)
+                let scale: Float = abs(max) >= groupMaxEps ? searchScale(xb, weight: weight, max) : 0
+                storeBlock(xb, scale, y)
+            }
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
+    /// The scale the search picks for a finite block whose first element of largest |x| is `max`
+    /// (|max| ≥ GROUP_MAX_EPS), weighting element j by `weight[j]`, or by x² when nil.
+    @inline(__always)
+    static func searchScale(_ xb: UnsafePointer<Float>, weight: UnsafePointer<Float>?, _ max: Float) -> Float {
+        // lane 0: id = 1/d for d = −max/values[0]; lanes 1...15: id = (itry + values[0])/max
+        let ids0 = SIMD4<Float>(1 / (-max / -127), -134 / max, -133 / max, -132 / max)
+        let ids1 = SIMD4<Float>(-131, -130, -129, -128) / max
+        let ids2 = SIMD4<Float>(-127, -126, -125, -124) / max
+        let ids3 = SIMD4<Float>(-123, -122, -121, -120) / max
+        let (sx0, sq0) = weight.map { searchSums(xb, $0, ids0) } ?? searchSums(xb, ids0)
+        let (sx1, sq1) = weight.map { searchSums(xb, $0, ids1) } ?? searchSums(xb, ids1)
+        let (sx2, sq2) = weight.map { searchSums(xb, $0, ids2) } ?? searchSums(xb, ids2)
+        let (sx3, sq3) = weight.map { searchSums(xb, $0, ids3) } ?? searchSums(xb, ids3)
+        var d: Float = sq0[0] > 0 ? sx0[0] / sq0[0] : 0
+        var best = d * sx0[0]
+        for t in 1..<16 {
+            let (sumqx, sumq2) = switch t >> 2 {
+            case 0: (sx0[t & 3], sq0[t & 3])
+            case 1: (sx1[t & 3], sq1[t & 3])
+            case 2: (sx2[t & 3], sq2[t & 3])
+            default: (sx3[t & 3], sq3[t & 3])
+            }
+            if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
+                d = sumqx / sumq2
+                best = d * sumqx
+            }
+        }
+        return d
+    }
+
+    /// The fp16 scale and each element's index under it.
+    @inline(__always)
+    static func storeBlock(_ xb: UnsafePointer<Float>, _ scale: Float, _ y: UnsafeMutableRawPointer) {
+        LegacyQuant.storeFP16(scale, y)
+        let id: Float = scale != 0 ? 1 / scale : 0
+        let p = UnsafeRawPointer(xb)
+        LegacyQuant.storeLowBytes(quads(p, 0, id), quads(p, 1, id), quads(p, 2, id), quads(p, 3, id), y, 2)
     }
 
     /// Bytes 4k...4k+3 of qs: the indices of elements 4k...4k+3 in the low nibbles, of 16+4k... in
@@ -170,6 +233,20 @@ public enum IQ4_NL: BlockQuantizer {
             let w = xj * xj
             let q = bestValue(ids * xj)
             let wq = w * q
+            sumqx += wq * xj
+            sumq2 += wq * q
+        }
+        return (sumqx, sumq2)
+    }
+
+    /// `searchSums` with imatrix weights in place of x².
+    @inline(never)
+    static func searchSums(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ ids: SIMD4<Float>) -> (SIMD4<Float>, SIMD4<Float>) {
+        var sumqx = SIMD4<Float>(), sumq2 = SIMD4<Float>()
+        for j in 0..<qk {
+            let xj = xb[j]
+            let q = bestValue(ids * xj)
+            let wq = weight[j] * q
             sumqx += wq * xj
             sumq2 += wq * q
         }

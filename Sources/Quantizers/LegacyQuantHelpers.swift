@@ -151,3 +151,48 @@ enum LegacyQuant {
     @inline(__always)
     static func orderedKey(_ b: Int32) -> Int32 { b ^ ((b >> 31) & 0x7FFF_FFFF) }
 }
+
+extension LegacyQuant {
+    /// The frame of ggml's `quantize_row_{q4_0,q4_1,q5_0,q5_1}_impl`: imatrix weights
+    /// `qw[j] * sqrtf(sigma2 + x[j]*x[j])` per block of 32, where sigma2 is the mean square of
+    /// the whole row (not of the block, as in the k-quants), then `block(xb, weight, y, L,
+    /// scratch)` for each block with 32 floats of weight, 32 bytes for the levels and the SIMD
+    /// scratch of make_qkx3_quants, all on the stack.
+    @inline(__always)
+    static func quantizeWeightedRow(
+        _ src: UnsafeBufferPointer<Float>, _ qw: UnsafePointer<Float>, _ dst: UnsafeMutableRawBufferPointer, blockBytes: Int,
+        _ block: (_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer,
+                  _ L: UnsafeMutableRawPointer, _ scratch: UnsafeMutablePointer<SIMD4<Float>>) -> Void
+    ) {
+        let qk = 32
+        let n = src.count
+        guard n > 0, let x = src.baseAddress, let out = dst.baseAddress else { return }
+        let sigma2 = KQuant.sumOfSquares(x, count: n) / Float(n)
+        KQuant.withScratch(simd: KQuant.qkx2ScratchCount(n: qk), floats: qk, bytes: qk) { scratch, weight, L in
+            for ib in 0..<(n / qk) {
+                let xb = x + qk * ib
+                KQuant.importanceWeights(xb, qw + qk * ib, sigma2: sigma2, count: qk, into: weight)
+                block(xb, weight, out + ib * blockBytes, L, scratch)
+            }
+        }
+    }
+
+    /// Sixteen bytes at `y + offset`: the low nibbles of levels j (low) and j + 16 (high).
+    @inline(__always)
+    static func packNibbles(_ L: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer, _ offset: Int) {
+        for j in 0..<16 {
+            y.storeBytes(of: (L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4), toByteOffset: offset + j, as: UInt8.self)
+        }
+    }
+
+    /// q5's qh: bit j set when level j has its fifth bit.
+    @inline(__always)
+    static func fifthBitsWord(_ L: UnsafePointer<UInt8>) -> UInt32 {
+        var qh: UInt32 = 0
+        for j in 0..<16 {
+            qh |= ((UInt32(L[j]) & 0x10) >> 4) << (j + 0)
+            qh |= ((UInt32(L[j + 16]) & 0x10) >> 4) << (j + 16)
+        }
+        return qh
+    }
+}

@@ -63,6 +63,22 @@ public enum Q4_0: BlockQuantizer {
         return (q0 &- (q0 &>> 4)) | ((q1 &- (q1 &>> 4)) &<< 4)
     }
 
+    /// ggml `quantize_row_q4_0_impl`, which llama-quantize runs for q4_0 with an imatrix: each
+    /// block's scale from a weighted least-squares search (make_qx_quants, 19 trial scales)
+    /// instead of max / −8.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        LegacyQuant.quantizeWeightedRow(src, qw, dst, blockBytes: blockBytes) { xb, weight, y, lbuf, _ in
+            let L = lbuf.bindMemory(to: Int8.self, capacity: qk)
+            let d = KQuant.makeQXQuants(n: qk, nmax: 8, x: xb, w: weight, L: L)
+            LegacyQuant.storeFP16(d, y)
+            LegacyQuant.packNibbles(lbuf.assumingMemoryBound(to: UInt8.self), y, 2)
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
     /// ggml `dequantize_row_q4_0`.
     public static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
         let nb = dst.count / qk

@@ -63,6 +63,24 @@ public enum Q4_1: BlockQuantizer {
         return (q0 &- (q0 &>> 4)) | ((q1 &- (q1 &>> 4)) &<< 4)
     }
 
+    /// ggml `quantize_row_q4_1_impl`, which llama-quantize runs for q4_1 with an imatrix: each
+    /// block's scale and min from a weighted fit (make_qkx3_quants, 37 trial scales) instead of
+    /// the block's min and max.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        LegacyQuant.quantizeWeightedRow(src, qw, dst, blockBytes: blockBytes) { xb, weight, y, lbuf, scratch in
+            let L = lbuf.bindMemory(to: UInt8.self, capacity: qk)
+            var min: Float = 0
+            let d = KQuant.makeQKX3Quants(n: qk, nmax: 15, x: xb, weights: weight, L: L, theMin: &min, scratch: scratch)
+            LegacyQuant.storeFP16(d, y)
+            LegacyQuant.storeFP16(-min, y, 2)
+            LegacyQuant.packNibbles(L, y, 4)
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
     /// ggml `dequantize_row_q4_1`.
     public static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
         let nb = dst.count / qk

@@ -75,6 +75,23 @@ public enum Q5_0: BlockQuantizer {
         return (q0 & 0x0F) | ((q1 & 0x0F) &<< 4)
     }
 
+    /// ggml `quantize_row_q5_0_impl`, which llama-quantize runs for q5_0 with an imatrix: each
+    /// block's scale from a weighted least-squares search (make_qx_quants, 19 trial scales)
+    /// instead of max / −16.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        LegacyQuant.quantizeWeightedRow(src, qw, dst, blockBytes: blockBytes) { xb, weight, y, lbuf, _ in
+            let d = KQuant.makeQXQuants(n: qk, nmax: 16, x: xb, w: weight, L: lbuf.bindMemory(to: Int8.self, capacity: qk))
+            LegacyQuant.storeFP16(d, y)
+            let L = lbuf.assumingMemoryBound(to: UInt8.self)
+            LegacyQuant.packNibbles(L, y, 6)
+            y.storeBytes(of: LegacyQuant.fifthBitsWord(L).littleEndian, toByteOffset: 2, as: UInt32.self)
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
     /// ggml `dequantize_row_q5_0`.
     public static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
         let nb = dst.count / qk

@@ -75,6 +75,25 @@ public enum Q5_1: BlockQuantizer {
         return (q0 & 0x0F) | ((q1 & 0x0F) &<< 4)
     }
 
+    /// ggml `quantize_row_q5_1_impl`, which llama-quantize runs for q5_1 with an imatrix: each
+    /// block's scale and min from a weighted fit (make_qkx3_quants, 37 trial scales) instead of
+    /// the block's min and max.
+    public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>?,
+                                   into dst: UnsafeMutableRawBufferPointer) {
+        guard let qw = quantWeights(importance, for: src) else { return quantizeRow(src, into: dst) }
+        LegacyQuant.quantizeWeightedRow(src, qw, dst, blockBytes: blockBytes) { xb, weight, y, lbuf, scratch in
+            let L = lbuf.bindMemory(to: UInt8.self, capacity: qk)
+            var min: Float = 0
+            let d = KQuant.makeQKX3Quants(n: qk, nmax: 31, x: xb, weights: weight, L: L, theMin: &min, scratch: scratch)
+            LegacyQuant.storeFP16(d, y)
+            LegacyQuant.storeFP16(-min, y, 2)
+            y.storeBytes(of: LegacyQuant.fifthBitsWord(L).littleEndian, toByteOffset: 4, as: UInt32.self)
+            LegacyQuant.packNibbles(L, y, 8)
+        }
+    }
+
+    public static var usesImportance: Bool { true }
+
     /// ggml `dequantize_row_q5_1`.
     public static func dequantizeRow(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) {
         let nb = dst.count / qk
