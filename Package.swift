@@ -23,8 +23,11 @@ let package = Package(
         .target(name: "SafetensorsReader", dependencies: ["StrictJSON", "MappedIO"]),
         .target(name: "GGUFWriter", dependencies: ["GGMLCore", "MappedIO"]),
         .target(name: "Quantizers", dependencies: ["GGMLCore"]),
+        // The inference hot loops in C: Swift cannot compile one function for AVX2/AVX-512 and keep the
+        // rest of the binary baseline x86-64, C can (per-function target attributes, runtime dispatch).
+        .target(name: "CKernels"),
         // ggml-cpu's activation quantizers, vec_dot and a tiled matmul, for perplexity/KL measurement.
-        .target(name: "Kernels", dependencies: ["Quantizers", "GGMLCore"]),
+        .target(name: "Kernels", dependencies: ["Quantizers", "GGMLCore", "CKernels"]),
         // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
         .target(name: "ModelMapping", dependencies: ["StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO"]),
         // Text → token ids as llama.cpp tokenizes (GGUF vocabularies; tokenizer.json / tokenizer.model).
@@ -34,7 +37,7 @@ let package = Package(
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
         ]),
         // The llama-family forward pass on GGUF weights of any type we read.
-        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels"]),
+        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels", "CKernels"]),
         // zlib from the system (libz-dev), for gzip-compressed evaluation text.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Perplexity and KL divergence with llama-perplexity's method.
@@ -51,7 +54,7 @@ let package = Package(
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
         .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
         .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quantizers", "GGMLCore"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quantizers", "GGMLCore", "CKernels"]),
         .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [

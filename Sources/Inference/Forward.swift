@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 import Kernels
@@ -137,6 +138,10 @@ public struct Forward: Sendable {
     /// K/V heads are shared by `nHead / nHeadKV` query heads; query row t sits at position
     /// past + t, key/value row s at position s.
     func attention(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
+        if q.rows >= 64 {
+            attentionTiled(q: q, k: k, v: v, past: past, into: out)
+            return
+        }
         let h = model.hparams
         let d = h.headDim
         let group = h.nHead / h.nHeadKV
@@ -175,6 +180,40 @@ public struct Forward: Sendable {
                 let o = out.row(t) + head * d
                 let inv = 1 / sum
                 for i in 0..<d { o[i] = acc[i] * inv }
+            }
+        }
+    }
+}
+
+extension Forward {
+    /// A batch of ≥ 64 queries: ggml-cpu's tiled flash attention (f32 throughout, 64×64 tiles), which
+    /// is what llama.cpp runs for such batches (perplexity, long prompts), in CKernels. Work items
+    /// are (head, 64-query tile) pairs, taken dynamically since later tiles see more keys.
+    func attentionTiled(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
+        let h = model.hparams
+        let d = h.headDim
+        let group = h.nHead / h.nHeadKV
+        let scale = 1 / sqrtf(Float(d))
+        let n = q.rows
+        let tiles = (n + 63) / 64
+        let kvCols = h.nHeadKV * d
+        let nkv = past + n
+        let ktStride = (nkv + 63) / 64 * 64 * d
+        let kt = UnsafeMutablePointer<Float>.allocate(capacity: h.nHeadKV * ktStride)
+        defer { kt.deallocate() }
+        let kp = SendableFloats(p: k), vp = SendableFloats(p: v), ktp = SendableFloats(p: kt)
+        DispatchQueue.concurrentPerform(iterations: h.nHeadKV) { kvh in
+            ek_attention_pack_k(kp.p + kvh * d, kvCols, Int64(nkv), Int64(d), ktp.p + kvh * ktStride)
+        }
+        let counter = ChunkCounter(h.nHead * tiles)
+        DispatchQueue.concurrentPerform(iterations: min(threads, h.nHead * tiles)) { _ in
+            while let item = counter.next() {
+                // the last tiles first: they are the longest
+                let head = item % h.nHead, tile = tiles - 1 - item / h.nHead
+                let kvh = head / group
+                ek_attention_tiled(q.data + head * d, q.cols, ktp.p + kvh * ktStride, vp.p + kvh * d, kvCols,
+                                   Int64(past), Int64(tile * 64), Int64(min(n, tile * 64 + 64)), Int64(d), Int64(d),
+                                   scale, out.data + head * d, out.cols)
             }
         }
     }

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import GGMLCore
 
@@ -59,6 +60,17 @@ public enum Kernels {
         precondition(nCols % type.blockSize == 0 && nCols % vdt.blockSize == 0, "matmul: \(nCols) columns is not a whole number of \(type) blocks")
         precondition(rowBytes >= type.rowSize(nCols)!, "matmul: rowBytes \(rowBytes) < \(type.rowSize(nCols)!)")
         if nRows == 0 || nTokens == 0 { return }
+        if nTokens > 1, let native = NativeMatmul(type: type) {
+            // 32-row panels (the C kernels' register tile), split evenly over the workers
+            let panels = (nRows + 31) / 32
+            let workers = max(1, min(threads, panels))
+            let w = SendableRaw(weights), o = SendableMutableFloats(out)
+            parallel(workers) { i in
+                let r0 = min(nRows, panels * i / workers * 32), r1 = min(nRows, panels * (i + 1) / workers * 32)
+                native.run(weights: w.p, rowBytes: rowBytes, rows: r0..<r1, act: prepared, out: o.p, ldo: nRows)
+            }
+            return
+        }
         let groups = (nRows + 3) / 4
         let workers = max(1, min(threads, groups))
         let job = MatmulJob(type: type, weights: weights, rowBytes: rowBytes, nRows: nRows, act: prepared, out: out)
@@ -68,6 +80,7 @@ public enum Kernels {
             }
             return
         }
+        prepared.unpack(threads: threads)
         parallel(workers) { w in
             let g0 = groups * w / workers, g1 = groups * (w + 1) / workers
             job.run(groups: g0..<g1)
@@ -141,8 +154,22 @@ public final class QuantizedActivations: @unchecked Sendable {
         let src = SendablePointer(x)
         Kernels.parallel(workers) { w in
             for t in (nTokens * w / workers)..<(nTokens * (w + 1) / workers) {
-                self.convert(src.p + t * nCols, token: t)
+                ActivationQuant.quantizeRow(src.p + t * nCols, count: nCols, as: vecDotType, into: self.raw + t * self.rowBytes)
             }
+        }
+        // Float rows are read unpacked by every kernel; int16 quants only by the Swift tiles.
+        if !quantized { unpack(threads: threads) }
+    }
+
+    private var unpacked = false
+
+    /// Fills the unpacked form from `raw` (once; before handing the rows to concurrent readers).
+    func unpack(threads: Int) {
+        if unpacked { return }
+        unpacked = true
+        let workers = max(1, min(threads, nTokens))
+        Kernels.parallel(workers) { w in
+            for t in (self.nTokens * w / workers)..<(self.nTokens * (w + 1) / workers) { self.convert(token: t) }
         }
     }
 
@@ -155,9 +182,8 @@ public final class QuantizedActivations: @unchecked Sendable {
         f.deallocate()
     }
 
-    private func convert(_ x: UnsafePointer<Float>, token t: Int) {
+    private func convert(token t: Int) {
         let r = raw + t * rowBytes
-        ActivationQuant.quantizeRow(x, count: nCols, as: type, into: r)
         switch type {
         case .q8_0, .q8_1:
             let bb = type == .q8_0 ? 34 : 36, qo = type == .q8_0 ? 2 : 4
@@ -184,7 +210,7 @@ public final class QuantizedActivations: @unchecked Sendable {
         case .bf16:
             Half.bf16ToFloat(UnsafeRawPointer(r).assumingMemoryBound(to: UInt16.self), f + t * nCols, count: nCols)
         default:
-            (f + t * nCols).update(from: x, count: nCols)
+            (f + t * nCols).update(from: UnsafeRawPointer(r).assumingMemoryBound(to: Float.self), count: nCols)
         }
     }
 }
@@ -193,4 +219,48 @@ public final class QuantizedActivations: @unchecked Sendable {
 struct SendablePointer<T>: @unchecked Sendable {
     let p: UnsafePointer<T>
     init(_ p: UnsafePointer<T>) { self.p = p }
+}
+
+struct SendableRaw: @unchecked Sendable {
+    let p: UnsafeRawPointer
+    init(_ p: UnsafeRawPointer) { self.p = p }
+}
+
+struct SendableMutableFloats: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
+}
+
+/// The C kernels (CKernels) for the weight types they run natively on this CPU: float weights with
+/// AVX2 or AVX-512, legacy quantized weights with AVX-512 VNNI. Other types and CPUs use the Swift
+/// tiles, which give the same quantized results bit for bit.
+struct NativeMatmul: Sendable {
+    let type: GGMLType
+
+    init?(type: GGMLType) {
+        let level = ek_cpu_level()
+        switch type {
+        case .f32, .f16, .bf16:
+            guard level.rawValue >= EK_LEVEL_AVX2.rawValue else { return nil }
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl:
+            guard ek_gemm_q8_available() != 0 else { return nil }
+        default:
+            return nil
+        }
+        self.type = type
+    }
+
+    func run(weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, act: QuantizedActivations,
+             out: UnsafeMutablePointer<Float>, ldo: Int) {
+        if rows.isEmpty { return }
+        switch type {
+        case .f32, .f16, .bf16:
+            let ft = type == .f32 ? EK_W_F32 : type == .f16 ? EK_W_F16 : EK_W_BF16
+            ek_gemm_float(ft, weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
+                          act.f, act.nCols, Int64(act.nTokens), Int64(act.nCols), out, ldo)
+        default:
+            ek_gemm_q8(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
+                       act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)
+        }
+    }
 }

@@ -1,0 +1,131 @@
+// Float weights × f32 activations. The weights of a block of rows are repacked k-major ("panel":
+// element k of row i at panel[k·MR + i]) so that one vector load holds MR rows at one k; each
+// activation element is broadcast against it. A register tile of MR rows × NR tokens accumulates
+// with FMA in k order, so every output is the same single FMA chain on every instruction set.
+#include "CKernels.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+
+/// Converts row `r` (f32/f16/bf16) to f32.
+static void load_row(ek_float_type t, const void *w, size_t rb, int64_t r, int64_t k, float *dst) {
+    const char *src = (const char *)w + (size_t)r * rb;
+    switch (t) {
+    case EK_W_F32: memcpy(dst, src, (size_t)k * 4); break;
+    case EK_W_F16: for (int64_t i = 0; i < k; i++) dst[i] = ek_half_to_float(ek_load_u16(src + 2 * i)); break;
+    case EK_W_BF16: for (int64_t i = 0; i < k; i++) dst[i] = ek_bf16_to_float(ek_load_u16(src + 2 * i)); break;
+    }
+}
+
+/// Packs rows [r, r + MR) (zeros past `rend`) into `panel`.
+static void pack(ek_float_type t, const void *w, size_t rb, int64_t r, int64_t rend, int64_t k, int MR,
+                 float *panel, float *tmp) {
+    for (int i = 0; i < MR; i++) {
+        if (r + i < rend) {
+            load_row(t, w, rb, r + i, k, tmp);
+            for (int64_t kk = 0; kk < k; kk++) panel[kk * MR + i] = tmp[kk];
+        } else {
+            for (int64_t kk = 0; kk < k; kk++) panel[kk * MR + i] = 0;
+        }
+    }
+}
+
+static void gemm_generic(const float *panel, int nrows, const float *x, size_t ldx, int64_t ntok, int64_t k,
+                         float *y, size_t ldy, int MR) {
+    for (int64_t t = 0; t < ntok; t++) {
+        const float *xt = x + (size_t)t * ldx;
+        for (int i = 0; i < nrows; i++) {
+            float acc = 0;
+            for (int64_t kk = 0; kk < k; kk++) acc = fmaf(panel[kk * MR + i], xt[kk], acc);
+            y[(size_t)t * ldy + i] = acc;
+        }
+    }
+}
+
+#if EK_X86
+// MR = 32 rows (two zmm) × NR tokens; NR ∈ {12, 4, 1}. 24 accumulators + 2 weight registers.
+#define EK_F512_TILE(NR, REP)                                                                              \
+    EK_AVX512 static void tile512_##NR(const float *panel, const float *x, size_t ldx, int64_t k,          \
+                                       float *y, size_t ldy, __mmask16 m0, __mmask16 m1) {                 \
+        REP(EK_F512_DECL)                                                                                  \
+        for (int64_t kk = 0; kk < k; kk++) {                                                               \
+            const __m512 w0 = _mm512_loadu_ps(panel + kk * 32), w1 = _mm512_loadu_ps(panel + kk * 32 + 16); \
+            REP(EK_F512_STEP)                                                                              \
+        }                                                                                                  \
+        REP(EK_F512_STORE)                                                                                 \
+    }
+#define EK_F512_DECL(j) __m512 a0_##j = _mm512_setzero_ps(), a1_##j = _mm512_setzero_ps(); \
+                        const float *x_##j = x + (size_t)(j) * ldx;
+#define EK_F512_STEP(j) { const __m512 b = _mm512_set1_ps(x_##j[kk]); \
+                          a0_##j = _mm512_fmadd_ps(w0, b, a0_##j); a1_##j = _mm512_fmadd_ps(w1, b, a1_##j); }
+#define EK_F512_STORE(j) _mm512_mask_storeu_ps(y + (size_t)(j) * ldy, m0, a0_##j); \
+                         _mm512_mask_storeu_ps(y + (size_t)(j) * ldy + 16, m1, a1_##j);
+EK_F512_TILE(12, EK_REP12)
+EK_F512_TILE(4, EK_REP4)
+EK_F512_TILE(1, EK_REP1)
+
+EK_AVX512 static void gemm512(const float *panel, int nrows, const float *x, size_t ldx, int64_t ntok, int64_t k,
+                              float *y, size_t ldy) {
+    const __mmask16 m0 = nrows >= 16 ? 0xFFFF : (__mmask16)((1u << nrows) - 1);
+    const __mmask16 m1 = nrows >= 32 ? 0xFFFF : nrows <= 16 ? 0 : (__mmask16)((1u << (nrows - 16)) - 1);
+    int64_t t = 0;
+    for (; t + 12 <= ntok; t += 12) tile512_12(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+    for (; t + 4 <= ntok; t += 4) tile512_4(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+    for (; t < ntok; t++) tile512_1(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+}
+
+// MR = 16 rows (two ymm) × NR tokens; NR ∈ {6, 2, 1}. 12 accumulators + 2 weight registers.
+#define EK_F256_TILE(NR, REP)                                                                              \
+    EK_AVX2 static void tile256_##NR(const float *panel, const float *x, size_t ldx, int64_t k,            \
+                                     float *y, size_t ldy, __m256i m0, __m256i m1) {                       \
+        REP(EK_F256_DECL)                                                                                  \
+        for (int64_t kk = 0; kk < k; kk++) {                                                               \
+            const __m256 w0 = _mm256_loadu_ps(panel + kk * 16), w1 = _mm256_loadu_ps(panel + kk * 16 + 8); \
+            REP(EK_F256_STEP)                                                                              \
+        }                                                                                                  \
+        REP(EK_F256_STORE)                                                                                 \
+    }
+#define EK_F256_DECL(j) __m256 a0_##j = _mm256_setzero_ps(), a1_##j = _mm256_setzero_ps(); \
+                        const float *x_##j = x + (size_t)(j) * ldx;
+#define EK_F256_STEP(j) { const __m256 b = _mm256_broadcast_ss(x_##j + kk); \
+                          a0_##j = _mm256_fmadd_ps(w0, b, a0_##j); a1_##j = _mm256_fmadd_ps(w1, b, a1_##j); }
+#define EK_F256_STORE(j) _mm256_maskstore_ps(y + (size_t)(j) * ldy, m0, a0_##j); \
+                         _mm256_maskstore_ps(y + (size_t)(j) * ldy + 8, m1, a1_##j);
+EK_F256_TILE(6, EK_REP6)
+EK_F256_TILE(2, EK_REP2)
+EK_F256_TILE(1, EK_REP1)
+
+EK_AVX2 static void gemm256(const float *panel, int nrows, const float *x, size_t ldx, int64_t ntok, int64_t k,
+                            float *y, size_t ldy) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows - 8), lane);
+    int64_t t = 0;
+    for (; t + 6 <= ntok; t += 6) tile256_6(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+    for (; t + 2 <= ntok; t += 2) tile256_2(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+    for (; t < ntok; t++) tile256_1(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+}
+#endif
+
+void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
+                   const float *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy) {
+    if (r1 <= r0 || ntok <= 0) return;
+    const ek_level level = ek_cpu_level();
+    const int MR = level == EK_LEVEL_AVX512 ? 32 : 16;
+    float *panel = (float *)aligned_alloc(64, (size_t)((k * MR + 15) / 16) * 64);
+    float *tmp = (float *)malloc((size_t)k * 4 + 4);
+    for (int64_t r = r0; r < r1; r += MR) {
+        const int nrows = (int)(r1 - r < MR ? r1 - r : MR);
+        pack(wtype, w, wrow_bytes, r, r1, k, MR, panel, tmp);
+        float *yr = y + r;
+#if EK_X86
+        if (level == EK_LEVEL_AVX512) { gemm512(panel, nrows, x, ldx, ntok, k, yr, ldy); continue; }
+        if (level == EK_LEVEL_AVX2) { gemm256(panel, nrows, x, ldx, ntok, k, yr, ldy); continue; }
+#endif
+        gemm_generic(panel, nrows, x, ldx, ntok, k, yr, ldy, MR);
+    }
+    free(tmp);
+    free(panel);
+}

@@ -1,0 +1,76 @@
+// Hot loops of edgequant's CPU inference, in C so that they can be compiled for AVX2/AVX-512
+// (per function, with runtime dispatch) while the rest of the binary stays baseline x86-64.
+// Every function is pure arithmetic on caller-owned memory; threading is the caller's.
+#ifndef EDGEQUANT_CKERNELS_H
+#define EDGEQUANT_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// What the CPU and OS support, as far as these kernels care.
+typedef enum {
+    EK_LEVEL_GENERIC = 0, ///< portable C
+    EK_LEVEL_AVX2 = 1,    ///< AVX2 + FMA + F16C
+    EK_LEVEL_AVX512 = 2,  ///< AVX-512 F/BW/DQ/VL + VNNI
+} ek_level;
+
+/// The highest level this machine supports (detected once), capped by the environment variable
+/// EDGEQUANT_KERNELS=generic|avx2|avx512 so every path can be exercised on one machine.
+ek_level ek_cpu_level(void);
+
+/// What the hardware supports, ignoring EDGEQUANT_KERNELS and `ek_force_level`.
+ek_level ek_detected_level(void);
+
+/// Caps the level used from now on (at most what the hardware supports): for tests and benchmarks
+/// that compare the code paths on one machine. Not for use while kernels run on other threads.
+void ek_force_level(ek_level level);
+
+/// Float weight element types for `ek_gemm_float`.
+typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
+
+/// y[t·ldy + r] = Σ_k w_r[k] · x[t·ldx + k] for rows r in [r0, r1) and tokens t in [0, ntok).
+/// Row r of the weights starts at `w + r·wrow_bytes` (f32, f16 or bf16 elements). Each output
+/// is one f32 fused-multiply-add chain over k in order, so it is the same on every level.
+void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
+                   const float *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy);
+
+/// Legacy ggml weight types the integer kernel reads (ggml type ids).
+enum {
+    EK_GGML_Q4_0 = 2, EK_GGML_Q4_1 = 3, EK_GGML_Q5_0 = 6, EK_GGML_Q5_1 = 7, EK_GGML_Q8_0 = 8,
+    EK_GGML_IQ4_NL = 20,
+};
+
+/// Whether `ek_gemm_q8` runs natively here (AVX-512 VNNI); otherwise callers use their own path.
+int ek_gemm_q8_available(void);
+
+/// ggml's mul_mat for a legacy weight type against activations already quantized to its vec_dot
+/// type (`xq`: ntok rows of `xrow_bytes`, ggml block_q8_0 for q4_0/q5_0/q8_0/iq4_nl, block_q8_1
+/// for q4_1/q5_1). Per 32-block an exact integer dot product, then in f32, block by block:
+/// `sumf += (d_w·d_x)·sumi [+ m_w·s_x]` — ggml's generic vec_dot, bit for bit.
+void ek_gemm_q8(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
+                const void *xq, size_t xrow_bytes, int64_t ntok, int64_t k, float *y, size_t ldy);
+
+/// Causal attention for one head as ggml-cpu's tiled flash attention computes it for a batch of at
+/// least 64 queries (ggml_compute_forward_flash_attn_ext_tiled, 64×64 tiles): f32 queries, keys
+/// and values (holding the f16 KV cache's values), scores and softmax in f32 with ggml_v_expf,
+/// sums of probabilities in double per 64-key tile, output accumulated in f32.
+/// Query rows [q0, q1) of `q` (row t at q + t·ldq, position past + t) attend to key/value rows
+/// 0...past+t: keys packed by `ek_attention_pack_k`, value row s at v + s·ldkv. Output row t goes
+/// to out + t·ldo.
+void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float *v, size_t ldkv,
+                        int64_t past, int64_t q0, int64_t q1, int64_t dk, int64_t dv, float scale,
+                        float *out, size_t ldo);
+
+/// One head's keys (row s at k + s·ldkv, `nkv` rows of `dk`) transposed into 64-key tiles for
+/// `ek_attention_tiled`: element d of key ic + j at kt[(ic/64)·dk·64 + d·64 + j], zero-padded to a
+/// whole tile. `kt` holds ceil(nkv/64)·64·dk floats.
+void ek_attention_pack_k(const float *k, size_t ldkv, int64_t nkv, int64_t dk, float *kt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

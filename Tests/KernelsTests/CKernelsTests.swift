@@ -1,0 +1,92 @@
+import CKernels
+import Foundation
+import Testing
+
+/// The C kernels on every instruction-set level this machine has: float GEMM and attention are
+/// defined as exact FMA chains, so every level must give the same bits; and against plain math.
+@Suite(.serialized) struct CKernelsTests {
+    static var levels: [ek_level] {
+        let top = ek_detected_level()
+        return [EK_LEVEL_GENERIC, EK_LEVEL_AVX2, EK_LEVEL_AVX512].filter { $0.rawValue <= top.rawValue }
+    }
+
+    func withLevel<T>(_ l: ek_level, _ body: () -> T) -> T {
+        let saved = ek_cpu_level()
+        ek_force_level(l)
+        defer { ek_force_level(saved) }
+        return body()
+    }
+
+    @Test func floatGemmIsOneFMAChainOnEveryLevel() {
+        var rng = TestRNG(99)
+        for (rows, k, tokens) in [(45, 70, 17), (32, 64, 12), (3, 5, 1), (100, 576, 29)] {
+            let w = (0..<(rows * k)).map { _ in rng.gaussian() }
+            let x = (0..<(tokens * k)).map { _ in rng.gaussian() }
+            var want = [Float](repeating: 0, count: rows * tokens)
+            for t in 0..<tokens {
+                for r in 0..<rows {
+                    var acc: Float = 0
+                    for kk in 0..<k { acc = acc.addingProduct(w[r * k + kk], x[t * k + kk]) } // one rounding per step
+                    want[t * rows + r] = acc
+                }
+            }
+            for level in Self.levels {
+                var got = [Float](repeating: .nan, count: rows * tokens)
+                withLevel(level) {
+                    w.withUnsafeBytes { wp in x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { yp in
+                        // two calls over a split row range, as the threads do
+                        let mid = Int64(rows / 2)
+                        ek_gemm_float(EK_W_F32, wp.baseAddress!, k * 4, 0, mid, xp.baseAddress!, k, Int64(tokens), Int64(k), yp.baseAddress!, rows)
+                        ek_gemm_float(EK_W_F32, wp.baseAddress!, k * 4, mid, Int64(rows), xp.baseAddress!, k, Int64(tokens), Int64(k), yp.baseAddress!, rows)
+                    } } }
+                }
+                #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "level \(level.rawValue) \(rows)x\(k)x\(tokens)")
+            }
+        }
+    }
+
+    /// Causal softmax attention in double, for the tolerance check.
+    static func naiveAttention(q: [Float], k: [Float], v: [Float], n: Int, past: Int, d: Int, scale: Float) -> [Double] {
+        var out = [Double](repeating: 0, count: n * d)
+        for t in 0..<n {
+            let visible = past + t + 1
+            var s = [Double](repeating: 0, count: visible)
+            for j in 0..<visible { for e in 0..<d { s[j] += Double(q[t * d + e]) * Double(k[j * d + e]) }; s[j] *= Double(scale) }
+            let m = s.max()!
+            let p = s.map { exp($0 - m) }, z = p.reduce(0, +)
+            for j in 0..<visible { for e in 0..<d { out[t * d + e] += p[j] / z * Double(v[j * d + e]) } }
+        }
+        return out
+    }
+
+    @Test(arguments: [(n: 64, past: 0), (n: 130, past: 0), (n: 70, past: 37), (n: 5, past: 200)])
+    func attentionMatchesSoftmaxAndAgreesAcrossLevels(_ c: (n: Int, past: Int)) {
+        var rng = TestRNG(UInt64(c.n * 7 + c.past))
+        let d = 64, nkv = c.past + c.n
+        let q = (0..<(c.n * d)).map { _ in rng.gaussian() * 2 }
+        let k = (0..<(nkv * d)).map { _ in rng.gaussian() }
+        let v = (0..<(nkv * d)).map { _ in rng.gaussian() }
+        let scale = 1 / Float(d).squareRoot()
+        let want = Self.naiveAttention(q: q, k: k, v: v, n: c.n, past: c.past, d: d, scale: scale)
+        var results: [[UInt32]] = []
+        for level in Self.levels {
+            var out = [Float](repeating: .nan, count: c.n * d)
+            var kt = [Float](repeating: .nan, count: (nkv + 63) / 64 * 64 * d)
+            withLevel(level) {
+                k.withUnsafeBufferPointer { kp in kt.withUnsafeMutableBufferPointer { ktp in
+                    ek_attention_pack_k(kp.baseAddress!, d, Int64(nkv), Int64(d), ktp.baseAddress!)
+                } }
+                q.withUnsafeBufferPointer { qp in kt.withUnsafeBufferPointer { ktp in v.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        ek_attention_tiled(qp.baseAddress!, d, ktp.baseAddress!, vp.baseAddress!, d, Int64(c.past), 0, Int64(c.n),
+                                           Int64(d), Int64(d), scale, op.baseAddress!, d)
+                    }
+                } } }
+            }
+            let worst = zip(out, want).map { abs(Double($0) - $1) }.max()!
+            #expect(worst < 1e-5, "level \(level.rawValue): worst |Δ| \(worst)")
+            results.append(out.map(\.bitPattern))
+        }
+        for r in results.dropFirst() { #expect(r == results[0], "levels disagree") }
+    }
+}
