@@ -24,8 +24,10 @@ static void pack(ek_float_type t, const void *w, size_t rb, int64_t r, int64_t r
                  float *panel, float *tmp) {
     for (int i = 0; i < MR; i++) {
         if (r + i < rend) {
-            load_row(t, w, rb, r + i, k, tmp);
-            for (int64_t kk = 0; kk < k; kk++) panel[kk * MR + i] = tmp[kk];
+            const float *src = tmp;
+            if (t == EK_W_F32) src = (const float *)((const char *)w + (size_t)(r + i) * rb);
+            else load_row(t, w, rb, r + i, k, tmp);
+            for (int64_t kk = 0; kk < k; kk++) panel[kk * MR + i] = src[kk];
         } else {
             for (int64_t kk = 0; kk < k; kk++) panel[kk * MR + i] = 0;
         }

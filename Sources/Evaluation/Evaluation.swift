@@ -62,17 +62,18 @@ public struct Evaluation {
             case .none: break
             case .file(let r): base = r.chunk(c)
             case .model(let ref):
-                let rl = ref.logits(chunk)
+                let rl = ref.logits(chunk, outputsFrom: first)
                 for j in 0..<scored {
-                    KLDBase.encode(rl.row(first + j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
+                    KLDBase.encode(rl.row(j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
                 }
                 rl.free()
                 base = UnsafePointer(records)
             }
-            let logits = forward.logits(chunk)
+            // only the scored positions' logits: the output matrix is a fifth of the model's work
+            let logits = forward.logits(chunk, outputsFrom: first)
             for j in 0..<scored {
                 let target = Int(tokens[c * nCtx + first + j + 1])
-                let row = logits.row(first + j)
+                let row = logits.row(j)
                 if let b = base { out.kld!.add(row, nVocab: nVocab, base: b + j * nv, target: target) }
                 let v = -logSoftmax(row, nVocab, target)
                 out.perplexity.nll += v
@@ -81,7 +82,7 @@ public struct Evaluation {
             }
             if let w = writer {
                 for j in 0..<scored {
-                    KLDBase.encode(logits.row(first + j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
+                    KLDBase.encode(logits.row(j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
                 }
                 try w.append(UnsafeRawBufferPointer(start: records, count: nv * scored * 2))
             }

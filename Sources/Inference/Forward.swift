@@ -9,11 +9,11 @@ public struct Matrix: @unchecked Sendable {
     public let cols: Int
     public let data: UnsafeMutablePointer<Float>
 
+    /// Uninitialised: every matrix of the forward pass is written whole before it is read.
     public init(rows: Int, cols: Int) {
         self.rows = rows
         self.cols = cols
         data = .allocate(capacity: max(rows * cols, 1))
-        data.initialize(repeating: 0, count: max(rows * cols, 1))
     }
 
     public func free() { data.deallocate() }
@@ -40,9 +40,12 @@ public struct Forward: Sendable {
         self.threads = max(1, threads)
     }
 
-    /// Logits for every position: a `tokens.count × n_vocab` matrix the caller frees. With a
-    /// cache, the tokens continue the cached sequence and their keys/values are appended to it.
-    public func logits(_ tokens: [Int32], cache: KVCache? = nil) -> Matrix {
+    /// Logits of positions `outputsFrom..<tokens.count`: a `(tokens.count − outputsFrom) × n_vocab`
+    /// matrix the caller frees (llama.cpp likewise computes the output layer only for the batch
+    /// entries that ask for logits). With a cache, the tokens continue the cached sequence and
+    /// their keys/values are appended to it.
+    public func logits(_ tokens: [Int32], cache: KVCache? = nil, outputsFrom: Int = 0) -> Matrix {
+        precondition(outputsFrom >= 0 && outputsFrom < max(tokens.count, 1), "outputsFrom \(outputsFrom) out of range")
         let h = model.hparams
         let n = tokens.count
         let past = cache?.count ?? 0
@@ -89,9 +92,15 @@ public struct Forward: Sendable {
             engine.multiply(layer.wDown, gate, into: proj)
             add(x, proj)
         }
-        rmsNorm(x, model.outputNorm, eps: h.rmsEps, into: cur)
-        let out = Matrix(rows: n, cols: h.nVocab)
-        engine.multiply(model.output, cur, into: out)
+        let nOut = n - outputsFrom
+        let tail = Matrix(rows: nOut, cols: h.nEmbd)
+        defer { tail.free() }
+        (tail.data).update(from: x.row(outputsFrom), count: nOut * h.nEmbd)
+        let normed = Matrix(rows: nOut, cols: h.nEmbd)
+        defer { normed.free() }
+        rmsNorm(tail, model.outputNorm, eps: h.rmsEps, into: normed)
+        let out = Matrix(rows: nOut, cols: h.nVocab)
+        engine.multiply(model.output, normed, into: out)
         cache?.count += n
         return out
     }

@@ -38,6 +38,12 @@ public enum Kernels {
     public static func matmul(type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, nRows: Int, nCols: Int,
                               activations: UnsafePointer<Float>, nTokens: Int,
                               out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        if type == .f32, nTokens > 1, let native = NativeMatmul(type: type) {
+            // f32 is its own vec_dot type: the rows go to the kernel as they are, no copy
+            native.runF32(weights: weights, rowBytes: rowBytes, nRows: nRows, nCols: nCols,
+                          activations: activations, nTokens: nTokens, out: out, threads: threads)
+            return
+        }
         let prepared = QuantizedActivations(activations, nTokens: nTokens, nCols: nCols, weightType: type, threads: threads)
         matmul(type: type, weights: weights, rowBytes: rowBytes, nRows: nRows, prepared: prepared, out: out, threads: threads)
     }
@@ -248,6 +254,19 @@ struct NativeMatmul: Sendable {
             return nil
         }
         self.type = type
+    }
+
+    func runF32(weights: UnsafeRawPointer, rowBytes: Int, nRows: Int, nCols: Int, activations: UnsafePointer<Float>,
+                nTokens: Int, out: UnsafeMutablePointer<Float>, threads: Int) {
+        let panels = (nRows + 31) / 32
+        let workers = max(1, min(threads, panels))
+        let w = SendableRaw(weights), o = SendableMutableFloats(out), x = SendablePointer(activations)
+        Kernels.parallel(workers) { i in
+            let r0 = min(nRows, panels * i / workers * 32), r1 = min(nRows, panels * (i + 1) / workers * 32)
+            if r0 < r1 {
+                ek_gemm_float(EK_W_F32, w.p, rowBytes, Int64(r0), Int64(r1), x.p, nCols, Int64(nTokens), Int64(nCols), o.p, nRows)
+            }
+        }
     }
 
     func run(weights: UnsafeRawPointer, rowBytes: Int, rows: Range<Int>, act: QuantizedActivations,
