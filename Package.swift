@@ -40,16 +40,20 @@ let package = Package(
         .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels", "CKernels"]),
         // zlib from the system (libz-dev), for gzip-compressed evaluation text.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Importance matrices: llama.cpp's imatrix files (GGUF and legacy .dat), collected by running
+        // the model on calibration text.
+        .target(name: "Calibration", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer"]),
         // Perplexity and KL divergence with llama-perplexity's method.
         .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
         .executableTarget(name: "convert", dependencies: [
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Evaluation", "Tokenizer",
+            "Inference", "Evaluation", "Tokenizer", "Calibration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
         .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Conversion"]),
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
         .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
