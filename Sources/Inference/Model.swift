@@ -28,13 +28,17 @@ public struct Weight: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let data: UnsafeRawPointer
+    /// The GGUF tensor name (`blk.0.attn_q.weight`): what an engine observing the products (the
+    /// imatrix collector) keys them by. A tied output layer is `token_embd.weight`, as in llama.cpp.
+    public var name: String
     public var rowBytes: Int { type.rowSize(cols)! }
 
-    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, name: String = "") {
         self.type = type
         self.rows = rows
         self.cols = cols
         self.data = data
+        self.name = name
     }
 
     /// Row `r` as f32 (ggml's get_rows / dequantize).
@@ -67,7 +71,7 @@ public final class Model: @unchecked Sendable {
         var tensors: [String: Weight] = [:]
         for t in f.tensors {
             tensors[t.name] = Weight(type: t.type, rows: t.ne.count > 1 ? t.ne.dropFirst().reduce(1, *) : 1, cols: t.ne[0],
-                                     data: f.data(t).baseAddress!)
+                                     data: f.data(t).baseAddress!, name: t.name)
         }
         try self.init(path: f.path, metadata: Dictionary(f.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
                       tensors: tensors, storage: [f])
@@ -87,10 +91,12 @@ public final class Model: @unchecked Sendable {
             return v
         }
         func weight(_ name: String) throws(FileError) -> Weight {
-            guard let t = tensors[name] else { throw fail("missing tensor \(name)") }
+            guard var t = tensors[name] else { throw fail("missing tensor \(name)") }
             guard Quantizers.quantizer(for: t.type) != nil else {
                 throw fail("tensor \(name): type \(t.type.name) is not supported for inference")
             }
+            // the key is the GGUF name whoever built the weight (a checkpoint loader need not set it)
+            t.name = name
             return t
         }
         func vector(_ name: String) throws(FileError) -> [Float] {
