@@ -46,14 +46,67 @@ public struct Forward: Sendable {
     /// their keys/values are appended to it.
     public func logits(_ tokens: [Int32], cache: KVCache? = nil, outputsFrom: Int = 0) -> Matrix {
         precondition(outputsFrom >= 0 && outputsFrom < max(tokens.count, 1), "outputsFrom \(outputsFrom) out of range")
-        let h = model.hparams
-        let n = tokens.count
-        let past = cache?.count ?? 0
-        let x = Matrix(rows: n, cols: h.nEmbd)
+        let x = embed(tokens)
         defer { x.free() }
+        return run(x, layers: 0..<model.layers.count, cache: cache, outputsFrom: outputsFrom)
+    }
+
+    /// The residual stream entering each layer (element l enters layer l, element n_layer leaves
+    /// the last; the caller frees them): with `logits(fromLayer:hidden:)`, the effect of changing
+    /// one layer's weights is measured without recomputing the layers before it.
+    public func hiddenStates(_ tokens: [Int32]) -> [Matrix] {
+        let x = embed(tokens)
+        defer { x.free() }
+        var states: [Matrix] = []
+        for l in 0...model.layers.count {
+            let copy = Matrix(rows: x.rows, cols: x.cols)
+            copy.data.update(from: x.data, count: x.rows * x.cols)
+            states.append(copy)
+            if l < model.layers.count { runLayers(x, layers: l..<(l + 1), cache: nil) }
+        }
+        return states
+    }
+
+    /// Logits of positions `outputsFrom...` continuing from `hidden`, the residual stream entering
+    /// layer `first` of a chunk that starts at position 0 (`hidden` is left unchanged).
+    public func logits(fromLayer first: Int, hidden: Matrix, outputsFrom: Int = 0) -> Matrix {
+        let x = Matrix(rows: hidden.rows, cols: hidden.cols)
+        defer { x.free() }
+        x.data.update(from: hidden.data, count: hidden.rows * hidden.cols)
+        return run(x, layers: first..<model.layers.count, cache: nil, outputsFrom: outputsFrom)
+    }
+
+    func embed(_ tokens: [Int32]) -> Matrix {
+        let h = model.hparams
+        let x = Matrix(rows: tokens.count, cols: h.nEmbd)
         for (t, id) in tokens.enumerated() {
             model.tokenEmbd.row(Int(id), into: UnsafeMutableBufferPointer(start: x.row(t), count: h.nEmbd))
         }
+        return x
+    }
+
+    /// Runs `layers` on the residual stream `x` (updated in place), then the output layer.
+    func run(_ x: Matrix, layers: Range<Int>, cache: KVCache?, outputsFrom: Int) -> Matrix {
+        let h = model.hparams
+        let n = x.rows
+        runLayers(x, layers: layers, cache: cache)
+        let nOut = n - outputsFrom
+        let tail = Matrix(rows: nOut, cols: h.nEmbd)
+        defer { tail.free() }
+        (tail.data).update(from: x.row(outputsFrom), count: nOut * h.nEmbd)
+        let normed = Matrix(rows: nOut, cols: h.nEmbd)
+        defer { normed.free() }
+        rmsNorm(tail, model.outputNorm, eps: h.rmsEps, into: normed)
+        let out = Matrix(rows: nOut, cols: h.nVocab)
+        engine.multiply(model.output, normed, into: out)
+        cache?.count += n
+        return out
+    }
+
+    func runLayers(_ x: Matrix, layers: Range<Int>, cache: KVCache?) {
+        let h = model.hparams
+        let n = x.rows
+        let past = cache?.count ?? 0
         let cur = Matrix(rows: n, cols: h.nEmbd)
         let q = Matrix(rows: n, cols: h.nHead * h.headDim)
         let k = Matrix(rows: n, cols: h.nHeadKV * h.headDim)
@@ -65,7 +118,8 @@ public struct Forward: Sendable {
         defer { for m in [cur, q, k, v, attn, proj, gate, up] { m.free() } }
         let rope = RoPE(hparams: h, freqFactors: model.ropeFreqs, positions: past + n)
 
-        for (li, layer) in model.layers.enumerated() {
+        for li in layers {
+            let layer = model.layers[li]
             rmsNorm(x, layer.attnNorm, eps: h.rmsEps, into: cur)
             engine.multiply(layer.wq, cur, into: q)
             engine.multiply(layer.wk, cur, into: k)
@@ -92,17 +146,6 @@ public struct Forward: Sendable {
             engine.multiply(layer.wDown, gate, into: proj)
             add(x, proj)
         }
-        let nOut = n - outputsFrom
-        let tail = Matrix(rows: nOut, cols: h.nEmbd)
-        defer { tail.free() }
-        (tail.data).update(from: x.row(outputsFrom), count: nOut * h.nEmbd)
-        let normed = Matrix(rows: nOut, cols: h.nEmbd)
-        defer { normed.free() }
-        rmsNorm(tail, model.outputNorm, eps: h.rmsEps, into: normed)
-        let out = Matrix(rows: nOut, cols: h.nVocab)
-        engine.multiply(model.output, normed, into: out)
-        cache?.count += n
-        return out
     }
 
     /// ggml_rms_norm: mean of squares summed in double, scale 1/sqrtf(mean + eps), then × weight.
