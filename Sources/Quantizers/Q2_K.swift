@@ -112,8 +112,14 @@ public enum Q2_K: BlockQuantizer {
             let dm = dminAll * Float(sc[j] >> 4)
             KQuant.requantize(x + 16 * j, count: 16, symmetric: false, dm: dm, d: d, lo: 0, hi: 3, bias: 0, into: L + 16 * j)
         }
+        pack(L, y)
+    }
 
-        let qs = sc + 16
+    /// The quants of a block from its levels (0...3), scales left as they are: also what
+    /// calibrated rounding writes after choosing the levels itself.
+    @inline(__always)
+    static func pack(_ L: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer) {
+        let qs = y.assumingMemoryBound(to: UInt8.self) + 16
         var j = 0
         while j < qk {
             for l in 0..<32 {

@@ -103,19 +103,24 @@ public enum Q3_K: BlockQuantizer {
     /// the high bits to hmask and the low two bits four to a byte.
     @inline(__always)
     static func requantizeAndPack(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<Int8>) {
-        let hmask = y.assumingMemoryBound(to: UInt8.self)
-        let qs = hmask + 32
-        let sc = hmask + 96
+        let sc = y.assumingMemoryBound(to: UInt8.self) + 96
         let dAll = KQuant.loadFP16(y, 108)
         for j in 0..<16 {
             let d = dAll * Float(Self.scale(j, sc))
             if d == 0 { continue }
             KQuant.requantize(x + 16 * j, count: 16, symmetric: true, dm: 0, d: d, lo: -4, hi: 3, bias: 4, into: L + 16 * j)
         }
+        pack(UnsafeRawPointer(L).assumingMemoryBound(to: UInt8.self), y)
+    }
 
+    /// hmask and qs of a block from its levels (0...7, quant + 4), scales left as they are: also
+    /// what calibrated rounding writes after choosing the levels itself.
+    @inline(__always)
+    static func pack(_ u: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer) {
+        let hmask = y.assumingMemoryBound(to: UInt8.self)
+        let qs = hmask + 32
         // The high bit of quant j goes to bit j/32 of hmask[j % 32]. Every L is in 0...7
         // here, so ggml's `L > 3` is bit 2 and its `L -= 4` leaves the low two bits.
-        let u = UnsafeMutableRawPointer(L).assumingMemoryBound(to: UInt8.self)
         for m in 0..<32 {
             var h: UInt8 = 0
             for b in 0..<8 { h |= ((u[32 * b + m] >> 2) & 1) << b }

@@ -181,7 +181,13 @@ extension KQuant {
             let dm = dminAll * Float(m)
             requantize(x + 32 * j, count: 32, symmetric: false, dm: dm, d: d, lo: 0, hi: nmax, bias: 0, into: L + 32 * j)
         }
+        packQ4Q5K(L, y, nmax: nmax)
+    }
 
+    /// The quants of a q4_K (nmax 15) or q5_K (nmax 31) block from its levels, scales left as
+    /// they are: also what calibrated rounding writes after choosing the levels itself.
+    @inline(__always)
+    static func packQ4Q5K(_ L: UnsafePointer<UInt8>, _ y: UnsafeMutableRawPointer, nmax: Int32) {
         if nmax == 15 {
             var q = (y + 16).assumingMemoryBound(to: UInt8.self)
             var j = 0

@@ -76,23 +76,29 @@ public enum Q6_K: BlockQuantizer {
                     if d == 0 { continue }
                     KQuant.requantize(x + 16 * j, count: 16, symmetric: true, dm: 0, d: d, lo: -32, hi: 31, bias: 32, into: L + 16 * j)
                 }
-
-                var ql = yb
-                var qh = yb + 128
-                var j = 0
-                while j < qk {
-                    for l in 0..<32 {
-                        let l0 = UInt8(bitPattern: L[j + l]), l1 = UInt8(bitPattern: L[j + l + 32])
-                        let l2 = UInt8(bitPattern: L[j + l + 64]), l3 = UInt8(bitPattern: L[j + l + 96])
-                        ql[l] = (l0 & 0xF) | ((l2 & 0xF) << 4)
-                        ql[l + 32] = (l1 & 0xF) | ((l3 & 0xF) << 4)
-                        qh[l] = (l0 >> 4) | ((l1 >> 4) << 2) | ((l2 >> 4) << 4) | ((l3 >> 4) << 6)
-                    }
-                    ql += 64
-                    qh += 32
-                    j += 128
-                }
+                pack(UnsafeRawPointer(L).assumingMemoryBound(to: UInt8.self), yb)
             }
+        }
+    }
+
+    /// ql and qh of a block from its levels (0...63, quant + 32), scales left as they are: also
+    /// what calibrated rounding writes after choosing the levels itself.
+    @inline(__always)
+    static func pack(_ L: UnsafePointer<UInt8>, _ yb: UnsafeMutablePointer<UInt8>) {
+        var ql = yb
+        var qh = yb + 128
+        var j = 0
+        while j < qk {
+            for l in 0..<32 {
+                let l0 = L[j + l], l1 = L[j + l + 32]
+                let l2 = L[j + l + 64], l3 = L[j + l + 96]
+                ql[l] = (l0 & 0xF) | ((l2 & 0xF) << 4)
+                ql[l + 32] = (l1 & 0xF) | ((l3 & 0xF) << 4)
+                qh[l] = (l0 >> 4) | ((l1 >> 4) << 2) | ((l2 >> 4) << 4) | ((l3 >> 4) << 6)
+            }
+            ql += 64
+            qh += 32
+            j += 128
         }
     }
 
