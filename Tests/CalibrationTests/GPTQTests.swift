@@ -1,0 +1,486 @@
+@testable import Calibration
+import Foundation
+import GGMLCore
+import GGUFWriter
+import Inference
+import Quantizers
+import Testing
+import Tokenizer
+
+/// Seeded generator for reproducible test data.
+struct GPTQRandom: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func normal() -> Float {
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+    }
+}
+
+/// A layer-like test case: weights with heavy-ish tails and per-row scales, and activations
+/// with a low-rank shared part, per-column scales and a few outlier columns (as in LLM inputs),
+/// so that H has strong off-diagonal structure.
+struct GPTQCase {
+    let rows: Int
+    let cols: Int
+    let weights: [Float]
+    let hessian: Hessian
+
+    init(rows: Int, cols: Int, tokens: Int, seed: UInt64) {
+        var rng = GPTQRandom(state: seed)
+        self.rows = rows
+        self.cols = cols
+        var w = [Float](repeating: 0, count: rows * cols)
+        for r in 0..<rows {
+            let s = 0.02 * Float(exp(Double(rng.normal()) * 0.3))
+            for c in 0..<cols {
+                let z = rng.normal()
+                // a mixture: mostly Gaussian, some wider entries
+                w[r * cols + c] = s * z * (Float.random(in: 0..<1, using: &rng) < 0.05 ? 4 : 1)
+            }
+        }
+        weights = w
+        let rank = 12
+        var basis = [Float](repeating: 0, count: rank * cols)
+        for i in basis.indices { basis[i] = rng.normal() }
+        var colScale = [Float](repeating: 0, count: cols)
+        for c in 0..<cols { colScale[c] = Float(exp(Double(rng.normal()) * 0.5)) * (c % 97 == 5 ? 8 : 1) }
+        var x = [Float](repeating: 0, count: tokens * cols)
+        for t in 0..<tokens {
+            var f = [Float](repeating: 0, count: rank)
+            for k in 0..<rank { f[k] = rng.normal() }
+            for c in 0..<cols {
+                var v = 2 * rng.normal()
+                for k in 0..<rank { v += f[k] * basis[k * cols + c] }
+                x[t * cols + c] = v * colScale[c]
+            }
+        }
+        hessian = Hessian(cols: cols)
+        x.withUnsafeBufferPointer { hessian.add($0.baseAddress!, rows: tokens) }
+    }
+}
+
+/// Rows quantized with llama-quantize's importance-weighted rounding, dequantized.
+func gptqRTN(_ w: [Float], cols: Int, type: GGMLType, importance: [Float]) -> [Float] {
+    let q = Quantizers.quantizer(for: type)!
+    let rows = w.count / cols
+    var bytes = [UInt8](repeating: 0, count: rows * type.rowSize(cols)!)
+    w.withUnsafeBufferPointer { src in
+        importance.withUnsafeBufferPointer { imp in
+            bytes.withUnsafeMutableBytes { q.quantizeRows(src, rowLength: cols, importance: imp, into: $0) }
+        }
+    }
+    return gptqDequantize(bytes, rows: rows, cols: cols, type: type)
+}
+
+func gptqDequantize(_ bytes: [UInt8], rows: Int, cols: Int, type: GGMLType) -> [Float] {
+    let q = Quantizers.quantizer(for: type)!
+    let rb = type.rowSize(cols)!
+    var out = [Float](repeating: 0, count: rows * cols)
+    bytes.withUnsafeBytes { b in
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows {
+                q.dequantizeRow(UnsafeRawBufferPointer(rebasing: b[(r * rb)..<((r + 1) * rb)]),
+                                into: UnsafeMutableBufferPointer(rebasing: o[(r * cols)..<((r + 1) * cols)]))
+            }
+        }
+    }
+    return out
+}
+
+/// tr(ΔW H ΔWᵀ) per token.
+func gptqError(_ w: [Float], _ q: [Float], cols: Int, hessian: Hessian) -> Double {
+    let delta = zip(w, q).map { $0 - $1 }
+    return delta.withUnsafeBufferPointer { GPTQ.outputError($0, cols: cols, hessian: hessian) }
+}
+
+let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+
+@Suite struct GPTQTests {
+    static let shared = GPTQCase(rows: 48, cols: 512, tokens: 2048, seed: 7)
+
+    @Test func factorInvertsTheDampedHessian() throws {
+        let n = 40
+        var rng = GPTQRandom(state: 3)
+        var a = [Double](repeating: 0, count: n * n)
+        for i in a.indices { a[i] = Double(rng.normal()) }
+        var h = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for k in 0..<n { h[i * n + j] += a[k * n + i] * a[k * n + j] } } }
+        h[5 * n + 5] = 0  // a column never seen: diag 0, row and column 0
+        for j in 0..<n { h[5 * n + j] = 0; h[j * n + 5] = 0 }
+        let lambda = 0.01
+        let u = try #require(h.withUnsafeBufferPointer { GPTQ.inverseCholeskyUpper($0.baseAddress!, n: n, dampening: lambda) })
+        defer { u.deallocate() }
+        var mean = 0.0
+        for i in 0..<n { mean += h[i * n + i] }
+        mean /= Double(n)
+        var damped = h
+        for i in 0..<n { damped[i * n + i] = (damped[i * n + i] == 0 ? 1 : damped[i * n + i]) + lambda * mean }
+        // Uᵀ U · H' = I, U upper with a positive diagonal
+        var worst = 0.0
+        for i in 0..<n {
+            #expect(u[i * n + i] > 0)
+            for j in 0..<i { #expect(u[i * n + j] == 0) }
+            for j in 0..<n {
+                var s = 0.0
+                for k in 0..<n {
+                    var uu = 0.0
+                    for m in 0...min(i, k) { uu += u[m * n + i] * u[m * n + k] }
+                    s += uu * damped[k * n + j]
+                }
+                worst = max(worst, abs(s - (i == j ? 1 : 0)))
+            }
+        }
+        #expect(worst < 1e-9)
+    }
+
+    /// The point of it all: on inputs with correlated columns, GPTQ's output error is below
+    /// importance-weighted round-to-nearest's for every type, by a clear margin on average.
+    @Test func beatsImportanceWeightedRounding() throws {
+        let c = Self.shared
+        let imp = c.hessian.importance
+        var ratios: [Double] = []
+        var report: [String] = []
+        for type in gptqTypes {
+            let rtn = gptqRTN(c.weights, cols: c.cols, type: type, importance: imp)
+            let bytes = try c.weights.withUnsafeBufferPointer {
+                try GPTQ.quantize($0, cols: c.cols, type: type, hessian: c.hessian)
+            }
+            let gptq = gptqDequantize(bytes, rows: c.rows, cols: c.cols, type: type)
+            let eR = gptqError(c.weights, rtn, cols: c.cols, hessian: c.hessian)
+            let eG = gptqError(c.weights, gptq, cols: c.cols, hessian: c.hessian)
+            let ratio = eG / eR
+            ratios.append(ratio)
+            report.append(String(format: "%@ %.3f", type.name, ratio))
+            #expect(ratio < 0.9, "\(type.name): GPTQ \(eG) vs RTN \(eR)")
+        }
+        let mean = ratios.reduce(0, +) / Double(ratios.count)
+        print("GPTQ / importance-weighted RTN output error: " + report.joined(separator: ", ") + String(format: "; mean %.3f", mean))
+        #expect(mean < 0.6)
+    }
+
+    /// The lazy batches only reorder the same updates: batches of 32, 128 or the whole row give
+    /// the same rounding but for float summation order. (A wrong batched update would not.)
+    @Test(arguments: [GGMLType.q4_0, .q4_K])
+    func batchSizeDoesNotMatter(_ type: GGMLType) throws {
+        let c = Self.shared
+        let factor = try GPTQ.Factor(c.hessian)
+        let imp = c.hessian.importance
+        func run(_ bs: Int) throws -> [Float] {
+            var bytes = [UInt8](repeating: 0, count: c.rows * type.rowSize(c.cols)!)
+            try c.weights.withUnsafeBufferPointer { w in
+                try imp.withUnsafeBufferPointer { i in
+                    try bytes.withUnsafeMutableBytes {
+                        try GPTQ.quantize(w, cols: c.cols, type: type, factor: factor, importance: i,
+                                          options: GPTQ.Options(blockSize: bs), into: $0)
+                    }
+                }
+            }
+            return gptqDequantize(bytes, rows: c.rows, cols: c.cols, type: type)
+        }
+        let ref = try run(128)
+        for bs in [32, 512] {
+            let other = try run(bs)
+            let differing = zip(ref, other).filter { $0 != $1 }.count
+            // A float-order difference that flips one group's scale changes all its values (and
+            // what is carried on from them), so some whole groups may differ.
+            #expect(Double(differing) < 0.05 * Double(ref.count), "block size \(bs): \(differing) of \(ref.count) values differ")
+            let e0 = gptqError(c.weights, ref, cols: c.cols, hessian: c.hessian)
+            let e1 = gptqError(c.weights, other, cols: c.cols, hessian: c.hessian)
+            #expect(abs(e1 / e0 - 1) < 0.02, "block size \(bs): \(e1) vs \(e0)")
+        }
+    }
+
+    /// Every block GPTQ writes is an ordinary block: each element dequantizes to a value of the
+    /// grid its block's stored scales imply.
+    @Test(arguments: gptqTypes)
+    func blocksLieOnTheirGrid(_ type: GGMLType) throws {
+        let c = Self.shared
+        let q = try #require(Quantizers.gridQuantizer(for: type))
+        let bytes = try c.weights.withUnsafeBufferPointer { try GPTQ.quantize($0, cols: c.cols, type: type, hessian: c.hessian) }
+        let deq = gptqDequantize(bytes, rows: c.rows, cols: c.cols, type: type)
+        let values = q.levelValues
+        let g = q.groupSize, gb = q.groupBytes
+        var scale = [Float](repeating: 0, count: g), offset = [Float](repeating: 0, count: g)
+        var offGrid = 0
+        bytes.withUnsafeBytes { b in
+            for gi in 0..<(c.rows * c.cols / g) {
+                q.grid(of: b.baseAddress! + gi * gb, scale: &scale, offset: &offset)
+                for e in 0..<g {
+                    let v = deq[gi * g + e]
+                    if !values.contains(where: { scale[e] * $0 + offset[e] == v }) { offGrid += 1 }
+                }
+            }
+        }
+        #expect(offGrid == 0)
+    }
+
+    /// storeLevels writes exactly the levels it is given: any levels under a block's scales
+    /// dequantize to scale·levelValues[L] + offset.
+    @Test(arguments: gptqTypes)
+    func storedLevelsDequantize(_ type: GGMLType) throws {
+        let q = try #require(Quantizers.gridQuantizer(for: type))
+        var rng = GPTQRandom(state: 19 &+ UInt64(type.rawValue))
+        let g = q.groupSize, values = q.levelValues
+        let x = (0..<g).map { _ in rng.normal() * 0.1 }
+        let imp = (0..<g).map { _ in Float.random(in: 0.1..<2, using: &rng) }
+        var block = [UInt8](repeating: 0, count: q.groupBytes)
+        let levels = (0..<g).map { _ in UInt8.random(in: 0...UInt8(values.count - 1), using: &rng) }
+        var scale = [Float](repeating: 0, count: g), offset = [Float](repeating: 0, count: g)
+        var deq = [Float](repeating: 0, count: g)
+        block.withUnsafeMutableBytes { b in
+            q.quantizeGroup(x, importance: imp, rowMeanSquare: 0.01, into: b.baseAddress!)
+            q.grid(of: b.baseAddress!, scale: &scale, offset: &offset)
+            q.storeLevels(levels, into: b.baseAddress!)
+            deq.withUnsafeMutableBufferPointer { q.dequantizeRow(UnsafeRawBufferPointer(b), into: $0) }
+        }
+        #expect(scale.contains { $0 != 0 })
+        for e in 0..<g { #expect(deq[e] == scale[e] * values[Int(levels[e])] + offset[e], "element \(e)") }
+    }
+
+    /// With H = I and no dampening nothing is carried between columns: GPTQ is rounding to the
+    /// nearest value under ggml's scales. For the k-quants that is ggml's own requantization, so
+    /// the bytes are llama-quantize's; the legacy types and iq4_nl take their levels from the
+    /// search's unrounded scale, so a few elements on a rounding edge may differ.
+    @Test(arguments: gptqTypes)
+    func identityReducesToRounding(_ type: GGMLType) throws {
+        let c = Self.shared
+        let n = c.cols
+        let h = Hessian(cols: n)
+        var eye = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { eye[i * n + i] = 1 }
+        eye.withUnsafeBufferPointer { h.add($0.baseAddress!, rows: n) }
+        let imp = h.importance
+        let factor = try GPTQ.Factor(h, dampening: 0)
+        #expect(factor.dampening == 0)
+        let rb = type.rowSize(n)!
+        var bytes = [UInt8](repeating: 0, count: c.rows * rb)
+        try c.weights.withUnsafeBufferPointer { w in
+            try imp.withUnsafeBufferPointer { i in
+                try bytes.withUnsafeMutableBytes { try GPTQ.quantize(w, cols: n, type: type, factor: factor, importance: i, into: $0) }
+            }
+        }
+        var ref = [UInt8](repeating: 0, count: c.rows * rb)
+        let q = Quantizers.quantizer(for: type)!
+        c.weights.withUnsafeBufferPointer { w in
+            imp.withUnsafeBufferPointer { i in ref.withUnsafeMutableBytes { q.quantizeRows(w, rowLength: n, importance: i, into: $0) } }
+        }
+        let a = gptqDequantize(bytes, rows: c.rows, cols: n, type: type)
+        let b = gptqDequantize(ref, rows: c.rows, cols: n, type: type)
+        let differing = zip(a, b).filter { $0 != $1 }.count
+        let eA = gptqError(c.weights, a, cols: n, hessian: h), eB = gptqError(c.weights, b, cols: n, hessian: h)
+        if [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K].contains(type) {
+            #expect(differing == 0, "\(type.name): \(differing) values differ")
+        } else {
+            #expect(Double(differing) < 0.01 * Double(a.count), "\(type.name): \(differing) of \(a.count) values differ")
+            #expect(abs(eA / eB - 1) < 0.01, "\(type.name): \(eA) vs \(eB)")
+        }
+    }
+
+    /// The collector's H is Σ x xᵀ of every product input, once per distinct input.
+    @Test func collectorMatchesDirectSums() throws {
+        let model = try gptqTinyModel()
+        let capture = GPTQCapture()
+        let collector = HessianCollector(inner: capture, threads: 2)
+        let forward = Forward(model: model, engine: collector, threads: 2)
+        var rng = GPTQRandom(state: 5)
+        let nCtx = 70, chunks = 3
+        for _ in 0..<chunks {
+            let tokens = (0..<nCtx).map { _ in Int32.random(in: 0..<Int32(model.hparams.nVocab), using: &rng) }
+            forward.logits(tokens, outputsFrom: nCtx - 1).free()
+        }
+        let hs = collector.hessians
+        #expect(Set(hs.keys) == Set(capture.inputs.keys.filter { $0.hasPrefix("blk.") }))
+        for l in 0..<model.hparams.nLayer {
+            let p = "blk.\(l)."
+            let q = try #require(hs[p + "attn_q.weight"]), gate = try #require(hs[p + "ffn_gate.weight"])
+            #expect(hs[p + "attn_k.weight"] === q && hs[p + "attn_v.weight"] === q)
+            #expect(hs[p + "ffn_up.weight"] === gate)
+            #expect(Set([q, gate, hs[p + "attn_output.weight"]!, hs[p + "ffn_down.weight"]!].map(ObjectIdentifier.init)).count == 4)
+        }
+        #expect(collector.sharedInputs.contains(["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"]))
+        #expect(collector.sharedInputs.contains(["blk.1.ffn_gate.weight", "blk.1.ffn_up.weight"]))
+        #expect(collector.sharedInputs.count == 4 * model.hparams.nLayer)
+        for (name, h) in hs {
+            let rows = try #require(capture.inputs[name])
+            #expect(h.tokens == rows.count && h.tokens == chunks * nCtx)
+            let n = h.cols
+            var direct = [Double](repeating: 0, count: n * n)
+            for x in rows { for i in 0..<n { for j in 0..<n { direct[i * n + j] += Double(x[i]) * Double(x[j]) } } }
+            let scale = direct.map(abs).max()!
+            let v = h.values
+            var worst = 0.0
+            for k in 0..<(n * n) { worst = max(worst, abs(v[k] - direct[k])) }
+            #expect(worst <= 1e-5 * scale, "\(name): off by \(worst) of \(scale)")
+            for i in 0..<n { for j in 0..<n { #expect(v[i * n + j] == v[j * n + i]) } }
+        }
+    }
+}
+
+/// Keeps a copy of every product's input rows, per weight name.
+final class GPTQCapture: MatMulEngine, @unchecked Sendable {
+    let inner = GGMLEngine(threads: 2)
+    var inputs: [String: [[Float]]] = [:]
+    func multiply(_ w: Weight, _ x: Matrix, into out: Matrix) {
+        for r in 0..<x.rows { inputs[w.name, default: []].append(Array(UnsafeBufferPointer(start: x.row(r), count: x.cols))) }
+        inner.multiply(w, x, into: out)
+    }
+}
+
+/// Keeps the f32 tensors of an in-memory model alive.
+final class GPTQTensorStorage {
+    var buffers: [UnsafeMutablePointer<Float>] = []
+    deinit { for b in buffers { b.deallocate() } }
+}
+
+/// A two-layer llama with random f32 weights (64 wide, GQA 4/2 heads, FFN 96), built in memory.
+func gptqTinyModel() throws -> Model {
+    let nEmbd = 64, nFF = 96, nHead = 4, nHeadKV = 2, nLayer = 2, nVocab = 50
+    let headDim = nEmbd / nHead
+    var rng = GPTQRandom(state: 11)
+    let storage = GPTQTensorStorage()
+    var tensors: [String: Weight] = [:]
+    func add(_ name: String, rows: Int, cols: Int, value: (() -> Float)? = nil) {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+        for i in 0..<(rows * cols) { p[i] = value?() ?? rng.normal() * 0.3 }
+        storage.buffers.append(p)
+        tensors[name] = Weight(type: .f32, rows: rows, cols: cols, data: UnsafeRawPointer(p), name: name)
+    }
+    add("token_embd.weight", rows: nVocab, cols: nEmbd)
+    add("output_norm.weight", rows: 1, cols: nEmbd) { 1 }
+    for l in 0..<nLayer {
+        let p = "blk.\(l)."
+        add(p + "attn_norm.weight", rows: 1, cols: nEmbd) { 1 }
+        add(p + "ffn_norm.weight", rows: 1, cols: nEmbd) { 1 }
+        add(p + "attn_q.weight", rows: nHead * headDim, cols: nEmbd)
+        add(p + "attn_k.weight", rows: nHeadKV * headDim, cols: nEmbd)
+        add(p + "attn_v.weight", rows: nHeadKV * headDim, cols: nEmbd)
+        add(p + "attn_output.weight", rows: nEmbd, cols: nHead * headDim)
+        add(p + "ffn_gate.weight", rows: nFF, cols: nEmbd)
+        add(p + "ffn_up.weight", rows: nFF, cols: nEmbd)
+        add(p + "ffn_down.weight", rows: nEmbd, cols: nFF)
+    }
+    let meta: [String: GGUFValue] = [
+        "general.architecture": .string("llama"),
+        "llama.embedding_length": .uint32(UInt32(nEmbd)), "llama.block_count": .uint32(UInt32(nLayer)),
+        "llama.attention.head_count": .uint32(UInt32(nHead)), "llama.attention.head_count_kv": .uint32(UInt32(nHeadKV)),
+        "llama.feed_forward_length": .uint32(UInt32(nFF)), "llama.attention.layer_norm_rms_epsilon": .float32(1e-5),
+    ]
+    return try Model(path: "tiny", metadata: meta, tensors: tensors, storage: [storage])
+}
+
+/// The real model (opt-in: GPTQ_SMOLLM2=1; release build recommended):
+/// `GPTQ_SMOLLM2=1 swift test -c release --scratch-path .build-gptq --filter GPTQSmolLM2`.
+/// H from 32 chunks of 512 tokens of wiki-calib.txt, then per layer and type the output error of
+/// GPTQ against llama-quantize's importance-weighted rounding, and the time for a whole model.
+@Suite struct GPTQSmolLM2 {
+    static let env = ProcessInfo.processInfo.environment
+
+    @Test(.enabled(if: env["GPTQ_SMOLLM2"] == "1"))
+    func measure() throws {
+        let modelPath = Self.env["GPTQ_MODEL"] ?? "/work/ref/lq/smol-f32.gguf"
+        let textPath = Self.env["GPTQ_TEXT"] ?? "/work/data/wiki/wiki-calib.txt"
+        let nChunks = Int(Self.env["GPTQ_CHUNKS"] ?? "32") ?? 32
+        let threads = Int(Self.env["GPTQ_THREADS"] ?? "2") ?? 2
+        let model = try Model(gguf: GGUFFile(path: modelPath))
+        let tokenizer = try Tokenizer(ggufPath: modelPath)
+        // As `perplexity --text` reads a file: trailing newline dropped, escapes processed,
+        // special tokens added but not parsed; BOS first in each chunk when the vocabulary adds it.
+        let text = try #require(FileManager.default.contents(atPath: textPath))
+        let prompt = Tokenizer.llamaCppFilePrompt(Array(text))
+        let tokens = prompt.withUnsafeBytes { tokenizer.encode(utf8: $0, addSpecial: true, parseSpecial: false) }
+        let nCtx = 512
+        let addBOS = model.metadata["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) }
+            ?? (model.metadata["tokenizer.ggml.model"]?.stringValue == "llama")
+        let bos = addBOS ? Int32(model.metadata["tokenizer.ggml.bos_token_id"]?.intValue ?? 1) : nil
+        let chunks: [[Int32]] = (0..<min(nChunks, tokens.count / nCtx)).map { c in
+            var chunk = Array(tokens[(c * nCtx)..<((c + 1) * nCtx)])
+            if let bos { chunk[0] = bos }
+            return chunk
+        }
+        print("SmolLM2: \(tokens.count) tokens, \(chunks.count) chunks of \(nCtx), BOS \(bos.map(String.init) ?? "none")")
+
+        var t0 = Date()
+        let collector = HessianCollector.collect(model: model, chunks: chunks, threads: threads)
+        let collectSeconds = Date().timeIntervalSince(t0)
+        let distinct = Set(collector.hessians.values.map(ObjectIdentifier.init)).count
+        let totalBytes = collector.sharedInputs.reduce(0) { $0 + collector.hessians[$1[0]]!.cols * collector.hessians[$1[0]]!.cols * 8 }
+        print(String(format: "H collection: %.1f s for %d chunks (%d distinct inputs, %.0f MB)", collectSeconds, chunks.count,
+                     distinct, Double(totalBytes) / 1e6))
+
+        let options = GPTQ.Options(threads: threads)
+        func f32(_ w: Weight) -> UnsafeBufferPointer<Float> {
+            precondition(w.type == .f32)
+            return UnsafeBufferPointer(start: w.data.assumingMemoryBound(to: Float.self), count: w.rows * w.cols)
+        }
+        func errors(_ w: Weight, _ type: GGMLType, _ h: Hessian, _ factor: GPTQ.Factor) throws -> (rtn: Double, gptq: Double, seconds: Double) {
+            let src = f32(w)
+            let imp = h.importance
+            let rtn = gptqRTN(Array(src), cols: w.cols, type: type, importance: imp)
+            var bytes = [UInt8](repeating: 0, count: w.rows * type.rowSize(w.cols)!)
+            let t = Date()
+            try imp.withUnsafeBufferPointer { i in
+                try bytes.withUnsafeMutableBytes { try GPTQ.quantize(src, cols: w.cols, type: type, factor: factor, importance: i, options: options, into: $0) }
+            }
+            let s = Date().timeIntervalSince(t)
+            let g = gptqDequantize(bytes, rows: w.rows, cols: w.cols, type: type)
+            return (gptqError(Array(src), rtn, cols: w.cols, hessian: h), gptqError(Array(src), g, cols: w.cols, hessian: h), s)
+        }
+
+        let layers = (Self.env["GPTQ_LAYERS"] ?? "0,10,20,29").split(separator: ",").compactMap { Int($0) }
+        let types: [GGMLType] = [.q4_0, .q5_0, .q4_K, .q6_K]
+        var sums: [GGMLType: (Double, Int)] = [:]
+        for l in layers where l < model.layers.count {
+            let layer = model.layers[l]
+            var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
+            for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] {
+                let h = try #require(collector.hessians[w.name])
+                let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
+                factors[ObjectIdentifier(h)] = factor
+                var line = "\(w.name) \(w.rows)x\(w.cols):"
+                for type in types where w.cols % type.blockSize == 0 {
+                    let e = try errors(w, type, h, factor)
+                    line += String(format: "  %@ %.4g→%.4g (%.1f%%)", type.name, e.rtn, e.gptq, 100 * (e.gptq / e.rtn - 1))
+                    let s = sums[type] ?? (0, 0)
+                    sums[type] = (s.0 + log(e.gptq / e.rtn), s.1 + 1)
+                }
+                print(line)
+            }
+        }
+        for type in types {
+            if let s = sums[type] { print(String(format: "%@: geometric mean GPTQ/RTN %.3f over %d matrices", type.name, exp(s.0 / Double(s.1)), s.1)) }
+        }
+
+        // A whole model: every blk.* matrix, one factor per distinct input.
+        for type in [GGMLType.q4_0, .q4_K] {
+            t0 = Date()
+            var factorSeconds = 0.0
+            var matrices = 0
+            for layer in model.layers {
+                var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
+                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] where w.cols % type.blockSize == 0 {
+                    let h = collector.hessians[w.name]!
+                    let tf = Date()
+                    let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
+                    factorSeconds += Date().timeIntervalSince(tf)
+                    factors[ObjectIdentifier(h)] = factor
+                    let imp = h.importance
+                    var bytes = [UInt8](repeating: 0, count: w.rows * type.rowSize(w.cols)!)
+                    try imp.withUnsafeBufferPointer { i in
+                        try bytes.withUnsafeMutableBytes { try GPTQ.quantize(f32(w), cols: w.cols, type: type, factor: factor, importance: i, options: options, into: $0) }
+                    }
+                    matrices += 1
+                }
+            }
+            print(String(format: "GPTQ %@, whole model: %.1f s for %d matrices (factors %.1f s)", type.name,
+                         Date().timeIntervalSince(t0), matrices, factorSeconds))
+        }
+    }
+}
