@@ -22,18 +22,27 @@ public struct PlannedTensor: Sendable {
     public let ne: [Int]
     public let type: GGMLType
     public let source: Source
+    /// llama-quantize `--imatrix`: one weight per column, `ne[0]` values for each matrix of
+    /// `ne[1]` rows (so `ne[0]·ne[2]` in all); nil quantizes without (ggml's NULL imatrix).
+    public let importance: [Float]?
 
-    public init(name: String, sourceName: String, ne: [Int], type: GGMLType, source: Source) {
+    public init(name: String, sourceName: String, ne: [Int], type: GGMLType, source: Source, importance: [Float]? = nil) {
         self.name = name
         self.sourceName = sourceName
         self.ne = ne
         self.type = type
         self.source = source
+        self.importance = importance
     }
 
     /// The same tensor written as another type.
     public func with(type t: GGMLType) -> PlannedTensor {
-        PlannedTensor(name: name, sourceName: sourceName, ne: ne, type: t, source: source)
+        PlannedTensor(name: name, sourceName: sourceName, ne: ne, type: t, source: source, importance: importance)
+    }
+
+    /// The same tensor quantized with these importance weights.
+    public func with(importance w: [Float]?) -> PlannedTensor {
+        PlannedTensor(name: name, sourceName: sourceName, ne: ne, type: type, source: source, importance: w)
     }
 
     /// The element type the source holds.

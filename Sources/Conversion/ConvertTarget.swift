@@ -33,18 +33,28 @@ public enum ConvertTarget: Sendable, Equatable {
         }
     }
 
-    /// The output plan for a checkpoint directory.
-    public func plan(directory: String, preTokenizer: String?, options: QuantizationPolicy.Options = .init())
-        throws(FileError) -> (plan: any OutputPlan, defaultFileName: String)
+    /// Whether the type is written as llama-quantize writes it, and so can take an imatrix.
+    public var isLlamaQuantize: Bool {
+        if case .convertHF = self { false } else { true }
+    }
+
+    /// The output plan for a checkpoint directory. `imatrix` (llama-quantize's `--imatrix`) only
+    /// for llama-quantize file types: convert_hf_to_gguf.py, whose output the other four match,
+    /// takes none.
+    public func plan(directory: String, preTokenizer: String?, options: QuantizationPolicy.Options = .init(),
+                     imatrix: ImatrixData? = nil) throws(FileError) -> (plan: any OutputPlan, defaultFileName: String)
     {
         switch self {
         case .convertHF(let o):
+            if let im = imatrix {
+                throw FileError(path: im.file, message: "an imatrix applies to llama-quantize file types; \(o.rawValue) is written as convert_hf_to_gguf.py writes it, without one")
+            }
             let p = try ConversionPlan(directory: directory, outType: o, preTokenizer: preTokenizer)
             return (p, p.defaultFileName)
         case .llamaQuantize, .nf4:
             let base = try ConversionPlan(directory: directory, outType: .f32, preTokenizer: preTokenizer)
             let model = try QuantizePlan.model(from: base.metadata, path: directory)
-            var q = try QuantizePlan(base: base, fileType: fileType, model: model, options: options, path: directory)
+            var q = try QuantizePlan(base: base, fileType: fileType, model: model, options: options, imatrix: imatrix, path: directory)
             if self == .nf4 { q = q.adding(("edgequant.requested_type", .string("nf4"))) }
             return (q, ModelNaming.defaultFileName(naming: base.naming, fileTypeName: fileType.name))
         }

@@ -101,6 +101,10 @@ public struct Converter {
             throw FileError(path: path, message: "tensor \"\(t.sourceName)\": cannot write type \(t.type.name)")
         }
         let reader = try reader.validated()
+        let rowsPerMatrix = max(1, t.ne.count > 1 ? t.ne[1] : 1)
+        if let w = t.importance, w.count < (rows / rowsPerMatrix) * rowLen {
+            throw FileError(path: path, message: "tensor \"\(t.sourceName)\": \(w.count) importance weights for \(rows / rowsPerMatrix) matrices of \(rowLen) columns")
+        }
         let rowsPerChunk = max(1, Self.chunkBytes / max(dstRow, 1))
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         let checkFinite = t.type.isQuantized
@@ -120,8 +124,16 @@ public struct Converter {
                         state.fail(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it"))
                         return
                     }
-                    q.quantizeRow(UnsafeBufferPointer(scratch),
-                                  into: UnsafeMutableRawBufferPointer(rebasing: out[((r - r0) * dstRow)..<((r - r0 + 1) * dstRow)]))
+                    let dst = UnsafeMutableRawBufferPointer(rebasing: out[((r - r0) * dstRow)..<((r - r0 + 1) * dstRow)])
+                    if let importance = t.importance {
+                        // llama_tensor_quantize_impl: row r of matrix r / ne[1] takes that matrix's slice.
+                        let w0 = r / rowsPerMatrix * rowLen
+                        importance.withUnsafeBufferPointer { w in
+                            q.quantizeRow(UnsafeBufferPointer(scratch), importance: UnsafeBufferPointer(rebasing: w[w0..<(w0 + rowLen)]), into: dst)
+                        }
+                    } else {
+                        q.quantizeRow(UnsafeBufferPointer(scratch), into: dst)
+                    }
                 }
                 do throws(FileError) {
                     try writer.writeTensorData(index, UnsafeRawBufferPointer(rebasing: out[0..<((r1 - r0) * dstRow)]),

@@ -6,17 +6,31 @@ import Quantizers
 
 /// A plan laid out as llama-quantize writes its output: the input's metadata with
 /// `general.quantization_version` and `general.file_type` re-set (gguf moves a re-set key to the
-/// end), tensors in llama_model_loader's order, each tensor's type chosen by `QuantizationPolicy`.
+/// end), then the `quantize.imatrix.*` keys when an imatrix is given, tensors in
+/// llama_model_loader's order, each tensor's type chosen by `QuantizationPolicy`.
 public struct QuantizePlan: OutputPlan {
     public let metadata: [(key: String, value: GGUFValue)]
     public let tensors: [PlannedTensor]
     public let fileType: LlamaFileType
+    /// Tensors quantized without imatrix data although an imatrix was given: no entry for them
+    /// (llama-quantize: "did not find weights for …"), or a token embedding whose entry does not fit.
+    public let tensorsWithoutImatrix: [String]
 
     /// Requantizes an existing plan (a checkpoint converted to F32 in memory, or a GGUF file).
+    /// `imatrix` as llama-quantize `--imatrix`: with any entries, the policy takes its imatrix
+    /// branches and every tensor that changes type is quantized with its entry.
     public init(base: any OutputPlan, fileType: LlamaFileType, model: QuantizationPolicy.Model,
-                options: QuantizationPolicy.Options = .init(), allowRequantize: Bool = false, path: String) throws(FileError) {
+                options: QuantizationPolicy.Options = .init(), allowRequantize: Bool = false,
+                imatrix: ImatrixData? = nil, path: String) throws(FileError) {
         self.fileType = fileType
         let ordered = base.tensors.sorted { QuantizationPolicy.fileOrder($0.name, $1.name) }
+        // llama-quantize passes no imatrix at all when none of its entries survive the filters.
+        let imatrix = imatrix.flatMap { $0.weights.isEmpty ? nil : $0 }
+        if let im = imatrix, let (name, v) = im.firstNonFinite() {
+            throw FileError(path: im.file, message: "imatrix contains non-finite value \(v) (entry \(name))")
+        }
+        var options = options
+        if imatrix != nil { options.hasImatrix = true }
         let policy = QuantizationPolicy(fileType: fileType, model: model, options: options)
         let types: [GGMLType]
         do {
@@ -25,32 +39,57 @@ public struct QuantizePlan: OutputPlan {
             throw FileError(path: path, message: error.message)
         }
         var out: [PlannedTensor] = []
+        var without: [String] = []
         for (t, newType) in zip(ordered, types) {
+            var importance: [Float]? = nil
+            // llama-quantize looks an entry up only for tensors it converts, whatever the new type.
+            if newType != t.type, let im = imatrix {
+                if let w = im.weights[t.name] {
+                    let expected = t.ne[0] * (t.ne.count > 2 ? t.ne[2] : 1)
+                    if w.count == expected, t.ne.count < 4 || t.ne[3] == 1 {
+                        importance = w
+                    } else if QuantizationPolicy.category(t.name) == .tokenEmbd {
+                        // An entry for the embedding never fits its shape; llama-quantize skips it.
+                        without.append(t.name)
+                    } else {
+                        throw FileError(path: im.file, message: "imatrix size \(w.count) is different from tensor size \(expected) for \(t.name)")
+                    }
+                } else {
+                    without.append(t.name)
+                }
+            }
             if newType != t.type, t.type.isQuantized, !allowRequantize {
                 throw FileError(path: path, message: "tensor \"\(t.name)\" is already \(t.type.name); requantizing is disabled (pass --allow-requantize)")
             }
             guard newType == t.type || Quantizers.canWrite(newType) else {
                 throw FileError(path: path, message: "tensor \"\(t.name)\": writing \(newType.name) is not supported")
             }
-            out.append(t.with(type: newType))
+            out.append(t.with(type: newType).with(importance: importance))
         }
         tensors = out
+        tensorsWithoutImatrix = without
         var kv = base.metadata.filter { $0.key != "general.quantization_version" && $0.key != "general.file_type" }
         kv.removeAll { $0.key.hasPrefix("split.") }
         kv.append(("general.quantization_version", .uint32(2)))
         kv.append(("general.file_type", .uint32(fileType.rawValue)))
+        for (k, v) in imatrix?.metadata ?? [] {
+            kv.removeAll { $0.key == k }
+            kv.append((k, v))
+        }
         metadata = kv
     }
 
-    init(metadata: [(key: String, value: GGUFValue)], tensors: [PlannedTensor], fileType: LlamaFileType) {
+    init(metadata: [(key: String, value: GGUFValue)], tensors: [PlannedTensor], fileType: LlamaFileType,
+         tensorsWithoutImatrix: [String]) {
         self.metadata = metadata
         self.tensors = tensors
         self.fileType = fileType
+        self.tensorsWithoutImatrix = tensorsWithoutImatrix
     }
 
     /// The same plan with one more metadata key at the end.
     public func adding(_ kv: (key: String, value: GGUFValue)) -> QuantizePlan {
-        QuantizePlan(metadata: metadata + [kv], tensors: tensors, fileType: fileType)
+        QuantizePlan(metadata: metadata + [kv], tensors: tensors, fileType: fileType, tensorsWithoutImatrix: tensorsWithoutImatrix)
     }
 
     /// What the policy needs, read from GGUF metadata.

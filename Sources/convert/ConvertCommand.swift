@@ -33,6 +33,7 @@ struct Convert: ParsableCommand {
         Examples:
           edgequant convert ./SmolLM2-135M-Instruct --type q8_0
           edgequant convert ./model --type bf16 --outfile /models/ --json
+          edgequant convert ./model --type q4_k_m --imatrix imatrix.gguf   # as llama-quantize --imatrix
         """
     )
 
@@ -54,6 +55,9 @@ struct Convert: ParsableCommand {
     @OptionGroup(title: "Per-tensor types (quantized file types only)")
     var mix: MixOptions
 
+    @OptionGroup(title: "Importance matrix (llama-quantize file types only)")
+    var imatrixOptions: ImatrixOptions
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -65,6 +69,9 @@ struct Convert: ParsableCommand {
             throw ValidationError("unknown --type \(type); choose one of: \(ConvertTarget.names.joined(separator: ", "))")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if imatrixOptions.imatrix != nil, ConvertTarget(name: type)?.isLlamaQuantize == false {
+            throw ValidationError("--imatrix applies to llama-quantize file types (q4_0 … iq4_nl, nf4); \(type) is written as convert_hf_to_gguf.py writes it")
+        }
     }
 
     func run() throws {
@@ -75,7 +82,10 @@ struct Convert: ParsableCommand {
             var isDir: ObjCBool = false
             let modelDirectory = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue
                 ? (dir as NSString).deletingLastPathComponent : dir
-            let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: mix.policyOptions())
+            let imatrix = try imatrixOptions.load(quiet: quiet || json)
+            let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: mix.policyOptions(),
+                                                      imatrix: imatrix)
+            imatrixOptions.reportMissing(plan, quiet: quiet || json)
             if target == .nf4, !quiet {
                 writeStderr("note: GGUF has no NF4 type that llama.cpp loads; writing IQ4_NL blocks (edgequant.requested_type = nf4)\n")
             }

@@ -20,6 +20,7 @@ struct Quantize: ParsableCommand {
           edgequant quantize model-F32.gguf model-Q4_K_M.gguf q4_k_m
           edgequant quantize model-F16.gguf out.gguf q4_0 --tensor-type attn_v=q8_0 --output-tensor-type q8_0
           edgequant quantize model-F32.gguf out.gguf q6_k 2        # trailing thread count, as llama-quantize
+          edgequant quantize model-F32.gguf out.gguf q4_k_m --imatrix imatrix.gguf
         """
     )
 
@@ -29,6 +30,7 @@ struct Quantize: ParsableCommand {
     @Argument(help: "Thread count (llama-quantize's trailing positional form).") var nthreads: Int?
 
     @OptionGroup(title: "Per-tensor types") var mix: MixOptions
+    @OptionGroup(title: "Importance matrix") var imatrixOptions: ImatrixOptions
 
     @Flag(name: .customLong("allow-requantize"), help: "Allow quantized input tensors.")
     var allowRequantize = false
@@ -52,10 +54,10 @@ struct Quantize: ParsableCommand {
         do {
             let inFile = try GGUFFile(path: input)
             let model = try QuantizePlan.model(from: inFile.metadata, path: input)
-            var options = try mix.policyOptions()
-            options.hasImatrix = false
-            let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: options,
-                                        allowRequantize: allowRequantize, path: input)
+            let imatrix = try imatrixOptions.load(quiet: quiet || json)
+            let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: try mix.policyOptions(),
+                                        allowRequantize: allowRequantize, imatrix: imatrix, path: input)
+            imatrixOptions.reportMissing(plan, quiet: quiet || json)
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
             let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount

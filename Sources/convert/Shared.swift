@@ -1,4 +1,5 @@
 import ArgumentParser
+import Calibration
 import Conversion
 import Foundation
 import GGMLCore
@@ -35,6 +36,49 @@ struct MixOptions: ParsableArguments {
         if let t = outputTensorType { o.outputTensorType = try parseType(t, "--output-tensor-type") }
         if let t = tokenEmbeddingType { o.tokenEmbeddingType = try parseType(t, "--token-embedding-type") }
         return o
+    }
+}
+
+/// llama-quantize's importance-matrix options, shared by `convert` and `quantize`.
+struct ImatrixOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Quantize with an importance matrix from llama-imatrix (GGUF or legacy .dat), as llama-quantize --imatrix.", valueName: "FILE"))
+    var imatrix: String?
+
+    @Option(name: .customLong("include-weights"), help: ArgumentHelp("Use imatrix data only for tensors whose name contains NAME (repeatable).", valueName: "NAME"))
+    var includeWeights: [String] = []
+
+    @Option(name: .customLong("exclude-weights"), help: ArgumentHelp("Use no imatrix data for tensors whose name contains NAME (repeatable).", valueName: "NAME"))
+    var excludeWeights: [String] = []
+
+    func validate() throws {
+        if !includeWeights.isEmpty && !excludeWeights.isEmpty {
+            throw ValidationError("--include-weights and --exclude-weights cannot be combined")
+        }
+        if imatrix == nil && !(includeWeights.isEmpty && excludeWeights.isEmpty) {
+            throw ValidationError("--include-weights and --exclude-weights need --imatrix")
+        }
+    }
+
+    /// What llama-quantize's prepare_imatrix hands to the quantizer, or nil without --imatrix.
+    func load(quiet: Bool) throws -> ImatrixData? {
+        guard let path = imatrix else { return nil }
+        let m = try ImatrixReader.read(path: path)
+        let data = ImatrixData(weights: m.allQuantWeights(), file: path, datasets: m.datasets, chunkCount: m.chunkCount)
+            .filtered(include: includeWeights, exclude: excludeWeights)
+        if !quiet {
+            writeStderr("imatrix: \(m.entries.count) entries from \(path) computed on \(m.chunkCount) chunks"
+                        + (m.datasets.isEmpty ? "" : " of \(m.datasets.joined(separator: ", "))")
+                        + (data.weights.count == m.entries.count ? "" : "; \(data.weights.count) used") + "\n")
+        }
+        return data
+    }
+
+    /// Which tensors got no imatrix data (llama-quantize logs each; one line is enough).
+    func reportMissing(_ plan: any OutputPlan, quiet: Bool) {
+        guard !quiet, let q = plan as? QuantizePlan, !q.tensorsWithoutImatrix.isEmpty else { return }
+        let names = q.tensorsWithoutImatrix
+        writeStderr("imatrix: no data for \(names.count) tensor\(names.count == 1 ? "" : "s") (quantized without): "
+                    + names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", …" : "") + "\n")
     }
 }
 
