@@ -238,7 +238,7 @@ struct SendableMutableFloats: @unchecked Sendable {
 }
 
 /// The C kernels (CKernels) for the weight types they run natively on this CPU: float weights with
-/// AVX2 or AVX-512, legacy quantized weights with AVX-512 VNNI. Other types and CPUs use the Swift
+/// AVX2 or AVX-512, quantized weights (legacy and k-quants) with AVX-512 VNNI. Other types and CPUs use the Swift
 /// tiles, which give the same quantized results bit for bit.
 struct NativeMatmul: Sendable {
     let type: GGMLType
@@ -250,6 +250,8 @@ struct NativeMatmul: Sendable {
             guard level.rawValue >= EK_LEVEL_AVX2.rawValue else { return nil }
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl:
             guard ek_gemm_q8_available() != 0 else { return nil }
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            guard ek_gemm_k_available() != 0 else { return nil }
         default:
             return nil
         }
@@ -277,6 +279,9 @@ struct NativeMatmul: Sendable {
             let ft = type == .f32 ? EK_W_F32 : type == .f16 ? EK_W_F16 : EK_W_BF16
             ek_gemm_float(ft, weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                           act.f, act.nCols, Int64(act.nTokens), Int64(act.nCols), out, ldo)
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            ek_gemm_k(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
+                      act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)
         default:
             ek_gemm_q8(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                        act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)

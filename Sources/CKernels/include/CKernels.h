@@ -42,6 +42,7 @@ void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_
 enum {
     EK_GGML_Q4_0 = 2, EK_GGML_Q4_1 = 3, EK_GGML_Q5_0 = 6, EK_GGML_Q5_1 = 7, EK_GGML_Q8_0 = 8,
     EK_GGML_IQ4_NL = 20,
+    EK_GGML_Q2_K = 10, EK_GGML_Q3_K = 11, EK_GGML_Q4_K = 12, EK_GGML_Q5_K = 13, EK_GGML_Q6_K = 14,
 };
 
 /// Whether `ek_gemm_q8` runs natively here (AVX-512 VNNI); otherwise callers use their own path.
@@ -53,6 +54,15 @@ int ek_gemm_q8_available(void);
 /// `sumf += (d_w·d_x)·sumi [+ m_w·s_x]` — ggml's generic vec_dot, bit for bit.
 void ek_gemm_q8(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                 const void *xq, size_t xrow_bytes, int64_t ntok, int64_t k, float *y, size_t ldy);
+
+/// Whether `ek_gemm_k` runs natively here (AVX-512 VNNI).
+int ek_gemm_k_available(void);
+
+/// `ek_gemm_q8` for the k-quants (q2_K … q6_K) against q8_K activations (`xq`: ntok rows of
+/// `xrow_bytes`, block_q8_K {f32 d; i8 qs[256]; i16 bsums[16]}): exact integer sums per
+/// super-block, then `(d·d_x)·isum − (dmin·d_x)·summ` in f32, as ggml's generic vec_dot.
+void ek_gemm_k(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
+               const void *xq, size_t xrow_bytes, int64_t ntok, int64_t k, float *y, size_t ldy);
 
 /// Causal attention for one head as ggml-cpu's tiled flash attention computes it for a batch of at
 /// least 64 queries (ggml_compute_forward_flash_attn_ext_tiled, 64×64 tiles): f32 queries, keys
