@@ -5,7 +5,9 @@
 # convert_hf_to_gguf.py writes for the same checkpoint (Fixtures/smollm2/SHA256SUMS); then every
 # llama-quantize file type, both by `edgequant quantize` of that F32 file and by `edgequant convert
 # --type` straight from the checkpoint, compared with llama-quantize's files
-# (Fixtures/smollm2/SHA256SUMS-llama-quantize).
+# (Fixtures/smollm2/SHA256SUMS-llama-quantize); then --imatrix with llama-imatrix's file for SmolLM2
+# (Fixtures/smollm2/imatrix.gguf, and its legacy .dat form) against llama-quantize --imatrix
+# (Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test
@@ -39,6 +41,24 @@ while read -r sum name; do
   "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/c.gguf" --quiet || true
   check "convert --type $type" "$WORK/c.gguf" "$sum"
 done < Fixtures/smollm2/SHA256SUMS-llama-quantize
+# llama-quantize writes the --imatrix path as given into quantize.imatrix.file, so the paths are the
+# strings scripts/make-smollm2-reference.sh used: the fixture from the repository root, the .dat
+# (derived from it as llama-imatrix --output-format dat writes it) from its own directory.
+python3 scripts/imatrix_gguf_to_dat.py Fixtures/smollm2/imatrix.gguf "$WORK/imatrix.dat"
+while read -r sum name; do
+  type=$(echo "$name" | sed -E 's/SmolLM2-135M-Instruct-(.+)-imatrix(-dat)?\.gguf$/\1/' | tr A-Z a-z)
+  case "$name" in
+    *-imatrix-dat.gguf)
+      (cd "$WORK" && "$BIN" quantize f32.gguf q.gguf "$type" --imatrix imatrix.dat --quiet) || true
+      check "quantize $type --imatrix (.dat)" "$WORK/q.gguf" "$sum";;
+    *)
+      "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --imatrix Fixtures/smollm2/imatrix.gguf --quiet || true
+      check "quantize $type --imatrix" "$WORK/q.gguf" "$sum"
+      "$BIN" convert "$CKPT" --type "$type" --imatrix Fixtures/smollm2/imatrix.gguf --outfile "$WORK/c.gguf" --quiet || true
+      check "convert --type $type --imatrix" "$WORK/c.gguf" "$sum";;
+  esac
+done < Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix
+rm -f "$WORK/imatrix.dat"
 # Tokenizer: that F32 GGUF and the checkpoint's tokenizer.json tokenize as llama-tokenize and HF tokenizers
 # do (ids recorded in Fixtures/tokenizer/expected/smollm2.json), at release speed.
 swift build -c release --product tokenizer-check
@@ -55,4 +75,4 @@ if [ "$got" = "$(cat Fixtures/smollm2/generate-q8_0.txt)" ]; then echo "smollm2 
 else echo "smollm2 generate: DIFFERS from llama-completion: $got"; fail=$((fail+1)); fi
 rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 2 + 1)) ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1)) ]
