@@ -10,14 +10,32 @@ public enum ImatrixReader {
     /// `requireMetadata`: llama-quantize's `load_imatrix` refuses a GGUF imatrix without
     /// `imatrix.datasets`, `imatrix.chunk_count` and `imatrix.chunk_size`; so do we by default.
     public static func read(path: String, requireMetadata: Bool = true) throws(FileError) -> ImportanceMatrix {
-        let file = try MappedFile(path: path)
-        // llama.cpp tries GGUF first and falls back to the legacy reader on any GGUF error; a file
-        // that starts with the GGUF magic is never a valid legacy file (that would be 1.2e9 entries),
-        // so the GGUF reader's more precise error is the one worth reporting.
-        if file.size >= 4, Array(file.bytes(0..<4)) == GGUF.magic {
-            return try readGGUF(try GGUFFile(file: file), requireMetadata: requireMetadata)
+        do {
+            let file = try MappedFile(path: path)
+            // llama.cpp tries GGUF first and falls back to the legacy reader on any GGUF error; a file
+            // that starts with the GGUF magic is never a valid legacy file (that would be 1.2e9
+            // entries), so the GGUF reader's more precise error is the one worth reporting.
+            if file.size >= 4, Array(file.bytes(0..<4)) == GGUF.magic {
+                return try readGGUF(try GGUFFile(file: file), requireMetadata: requireMetadata)
+            }
+            return try readLegacy(file)
+        } catch {
+            throw FileError(path: error.path, message: oneLine(error.message))
         }
-        return try readLegacy(file)
+    }
+
+    /// Names in messages come from the file: control characters escaped and length bounded, so
+    /// the error stays one readable line whatever the file holds.
+    static func oneLine(_ s: String, limit: Int = 300) -> String {
+        var out = String.UnicodeScalarView()
+        var n = 0
+        for u in s.unicodeScalars {
+            let piece = u.value < 0x20 || u.value == 0x7F ? Array("\\u{\(String(u.value, radix: 16))}".unicodeScalars) : [u]
+            n += piece.count
+            if n > limit { return String(out) + "…" }
+            out.append(contentsOf: piece)
+        }
+        return String(out)
     }
 
     static func readGGUF(_ f: GGUFFile, requireMetadata: Bool) throws(FileError) -> ImportanceMatrix {
