@@ -91,7 +91,7 @@ public enum ImatrixReader {
         var entries: [String: ImportanceMatrix.Entry] = [:]
         for i in 1...Int(nEntries) {
             guard let len = c.i32(), len >= 0, let nameBytes = c.bytes(Int(len)) else {
-                throw fail("failed reading name for entry \(i) (legacy imatrix truncated or corrupt)")
+                throw fail("failed reading name for entry \(i) (legacy imatrix truncated or corrupt\(i == 1 ? "; not an imatrix file?" : ""))")
             }
             // std::string from a char buffer ends at the first NUL.
             let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
