@@ -134,7 +134,7 @@ public final class Sensitivity: @unchecked Sendable {
 
     /// E(t, T) for each candidate, on a sample of at most `maxRows` rows scaled to the whole tensor;
     /// and the dequantized tensor quantized to `probe` (all rows), for measuring the gain.
-    public static func errors(_ w: Weight, importance: [Float]?, types: [GGMLType], maxRows: Int = 2048,
+    public static func errors(_ w: Weight, importance: [Float]?, types: [GGMLType], maxRows: Int = 512,
                               threads: Int) -> [GGMLType: Double] {
         let step = max(1, (w.rows + maxRows - 1) / maxRows)
         let sample = Array(stride(from: 0, to: w.rows, by: step))

@@ -16,7 +16,9 @@ extension Model {
     /// Every weight matrix of the model, keyed by GGUF name (a tied output appears once, as
     /// `token_embd.weight`).
     public var weightMatrices: [String: Weight] {
-        var m: [String: Weight] = [tokenEmbd.name: tokenEmbd, output.name: output]
+        var m: [String: Weight] = [:]
+        m[tokenEmbd.name] = tokenEmbd
+        m[output.name] = output
         for l in layers { for w in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { m[w.name] = w } }
         return m
     }

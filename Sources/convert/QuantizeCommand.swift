@@ -21,6 +21,7 @@ struct Quantize: ParsableCommand {
           edgequant quantize model-F16.gguf out.gguf q4_0 --tensor-type attn_v=q8_0 --output-tensor-type q8_0
           edgequant quantize model-F32.gguf out.gguf q6_k 2        # trailing thread count, as llama-quantize
           edgequant quantize model-F32.gguf out.gguf q4_k_m --imatrix imatrix.gguf
+          edgequant quantize model-F32.gguf out.gguf q4_k_m --calibrate calib.txt --target-size 90MB
         """
     )
 
@@ -31,6 +32,7 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup(title: "Per-tensor types") var mix: MixOptions
     @OptionGroup(title: "Importance matrix") var imatrixOptions: ImatrixOptions
+    @OptionGroup(title: "Calibration and size budgets") var calibration: CalibrationOptions
 
     @Flag(name: .customLong("allow-requantize"), help: "Allow quantized input tensors.")
     var allowRequantize = false
@@ -46,6 +48,9 @@ struct Quantize: ParsableCommand {
             throw ValidationError("unknown file type \(type); choose one of: \(LlamaFileType.allCases.map { $0.name.lowercased() }.joined(separator: ", "))")
         }
         if let t = threads ?? nthreads, t < 1 { throw ValidationError("thread count must be at least 1") }
+        if calibration.calibrate != nil && imatrixOptions.imatrix != nil {
+            throw ValidationError("--calibrate collects its own importance matrix; give --imatrix or --calibrate, not both")
+        }
     }
 
     func run() throws {
@@ -54,13 +59,25 @@ struct Quantize: ParsableCommand {
         do {
             let inFile = try GGUFFile(path: input)
             let model = try QuantizePlan.model(from: inFile.metadata, path: input)
-            let imatrix = try imatrixOptions.load(quiet: quiet || json)
-            let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: try mix.policyOptions(),
+            var imatrix = try imatrixOptions.load(quiet: quiet || json)
+            var options = try mix.policyOptions()
+            let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount
+            if calibration.calibrate != nil {
+                let base = options
+                let result = try Calibrate.run(model: input, opts: calibration, threads: n, quiet: quiet || json) { types in
+                    let p = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model,
+                                             options: Calibrate.withTypes(types, base), allowRequantize: allowRequantize,
+                                             imatrix: nil, path: input)
+                    return Calibrate.fileSize(p)
+                }
+                imatrix = Calibrate.imatrixData(result, text: calibration.calibrate!)
+                options = Calibrate.withTypes(result.types, base)
+            }
+            let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: options,
                                         allowRequantize: allowRequantize, imatrix: imatrix, path: input)
             imatrixOptions.reportMissing(plan, quiet: quiet || json)
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
-            let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount
             let summary = try Converter(plan: plan, threads: n).run(outfile: output, progress: progressPrinter(show: showProgress, start: start))
             if showProgress { writeStderr("\r\u{1B}[K") }
             report(summary, fileType: fileType, json: json, quiet: quiet)

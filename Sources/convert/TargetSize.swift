@@ -1,0 +1,197 @@
+import ArgumentParser
+import Calibration
+import Conversion
+import Evaluation
+import GGUFWriter
+import Foundation
+import GGMLCore
+import Inference
+import MappedIO
+import Quantizers
+import Tokenizer
+
+/// `--calibrate` / `--target-size` / `--target-bpw`, shared by `convert` and `quantize`.
+struct CalibrationOptions: ParsableArguments {
+    @Option(name: .customLong("calibrate"), help: ArgumentHelp(
+        "Calibration text (plain or .gz): collect an importance matrix on it with our inference and quantize with it; with --target-size/--target-bpw also measure each tensor's sensitivity.",
+        valueName: "TEXTFILE"))
+    var calibrate: String?
+
+    @Option(name: .customLong("target-size"), help: ArgumentHelp(
+        "Choose every tensor's type so the file is at most SIZE: bytes, or with a unit: 100MB, 3.5GB (10^6, 10^9) or MiB/GiB (2^20, 2^30). Needs --calibrate.",
+        valueName: "SIZE"))
+    var targetSize: String?
+
+    @Option(name: .customLong("target-bpw"), help: ArgumentHelp(
+        "Like --target-size, as bits per weight over all tensor data.", valueName: "BITS"))
+    var targetBPW: Double?
+
+    @Option(name: .customLong("calib-chunks"), help: "Chunks of --calib-ctx tokens of calibration text for the importance matrix.")
+    var calibChunks = 64
+
+    @Option(name: .customLong("calib-ctx"), help: "Context (tokens per chunk) for calibration.")
+    var calibCtx = 512
+
+    @Option(name: .customLong("sensitivity-chunks"), help: "Chunks of calibration text each tensor's sensitivity is measured on (with --target-size/--target-bpw).")
+    var sensitivityChunks = 2
+
+    var wantsBudget: Bool { targetSize != nil || targetBPW != nil }
+
+    func validate() throws {
+        if wantsBudget && calibrate == nil { throw ValidationError("--target-size and --target-bpw need --calibrate TEXTFILE") }
+        if targetSize != nil && targetBPW != nil { throw ValidationError("give --target-size or --target-bpw, not both") }
+        if let t = targetSize, Self.parseSize(t) == nil {
+            throw ValidationError("--target-size \(t): expected bytes or a number with KB, MB, GB, KiB, MiB or GiB")
+        }
+        if let b = targetBPW, !(b > 0 && b <= 32) { throw ValidationError("--target-bpw must be in (0, 32]") }
+        if calibChunks < 1 || sensitivityChunks < 1 || calibCtx < 8 { throw ValidationError("calibration chunk counts must be ≥ 1 and --calib-ctx ≥ 8") }
+    }
+
+    static func parseSize(_ s: String) -> Int? {
+        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1)]
+        let t = s.trimmingCharacters(in: .whitespaces)
+        for (u, m) in units where t.uppercased().hasSuffix(u.uppercased()) {
+            guard let v = Double(t.dropLast(u.count).trimmingCharacters(in: .whitespaces)), v > 0 else { return nil }
+            return Int(v * m)
+        }
+        return Int(t).flatMap { $0 > 0 ? $0 : nil }
+    }
+}
+
+/// What calibration produced: the importance matrix (always) and, with a budget, a type per tensor.
+struct CalibrationResult {
+    var imatrix: ImportanceMatrix
+    var types: [String: GGMLType] = [:]
+}
+
+enum Calibrate {
+    /// `options` with every tensor of `types` pinned to its type (exact-name patterns, ahead of the
+    /// user's own --tensor-type patterns).
+    static func withTypes(_ types: [String: GGMLType], _ options: QuantizationPolicy.Options) -> QuantizationPolicy.Options {
+        var o = options
+        let pinned = types.sorted { $0.key < $1.key }.map { (pattern: "^" + NSRegularExpression.escapedPattern(for: $0.key) + "$", type: $0.value) }
+        o.tensorTypes = pinned + o.tensorTypes
+        return o
+    }
+
+    /// The size of the GGUF file a plan writes (header, metadata, aligned tensor data).
+    static func fileSize(_ plan: any OutputPlan) -> Int {
+        let w = GGUFFileWriter()
+        for (k, v) in plan.metadata { w.add(k, v) }
+        for t in plan.tensors { w.addTensor(name: t.name, ne: t.ne, type: t.type) }
+        _ = w.headerBytes()
+        return w.totalSize
+    }
+
+    /// The collected importance matrix as the quantizer takes it (llama-quantize's weights and
+    /// `quantize.imatrix.*` metadata, naming the calibration text).
+    static func imatrixData(_ r: CalibrationResult, text: String) -> ImatrixData {
+        ImatrixData(weights: r.imatrix.allQuantWeights(), file: text, datasets: r.imatrix.datasets, chunkCount: r.imatrix.chunkCount)
+    }
+
+    /// Every weight matrix of `m` as an f32 copy: sensitivities are measured against the
+    /// unquantized weights, and the f32 kernels are the fast path.
+    static func f32Reference(_ m: Model, threads: Int) throws -> Model {
+        var repl: [String: Weight] = [:]
+        var keep: [AnyObject] = []
+        for (name, w) in m.weightMatrices where w.type != .f32 {
+            let buf = F32Buffer(count: w.rows * w.cols)
+            for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: buf.p + r * w.cols, count: w.cols)) }
+            repl[name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.p), name: name)
+            keep.append(buf)
+        }
+        return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
+    }
+
+    /// Collects the importance matrix on `opts.calibrate` (and, with a budget, measures
+    /// sensitivities and plans types). `budgetBytes(types)` gives the whole file's size for a type
+    /// assignment of the weight matrices.
+    static func run(model path: String, opts: CalibrationOptions, threads: Int, quiet: Bool,
+                    fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
+        let text = opts.calibrate!
+        func say(_ s: String) { if !quiet { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
+        let source = try ModelLoader.load(path)
+        let tokenizer = try ModelLoader.tokenizer(path)
+        let tokens = try ModelLoader.evaluationTokens(textFile: text, tokenizer: tokenizer)
+        let ref = try f32Reference(source, threads: threads)
+        let bos = ref.chunkBOS
+        let collector = ImatrixCollector(model: ref, engine: GGMLEngine(threads: threads), threads: threads,
+                                         options: .init(nCtx: opts.calibCtx, maxChunks: opts.calibChunks))
+        let t0 = Date()
+        let imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
+            if !quiet { FileHandle.standardError.write(Data(String(format: "\rcalibrate: importance matrix, chunk %d/%d", p.chunk, p.chunks).utf8)) }
+        }
+        say(String(format: "\rcalibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s",
+                   imatrix.entries.count, imatrix.chunkCount, opts.calibCtx, Date().timeIntervalSince(t0)))
+        var result = CalibrationResult(imatrix: imatrix)
+        guard opts.wantsBudget else { return result }
+
+        let nChunks = min(opts.sensitivityChunks, tokens.count / opts.calibCtx)
+        guard nChunks > 0 else { throw FileError(path: text, message: "too short for one chunk of \(opts.calibCtx) tokens") }
+        let chunks: [[Int32]] = (0..<nChunks).map { c in
+            var ch = Array(tokens[(c * opts.calibCtx)..<((c + 1) * opts.calibCtx)])
+            if let b = bos { ch[0] = b }
+            return ch
+        }
+        let t1 = Date()
+        let sens = Sensitivity(reference: ref, chunks: chunks, threads: threads)
+        let infos = try sens.analyze(importance: imatrix.allQuantWeights()) { i, n, name in
+            if !quiet { FileHandle.standardError.write(Data("\rcalibrate: sensitivity \(i)/\(n) \(name)                    ".utf8)) }
+        }
+        say(String(format: "\rcalibrate: sensitivity of %d tensors on %d chunks in %.1f s%@", infos.count, nChunks,
+                   Date().timeIntervalSince(t1), String(repeating: " ", count: 30)))
+
+        // the bytes that do not depend on the matrices' types (header, metadata, vectors)
+        let smallest = Dictionary(uniqueKeysWithValues: infos.map { i in (i.name, i.options.min { $0.bytes < $1.bytes }!.type) })
+        let fixed = try fileSize(smallest) - infos.reduce(0) { s, i in s + i.options.min { $0.bytes < $1.bytes }!.bytes }
+        let totalElements = infos.reduce(0) { $0 + $1.rows * $1.cols }
+        let target: Int
+        if let s = opts.targetSize {
+            target = CalibrationOptions.parseSize(s)!
+        } else {
+            target = Int(opts.targetBPW! * Double(totalElements) / 8) + fixed
+        }
+        let items = infos.map { TypePlanner.Item(name: $0.name, options: $0.options) }
+        guard var plan = TypePlanner.plan(items, budget: target - fixed) else {
+            throw FileError(path: path, message: "no mix of types fits \(target) bytes (at least \(try fileSize(smallest)) bytes)")
+        }
+        var types = Dictionary(uniqueKeysWithValues: zip(infos, plan.choices).map { ($0.0.name, $0.1.type) })
+        // alignment and metadata are exact in fileSize; tighten if the estimate was off
+        var size = try fileSize(types)
+        var slack = target - fixed
+        while size > target, slack > 0 {
+            slack -= size - target
+            guard let p = TypePlanner.plan(items, budget: slack) else { break }
+            plan = p
+            types = Dictionary(uniqueKeysWithValues: zip(infos, plan.choices).map { ($0.0.name, $0.1.type) })
+            size = try fileSize(types)
+        }
+        if size > target { throw FileError(path: path, message: "no mix of types fits \(target) bytes") }
+        result.types = types
+        printMix(infos: infos, plan: plan, fileBytes: size, target: target, say: say)
+        return result
+    }
+
+    /// The chosen mix by tensor group (attn_q, ffn_down, …), the predicted loss and the size.
+    static func printMix(infos: [Sensitivity.TensorInfo], plan: TypePlanner.Plan, fileBytes: Int, target: Int,
+                         say: (String) -> Void) {
+        var groups: [String: [GGMLType: Int]] = [:]
+        for (i, c) in zip(infos, plan.choices) {
+            let g = i.name.hasPrefix("blk.") ? String(i.name.split(separator: ".")[2]) : i.name
+            groups[g, default: [:]][c.type, default: 0] += 1
+        }
+        say("calibrate: chosen types (tensor group: type × count)")
+        for g in groups.keys.sorted() {
+            let parts = groups[g]!.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.name)×\($0.value)" }
+            say("  \(g.padding(toLength: 18, withPad: " ", startingAt: 0)) \(parts.joined(separator: " "))")
+        }
+        say(String(format: "calibrate: predicted mean KLD %.5f; file %d bytes (%.2f MB) for a target of %d", plan.loss,
+                   fileBytes, Double(fileBytes) / 1e6, target))
+    }
+}
+
+final class F32Buffer: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>
+    init(count: Int) { p = .allocate(capacity: max(count, 1)) }
+    deinit { p.deallocate() }
+}
