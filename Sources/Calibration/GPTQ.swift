@@ -35,11 +35,17 @@ public enum GPTQ {
         /// Columns per lazy update batch (rounded to be compatible with the type's group size).
         public var blockSize: Int
         public var threads: Int
+        /// Keep llama-quantize's rounding for a row where it gives the lower Δw H Δwᵀ. GPTQ is
+        /// greedy and can lose to rounding, notably on weights that already lie on a grid the
+        /// type can reproduce (a model dequantized from a quantized release); rows are
+        /// independent in tr(ΔW H ΔWᵀ), so choosing per row never does worse than either.
+        public var fallbackToRounding: Bool
 
-        public init(dampening: Double = 0.01, blockSize: Int = 128, threads: Int = 2) {
+        public init(dampening: Double = 0.01, blockSize: Int = 128, threads: Int = 2, fallbackToRounding: Bool = true) {
             self.dampening = dampening
             self.blockSize = blockSize
             self.threads = max(1, threads)
+            self.fallbackToRounding = fallbackToRounding
         }
     }
 
@@ -59,10 +65,23 @@ public enum GPTQ {
         }
     }
 
+    /// The output error of one quantized matrix, tr(ΔW H ΔWᵀ) in the units of the H the factor
+    /// was made from (a collected `Hessian`'s sums: divide by its tokens for a per-token value).
+    public struct Report: Sendable {
+        public var rows = 0
+        /// With the rows as written.
+        public var error = 0.0
+        /// With llama-quantize's importance-weighted rounding for every row (nil when
+        /// `fallbackToRounding` is off, as it is not computed then).
+        public var roundingError: Double?
+        /// Rows written as llama-quantize rounds them, GPTQ's being worse there.
+        public var roundedRows = 0
+    }
+
     /// What a column's rounding error is spread with: the upper Cholesky factor U of
     /// (H + λ·mean(diag H)·I)⁻¹, each row divided by its diagonal, in f32 (the update loops) and
-    /// also transposed (the batched update reads it by columns). One per distinct input: the
-    /// weights that multiply the same activations share it. 2·cols² floats.
+    /// also transposed (the batched update reads it by columns), and H in f32. One per distinct
+    /// input: the weights that multiply the same activations share it. 3·cols² floats.
     public final class Factor: @unchecked Sendable {
         public let cols: Int
         /// The λ used: the requested one, or more when that was not enough.
@@ -71,6 +90,8 @@ public enum GPTQ {
         let rows: UnsafeMutablePointer<Float>
         /// Ũ transposed: `columns[k·cols + j]` = Ũ[j][k].
         let columns: UnsafeMutablePointer<Float>
+        /// H itself (undamped), for comparing rows' output errors.
+        let hessian: UnsafeMutablePointer<Float>
 
         /// `hessian`: cols × cols, symmetric, row-major (Σ x xᵀ; its scale does not matter).
         public init(hessian: UnsafePointer<Double>, cols: Int, dampening: Double = 0.01) throws(Failure) {
@@ -91,6 +112,8 @@ public enum GPTQ {
             defer { U.deallocate() }
             rows = .allocate(capacity: n * n)
             columns = .allocate(capacity: n * n)
+            self.hessian = .allocate(capacity: n * n)
+            for i in 0..<(n * n) { self.hessian[i] = Float(hessian[i]) }
             rows.initialize(repeating: 0, count: n * n)
             columns.initialize(repeating: 0, count: n * n)
             for j in 0..<n {
@@ -111,6 +134,7 @@ public enum GPTQ {
         deinit {
             rows.deallocate()
             columns.deallocate()
+            hessian.deallocate()
         }
     }
 
@@ -201,19 +225,20 @@ public enum GPTQ {
     /// Quantizes `weights` (rows of `cols` floats, row-major) to `type` with GPTQ, writing the
     /// rows' blocks to `dst` (`rows · type.rowSize(cols)` bytes). `importance` holds one value
     /// per column for ggml's scale search: llama-imatrix's Σx²/count, i.e. diag(H)/tokens.
+    @discardableResult
     public static func quantize(
         _ weights: UnsafeBufferPointer<Float>, cols: Int, type: GGMLType, factor: Factor,
         importance: UnsafeBufferPointer<Float>, options: Options = Options(), into dst: UnsafeMutableRawBufferPointer
-    ) throws(Failure) {
+    ) throws(Failure) -> Report {
         guard let q = Quantizers.gridQuantizer(for: type) else { throw .unsupportedType(type) }
         guard cols > 0, cols % q.groupSize == 0, weights.count % cols == 0 else { throw .badShape(cols: cols, type: type) }
         precondition(factor.cols == cols, "factor of \(factor.cols) columns for rows of \(cols)")
         precondition(importance.count == cols, "importance must hold one value per column")
         let rows = weights.count / cols
         precondition(dst.count >= rows * type.rowSize(cols)!, "dst too small")
-        guard rows > 0 else { return }
-        run(q, weights.baseAddress!, rows: rows, cols: cols, factor: factor, importance: importance.baseAddress!,
-            options: options, dst: dst.baseAddress!)
+        guard rows > 0 else { return Report() }
+        return run(q, weights.baseAddress!, rows: rows, cols: cols, factor: factor, importance: importance.baseAddress!,
+                   options: options, dst: dst.baseAddress!)
     }
 
     /// `quantize` with a collected `Hessian`: its factor (λ from `options`) and diag(H)/tokens
@@ -221,7 +246,7 @@ public enum GPTQ {
     /// the expensive part for a single matrix; call the other form with one `Factor` for the
     /// weights that share an input.
     public static func quantize(_ weights: UnsafeBufferPointer<Float>, cols: Int, type: GGMLType, hessian: Hessian,
-                                importance: [Float]? = nil, options: Options = Options()) throws(Failure) -> [UInt8] {
+                                importance: [Float]? = nil, options: Options = Options()) throws(Failure) -> (bytes: [UInt8], report: Report) {
         guard let q = Quantizers.gridQuantizer(for: type) else { throw .unsupportedType(type) }
         guard cols > 0, cols % q.groupSize == 0, weights.count % cols == 0 else { throw .badShape(cols: cols, type: type) }
         precondition(hessian.cols == cols, "Hessian of \(hessian.cols) columns for rows of \(cols)")
@@ -230,14 +255,14 @@ public enum GPTQ {
         precondition(imp.count == cols, "importance must hold one value per column")
         let rows = weights.count / cols
         var out = [UInt8](repeating: 0, count: rows * type.rowSize(cols)!)
-        guard rows > 0 else { return out }
-        imp.withUnsafeBufferPointer { i in
+        guard rows > 0 else { return (out, Report()) }
+        let report = imp.withUnsafeBufferPointer { i in
             out.withUnsafeMutableBytes { o in
                 run(q, weights.baseAddress!, rows: rows, cols: cols, factor: factor, importance: i.baseAddress!,
                     options: options, dst: o.baseAddress!)
             }
         }
-        return out
+        return (out, report)
     }
 
     /// tr(ΔW H ΔWᵀ) = Σ_rows Δw H Δwᵀ: the summed squared error the weight error `delta` (rows of
@@ -280,7 +305,7 @@ public enum GPTQ {
     static func run<Q: GridQuantizer>(
         _: Q.Type, _ weights: UnsafePointer<Float>, rows: Int, cols: Int, factor: Factor,
         importance: UnsafePointer<Float>, options: Options, dst: UnsafeMutableRawPointer
-    ) {
+    ) -> Report {
         let g = Q.groupSize
         // A group's scales are chosen when its first column comes up; all its columns must hold
         // every update by then. That holds when groups tile batches (32 | 128) or batches tile
@@ -289,12 +314,17 @@ public enum GPTQ {
         let grid = Grid(Q.levelValues)
         let rowBytes = Q.type.rowSize(cols)!
         let gb = Q.groupBytes
-        let rowsPerTask = min(64, max(1, (rows + options.threads - 1) / options.threads))
+        // Up to 64 rows per task (each task streams the whole factor once), in a multiple of
+        // `threads` tasks of nearly equal size.
+        let perRound = options.threads * 64
+        let tasksWanted = options.threads * ((rows + perRound - 1) / perRound)
+        let rowsPerTask = (rows + tasksWanted - 1) / tasksWanted
         let tasks = (rows + rowsPerTask - 1) / rowsPerTask
         let counter = TaskCounter(tasks)
         let wp = SendablePointer(UnsafeMutablePointer(mutating: weights))
         let ip = SendablePointer(UnsafeMutablePointer(mutating: importance))
         let dp = SendableRawPointer(p: dst)
+        let total = ReportAccumulator(rows: rows, rounding: options.fallbackToRounding)
         DispatchQueue.concurrentPerform(iterations: min(options.threads, tasks)) { _ in
             let R = rowsPerTask
             let w = UnsafeMutablePointer<Float>.allocate(capacity: R * cols)      // working rows
@@ -304,9 +334,10 @@ public enum GPTQ {
             let offset = UnsafeMutablePointer<Float>.allocate(capacity: R * g)
             let levels = UnsafeMutablePointer<UInt8>.allocate(capacity: R * cols)
             let sigma2 = UnsafeMutablePointer<Float>.allocate(capacity: R)
+            let rounded = UnsafeMutableRawPointer.allocate(byteCount: R * rowBytes, alignment: 16)
             defer {
                 w.deallocate(); t.deallocate(); e.deallocate(); scale.deallocate(); offset.deallocate()
-                levels.deallocate(); sigma2.deallocate()
+                levels.deallocate(); sigma2.deallocate(); rounded.deallocate()
             }
             while let task = counter.next() {
                 let r0 = task * R, nr = min(R, rows - r0)
@@ -355,7 +386,55 @@ public enum GPTQ {
                         Q.storeLevels(levels + r * cols + gi * g, into: dp.p + (r0 + r) * rowBytes + gi * gb)
                     }
                 }
+                // The rows' errors, GPTQ's and (with the fallback) rounding's; w and t are free now.
+                let out = dp.p + r0 * rowBytes
+                let eGPTQ = rowErrors(Q.self, wp.p + r0 * cols, out, rows: nr, cols: cols, factor: factor, delta: w, product: t)
+                var eRounded: [Double] = []
+                if options.fallbackToRounding {
+                    for r in 0..<nr {
+                        Q.quantizeRow(UnsafeBufferPointer(start: wp.p + (r0 + r) * cols, count: cols),
+                                      importance: UnsafeBufferPointer(start: ip.p, count: cols),
+                                      into: UnsafeMutableRawBufferPointer(start: rounded + r * rowBytes, count: rowBytes))
+                    }
+                    eRounded = rowErrors(Q.self, wp.p + r0 * cols, rounded, rows: nr, cols: cols, factor: factor, delta: w, product: t)
+                }
+                var kept = 0.0, roundedRows = 0
+                for r in 0..<nr {
+                    if options.fallbackToRounding && eRounded[r] < eGPTQ[r] {
+                        (out + r * rowBytes).copyMemory(from: rounded + r * rowBytes, byteCount: rowBytes)
+                        kept += eRounded[r]
+                        roundedRows += 1
+                    } else {
+                        kept += eGPTQ[r]
+                    }
+                }
+                total.add(error: kept, rounding: eRounded.reduce(0, +), roundedRows: roundedRows)
             }
+        }
+        return total.report
+    }
+
+    /// Δw H Δwᵀ for `rows` rows of `cols` weights at `w` written as blocks at `blocks`;
+    /// `delta` and `product` are scratch of rows·cols floats.
+    static func rowErrors<Q: GridQuantizer>(
+        _: Q.Type, _ w: UnsafePointer<Float>, _ blocks: UnsafeRawPointer, rows: Int, cols: Int, factor: Factor,
+        delta: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>
+    ) -> [Double] {
+        let rowBytes = Q.type.rowSize(cols)!
+        for r in 0..<rows {
+            let d = delta + r * cols
+            Q.dequantizeRow(UnsafeRawBufferPointer(start: blocks + r * rowBytes, count: rowBytes),
+                            into: UnsafeMutableBufferPointer(start: d, count: cols))
+            let src = w + r * cols
+            for c in 0..<cols { d[c] = src[c] - d[c] }
+        }
+        // product[r][c] = Σ_k H[c][k]·Δ[r][k] (H is symmetric)
+        ek_gemm_float(EK_W_F32, factor.hessian, cols * 4, 0, Int64(cols), delta, cols, Int64(rows), Int64(cols), product, cols)
+        return (0..<rows).map { r in
+            var s = 0.0
+            let d = delta + r * cols, p = product + r * cols
+            for c in 0..<cols { s += Double(d[c] * p[c]) }
+            return s
         }
     }
 
@@ -405,6 +484,27 @@ public enum GPTQ {
             }
             return (UInt8(truncatingIfNeeded: l), scale * values[l] + offset)
         }
+    }
+}
+
+/// Sums the workers' parts of a `GPTQ.Report`.
+final class ReportAccumulator: @unchecked Sendable {
+    private let lock = NSLock()
+    private var r: GPTQ.Report
+    init(rows: Int, rounding: Bool) {
+        r = GPTQ.Report()
+        r.rows = rows
+        r.roundingError = rounding ? 0 : nil
+    }
+    func add(error: Double, rounding: Double, roundedRows: Int) {
+        lock.lock(); defer { lock.unlock() }
+        r.error += error
+        r.roundingError? += rounding
+        r.roundedRows += roundedRows
+    }
+    var report: GPTQ.Report {
+        lock.lock(); defer { lock.unlock() }
+        return r
     }
 }
 

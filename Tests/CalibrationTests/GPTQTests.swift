@@ -67,6 +67,20 @@ struct GPTQCase {
     }
 }
 
+/// GPTQ into a new byte array.
+func gptqQuantize(_ w: [Float], cols: Int, type: GGMLType, factor: GPTQ.Factor, importance: [Float],
+                  options: GPTQ.Options) throws -> ([UInt8], GPTQ.Report) {
+    var bytes = [UInt8](repeating: 0, count: w.count / cols * type.rowSize(cols)!)
+    let report = try w.withUnsafeBufferPointer { src in
+        try importance.withUnsafeBufferPointer { imp in
+            try bytes.withUnsafeMutableBytes {
+                try GPTQ.quantize(src, cols: cols, type: type, factor: factor, importance: imp, options: options, into: $0)
+            }
+        }
+    }
+    return (bytes, report)
+}
+
 /// Rows quantized with llama-quantize's importance-weighted rounding, dequantized.
 func gptqRTN(_ w: [Float], cols: Int, type: GGMLType, importance: [Float]) -> [Float] {
     let q = Quantizers.quantizer(for: type)!
@@ -146,13 +160,17 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
     @Test func beatsImportanceWeightedRounding() throws {
         let c = Self.shared
         let imp = c.hessian.importance
+        let tokens = Double(c.hessian.tokens)
+        let factor = try GPTQ.Factor(c.hessian)
         var ratios: [Double] = []
         var report: [String] = []
         for type in gptqTypes {
             let rtn = gptqRTN(c.weights, cols: c.cols, type: type, importance: imp)
-            let bytes = try c.weights.withUnsafeBufferPointer {
-                try GPTQ.quantize($0, cols: c.cols, type: type, hessian: c.hessian)
-            }
+            // pure GPTQ, then with the per-row fallback to rounding
+            let (bytes, r) = try gptqQuantize(c.weights, cols: c.cols, type: type, factor: factor, importance: imp,
+                                             options: GPTQ.Options(fallbackToRounding: false))
+            let (_, rf) = try gptqQuantize(c.weights, cols: c.cols, type: type, factor: factor, importance: imp,
+                                          options: GPTQ.Options(fallbackToRounding: true))
             let gptq = gptqDequantize(bytes, rows: c.rows, cols: c.cols, type: type)
             let eR = gptqError(c.weights, rtn, cols: c.cols, hessian: c.hessian)
             let eG = gptqError(c.weights, gptq, cols: c.cols, hessian: c.hessian)
@@ -160,6 +178,12 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
             ratios.append(ratio)
             report.append(String(format: "%@ %.3f", type.name, ratio))
             #expect(ratio < 0.9, "\(type.name): GPTQ \(eG) vs RTN \(eR)")
+            // the report's errors (f32 products) are the double-precision ones
+            #expect(r.rows == c.rows && r.roundingError == nil && r.roundedRows == 0)
+            #expect(abs(r.error / tokens / eG - 1) < 1e-3, "\(type.name): report \(r.error / tokens) vs \(eG)")
+            let rounding = try #require(rf.roundingError)
+            #expect(abs(rounding / tokens / eR - 1) < 1e-3, "\(type.name): report \(rounding / tokens) vs \(eR)")
+            #expect(rf.error <= r.error * (1 + 1e-6) && rf.error <= rounding * (1 + 1e-6))
         }
         let mean = ratios.reduce(0, +) / Double(ratios.count)
         print("GPTQ / importance-weighted RTN output error: " + report.joined(separator: ", ") + String(format: "; mean %.3f", mean))
@@ -174,15 +198,8 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         let factor = try GPTQ.Factor(c.hessian)
         let imp = c.hessian.importance
         func run(_ bs: Int) throws -> [Float] {
-            var bytes = [UInt8](repeating: 0, count: c.rows * type.rowSize(c.cols)!)
-            try c.weights.withUnsafeBufferPointer { w in
-                try imp.withUnsafeBufferPointer { i in
-                    try bytes.withUnsafeMutableBytes {
-                        try GPTQ.quantize(w, cols: c.cols, type: type, factor: factor, importance: i,
-                                          options: GPTQ.Options(blockSize: bs), into: $0)
-                    }
-                }
-            }
+            let (bytes, _) = try gptqQuantize(c.weights, cols: c.cols, type: type, factor: factor, importance: imp,
+                                              options: GPTQ.Options(blockSize: bs, fallbackToRounding: false))
             return gptqDequantize(bytes, rows: c.rows, cols: c.cols, type: type)
         }
         let ref = try run(128)
@@ -204,7 +221,7 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
     func blocksLieOnTheirGrid(_ type: GGMLType) throws {
         let c = Self.shared
         let q = try #require(Quantizers.gridQuantizer(for: type))
-        let bytes = try c.weights.withUnsafeBufferPointer { try GPTQ.quantize($0, cols: c.cols, type: type, hessian: c.hessian) }
+        let bytes = try c.weights.withUnsafeBufferPointer { try GPTQ.quantize($0, cols: c.cols, type: type, hessian: c.hessian).bytes }
         let deq = gptqDequantize(bytes, rows: c.rows, cols: c.cols, type: type)
         let values = q.levelValues
         let g = q.groupSize, gb = q.groupBytes
@@ -261,12 +278,8 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         let factor = try GPTQ.Factor(h, dampening: 0)
         #expect(factor.dampening == 0)
         let rb = type.rowSize(n)!
-        var bytes = [UInt8](repeating: 0, count: c.rows * rb)
-        try c.weights.withUnsafeBufferPointer { w in
-            try imp.withUnsafeBufferPointer { i in
-                try bytes.withUnsafeMutableBytes { try GPTQ.quantize(w, cols: n, type: type, factor: factor, importance: i, into: $0) }
-            }
-        }
+        let (bytes, _) = try gptqQuantize(c.weights, cols: n, type: type, factor: factor, importance: imp,
+                                          options: GPTQ.Options(dampening: 0, fallbackToRounding: false))
         var ref = [UInt8](repeating: 0, count: c.rows * rb)
         let q = Quantizers.quantizer(for: type)!
         c.weights.withUnsafeBufferPointer { w in
@@ -408,6 +421,10 @@ func gptqTinyModel() throws -> Model {
         print("SmolLM2: \(tokens.count) tokens, \(chunks.count) chunks of \(nCtx), BOS \(bos.map(String.init) ?? "none")")
 
         var t0 = Date()
+        let plain = Forward(model: model, engine: GGMLEngine(threads: threads), threads: threads)
+        for chunk in chunks.prefix(4) { plain.logits(chunk, outputsFrom: nCtx - 1).free() }
+        print(String(format: "forward alone: %.2f s per chunk", Date().timeIntervalSince(t0) / Double(min(4, chunks.count))))
+        t0 = Date()
         let collector = HessianCollector.collect(model: model, chunks: chunks, threads: threads)
         let collectSeconds = Date().timeIntervalSince(t0)
         let distinct = Set(collector.hessians.values.map(ObjectIdentifier.init)).count
@@ -420,23 +437,22 @@ func gptqTinyModel() throws -> Model {
             precondition(w.type == .f32)
             return UnsafeBufferPointer(start: w.data.assumingMemoryBound(to: Float.self), count: w.rows * w.cols)
         }
-        func errors(_ w: Weight, _ type: GGMLType, _ h: Hessian, _ factor: GPTQ.Factor) throws -> (rtn: Double, gptq: Double, seconds: Double) {
-            let src = f32(w)
-            let imp = h.importance
-            let rtn = gptqRTN(Array(src), cols: w.cols, type: type, importance: imp)
-            var bytes = [UInt8](repeating: 0, count: w.rows * type.rowSize(w.cols)!)
+        /// Per-token output errors: rounding, pure GPTQ, GPTQ with the per-row fallback (and the
+        /// rows that fell back), and the seconds the latter took.
+        func errors(_ w: Weight, _ type: GGMLType, _ h: Hessian, _ factor: GPTQ.Factor) throws
+            -> (rtn: Double, pure: Double, kept: Double, roundedRows: Int, seconds: Double) {
+            let src = Array(f32(w)), imp = h.importance, tokens = Double(h.tokens)
+            let (_, pure) = try gptqQuantize(src, cols: w.cols, type: type, factor: factor, importance: imp,
+                                             options: GPTQ.Options(threads: threads, fallbackToRounding: false))
             let t = Date()
-            try imp.withUnsafeBufferPointer { i in
-                try bytes.withUnsafeMutableBytes { try GPTQ.quantize(src, cols: w.cols, type: type, factor: factor, importance: i, options: options, into: $0) }
-            }
+            let (_, kept) = try gptqQuantize(src, cols: w.cols, type: type, factor: factor, importance: imp, options: options)
             let s = Date().timeIntervalSince(t)
-            let g = gptqDequantize(bytes, rows: w.rows, cols: w.cols, type: type)
-            return (gptqError(Array(src), rtn, cols: w.cols, hessian: h), gptqError(Array(src), g, cols: w.cols, hessian: h), s)
+            return (kept.roundingError! / tokens, pure.error / tokens, kept.error / tokens, kept.roundedRows, s)
         }
 
         let layers = (Self.env["GPTQ_LAYERS"] ?? "0,10,20,29").split(separator: ",").compactMap { Int($0) }
-        let types: [GGMLType] = [.q4_0, .q5_0, .q4_K, .q6_K]
-        var sums: [GGMLType: (Double, Int)] = [:]
+        let types = (Self.env["GPTQ_TYPES"] ?? "q4_0,q5_0,q4_K,q6_K").split(separator: ",").compactMap { GGMLType(name: String($0)) }
+        var sums: [GGMLType: (pure: Double, kept: Double, n: Int)] = [:]
         for l in layers where l < model.layers.count {
             let layer = model.layers[l]
             var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
@@ -447,19 +463,23 @@ func gptqTinyModel() throws -> Model {
                 var line = "\(w.name) \(w.rows)x\(w.cols):"
                 for type in types where w.cols % type.blockSize == 0 {
                     let e = try errors(w, type, h, factor)
-                    line += String(format: "  %@ %.4g→%.4g (%.1f%%)", type.name, e.rtn, e.gptq, 100 * (e.gptq / e.rtn - 1))
-                    let s = sums[type] ?? (0, 0)
-                    sums[type] = (s.0 + log(e.gptq / e.rtn), s.1 + 1)
+                    line += String(format: "  %@ %.4g→%.4g (%+.1f%%; %d rows rounded → %+.1f%%)", type.name, e.rtn, e.pure,
+                                   100 * (e.pure / e.rtn - 1), e.roundedRows, 100 * (e.kept / e.rtn - 1))
+                    let s = sums[type] ?? (0, 0, 0)
+                    sums[type] = (s.pure + log(e.pure / e.rtn), s.kept + log(e.kept / e.rtn), s.n + 1)
                 }
                 print(line)
             }
         }
         for type in types {
-            if let s = sums[type] { print(String(format: "%@: geometric mean GPTQ/RTN %.3f over %d matrices", type.name, exp(s.0 / Double(s.1)), s.1)) }
+            if let s = sums[type] {
+                print(String(format: "%@: geometric mean of error / rounding's over %d matrices: GPTQ %.3f, with fallback %.3f",
+                             type.name, s.n, exp(s.pure / Double(s.n)), exp(s.kept / Double(s.n))))
+            }
         }
 
         // A whole model: every blk.* matrix, one factor per distinct input.
-        for type in [GGMLType.q4_0, .q4_K] {
+        for type in (Self.env["GPTQ_MODEL_TYPES"] ?? "q4_0,q4_K").split(separator: ",").compactMap({ GGMLType(name: String($0)) }) {
             t0 = Date()
             var factorSeconds = 0.0
             var matrices = 0
@@ -472,15 +492,80 @@ func gptqTinyModel() throws -> Model {
                     factorSeconds += Date().timeIntervalSince(tf)
                     factors[ObjectIdentifier(h)] = factor
                     let imp = h.importance
-                    var bytes = [UInt8](repeating: 0, count: w.rows * type.rowSize(w.cols)!)
-                    try imp.withUnsafeBufferPointer { i in
-                        try bytes.withUnsafeMutableBytes { try GPTQ.quantize(f32(w), cols: w.cols, type: type, factor: factor, importance: i, options: options, into: $0) }
-                    }
+                    _ = try gptqQuantize(Array(f32(w)), cols: w.cols, type: type, factor: factor, importance: imp, options: options)
                     matrices += 1
                 }
             }
             print(String(format: "GPTQ %@, whole model: %.1f s for %d matrices (factors %.1f s)", type.name,
                          Date().timeIntervalSince(t0), matrices, factorSeconds))
         }
+
+        // End to end: every blk.* matrix in one type, importance-weighted rounding against GPTQ,
+        // mean KL divergence from the f32 model on evaluation text (not the calibration text).
+        let kldTypes = (Self.env["GPTQ_KLD_TYPES"] ?? "q4_0").split(separator: ",").compactMap { GGMLType(name: String($0)) }
+        guard !kldTypes.isEmpty else { return }
+        let evalPath = Self.env["GPTQ_EVAL"] ?? "/work/data/wiki/wiki-eval-100k.txt"
+        let evalText = try #require(FileManager.default.contents(atPath: evalPath))
+        let evalTokens = Tokenizer.llamaCppFilePrompt(Array(evalText)).withUnsafeBytes {
+            tokenizer.encode(utf8: $0, addSpecial: true, parseSpecial: false)
+        }
+        let evalChunks: [[Int32]] = (0..<min(Int(Self.env["GPTQ_EVAL_CHUNKS"] ?? "8") ?? 8, evalTokens.count / nCtx)).map { c in
+            var chunk = Array(evalTokens[(c * nCtx)..<((c + 1) * nCtx)])
+            if let bos { chunk[0] = bos }
+            return chunk
+        }
+        let sensitivity = Sensitivity(reference: model, chunks: evalChunks, threads: threads)
+        for type in kldTypes {
+            var rtnWeights: [String: Weight] = [:], gptqWeights: [String: Weight] = [:]
+            let keep = GPTQByteStorage()
+            for layer in model.layers {
+                var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
+                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] where w.cols % type.blockSize == 0 {
+                    let h = collector.hessians[w.name]!
+                    let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
+                    factors[ObjectIdentifier(h)] = factor
+                    let imp = h.importance
+                    let n = w.rows * type.rowSize(w.cols)!
+                    let r = keep.allocate(n), g = keep.allocate(n)
+                    imp.withUnsafeBufferPointer { i in
+                        Quantizers.quantizer(for: type)!.quantizeRows(f32(w), rowLength: w.cols, importance: i,
+                                                                       into: UnsafeMutableRawBufferPointer(start: r, count: n))
+                    }
+                    _ = try imp.withUnsafeBufferPointer { i in
+                        try GPTQ.quantize(f32(w), cols: w.cols, type: type, factor: factor, importance: i, options: options,
+                                          into: UnsafeMutableRawBufferPointer(start: g, count: n))
+                    }
+                    rtnWeights[w.name] = Weight(type: type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(r), name: w.name)
+                    gptqWeights[w.name] = Weight(type: type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(g), name: w.name)
+                }
+            }
+            // (Model.replacing would serve, but trips over the tied output's duplicate name.)
+            func variant(_ replaced: [String: Weight]) throws -> Model {
+                let f = try GGUFFile(path: modelPath)
+                var tensors: [String: Weight] = [:]
+                for t in f.tensors {
+                    tensors[t.name] = replaced[t.name] ?? Weight(type: t.type, rows: t.ne.count > 1 ? t.ne.dropFirst().reduce(1, *) : 1,
+                                                                 cols: t.ne[0], data: f.data(t).baseAddress!, name: t.name)
+                }
+                return try Model(path: modelPath, metadata: model.metadata, tensors: tensors, storage: [f, keep])
+            }
+            let first = "blk.0.attn_q.weight"
+            let kRTN = sensitivity.meanKLD(of: try variant(rtnWeights), changed: first)
+            let kGPTQ = sensitivity.meanKLD(of: try variant(gptqWeights), changed: first)
+            print(String(format: "%@ (all %d blk matrices it fits), mean KLD on %d chunks of %@: imatrix RTN %.5f, GPTQ %.5f (%.1f%%)",
+                         type.name, rtnWeights.count, evalChunks.count, (evalPath as NSString).lastPathComponent, kRTN, kGPTQ,
+                         100 * (kGPTQ / kRTN - 1)))
+        }
     }
+}
+
+/// Owns quantized tensors of a model variant.
+final class GPTQByteStorage {
+    var buffers: [UnsafeMutableRawPointer] = []
+    func allocate(_ n: Int) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: 64)
+        buffers.append(p)
+        return p
+    }
+    deinit { for b in buffers { b.deallocate() } }
 }
