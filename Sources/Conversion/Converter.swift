@@ -30,9 +30,17 @@ public struct Converter {
     /// Output bytes per work item: large enough to amortise dispatch, small enough to balance.
     static let chunkBytes = 1 << 16
 
-    public init(plan: any OutputPlan, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    /// Quantizes a whole tensor at once (all rows as f32, in output order) into `dst`, or returns
+    /// false to leave it to the row-by-row quantizers: for methods that need every row together,
+    /// like GPTQ's error compensation.
+    public typealias TensorEncoder = @Sendable (_ tensor: PlannedTensor, _ rows: UnsafeBufferPointer<Float>,
+                                                _ dst: UnsafeMutableRawBufferPointer) -> Bool
+    public let encoder: TensorEncoder?
+
+    public init(plan: any OutputPlan, threads: Int = ProcessInfo.processInfo.activeProcessorCount, encoder: TensorEncoder? = nil) {
         self.plan = plan
         self.threads = max(1, threads)
+        self.encoder = encoder
     }
 
     public func run(outfile: String, progress: ((Progress) -> Void)? = nil) throws(FileError) -> Summary {
@@ -105,6 +113,10 @@ public struct Converter {
         if let w = t.importance, w.count < (rows / rowsPerMatrix) * rowLen {
             throw FileError(path: path, message: "tensor \"\(t.sourceName)\": \(w.count) importance weights for \(rows / rowsPerMatrix) matrices of \(rowLen) columns")
         }
+        if let encoder, t.type.isQuantized, try encodeWhole(t, index: index, src: src, reader: reader, writer: writer,
+                                                            path: path, encoder: encoder) {
+            return
+        }
         let rowsPerChunk = max(1, Self.chunkBytes / max(dstRow, 1))
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         let checkFinite = t.type.isQuantized
@@ -145,6 +157,29 @@ public struct Converter {
             }
         }
         if let e = state.error { throw e }
+    }
+}
+
+extension Converter {
+    /// The tensor through `encoder` if it takes it; memory is the tensor in f32 plus its output.
+    func encodeWhole(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader, writer: GGUFFileWriter,
+                     path: String, encoder: TensorEncoder) throws(FileError) -> Bool {
+        let rowLen = t.ne[0], rows = t.rows
+        let dstRow = t.type.rowSize(rowLen)!
+        let all = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * rowLen)
+        defer { all.deallocate() }
+        for r in 0..<rows {
+            let row = UnsafeMutableBufferPointer(rebasing: all[(r * rowLen)..<((r + 1) * rowLen)])
+            reader.read(row: r, from: src.baseAddress!, into: row)
+            if !allFinite(row) {
+                throw FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it")
+            }
+        }
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: rows * dstRow, alignment: 64)
+        defer { out.deallocate() }
+        guard encoder(t, UnsafeBufferPointer(all), out) else { return false }
+        try writer.writeTensorData(index, UnsafeRawBufferPointer(out), byteOffset: 0)
+        return true
     }
 }
 

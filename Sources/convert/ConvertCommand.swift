@@ -58,6 +58,9 @@ struct Convert: ParsableCommand {
     @OptionGroup(title: "Importance matrix (llama-quantize file types only)")
     var imatrixOptions: ImatrixOptions
 
+    @OptionGroup(title: "Calibration and size budgets (llama-quantize file types only)")
+    var calibration: CalibrationOptions
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -72,6 +75,14 @@ struct Convert: ParsableCommand {
         if imatrixOptions.imatrix != nil, ConvertTarget(name: type)?.isLlamaQuantize == false {
             throw ValidationError("--imatrix applies to llama-quantize file types (q4_0 … iq4_nl, nf4); \(type) is written as convert_hf_to_gguf.py writes it")
         }
+        if calibration.calibrate != nil {
+            if ConvertTarget(name: type)?.isLlamaQuantize == false {
+                throw ValidationError("--calibrate applies to llama-quantize file types (q4_0 … iq4_nl); \(type) is written as convert_hf_to_gguf.py writes it")
+            }
+            if imatrixOptions.imatrix != nil {
+                throw ValidationError("--calibrate collects its own importance matrix; give --imatrix or --calibrate, not both")
+            }
+        }
     }
 
     func run() throws {
@@ -82,8 +93,20 @@ struct Convert: ParsableCommand {
             var isDir: ObjCBool = false
             let modelDirectory = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue
                 ? (dir as NSString).deletingLastPathComponent : dir
-            let imatrix = try imatrixOptions.load(quiet: quiet || json)
-            let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: mix.policyOptions(),
+            var imatrix = try imatrixOptions.load(quiet: quiet || json)
+            var options = try mix.policyOptions()
+            var encoder: Converter.TensorEncoder? = nil
+            if calibration.calibrate != nil {
+                let base = options
+                let result = try Calibrate.run(model: modelDirectory, opts: calibration, threads: threads, quiet: quiet || json) { types in
+                    Calibrate.fileSize(try target.plan(directory: modelDirectory, preTokenizer: preTokenizer,
+                                                       options: Calibrate.withTypes(types, base), imatrix: nil).0)
+                }
+                imatrix = Calibrate.imatrixData(result, text: calibration.calibrate!)
+                encoder = Calibrate.encoder(result, threads: threads)
+                options = Calibrate.withTypes(result.types, base)
+            }
+            let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: options,
                                                       imatrix: imatrix)
             imatrixOptions.reportMissing(plan, quiet: quiet || json)
             if target == .nf4, !quiet {
@@ -96,7 +119,7 @@ struct Convert: ParsableCommand {
             }
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
-            let summary = try Converter(plan: plan, threads: threads).run(outfile: dest, progress: progressPrinter(show: showProgress, start: start))
+            let summary = try Converter(plan: plan, threads: threads, encoder: encoder).run(outfile: dest, progress: progressPrinter(show: showProgress, start: start))
             if showProgress { writeStderr("\r\u{1B}[K") }
             report(summary, fileType: target.fileType, json: json, quiet: quiet)
         } catch {

@@ -61,6 +61,7 @@ struct Quantize: ParsableCommand {
             let model = try QuantizePlan.model(from: inFile.metadata, path: input)
             var imatrix = try imatrixOptions.load(quiet: quiet || json)
             var options = try mix.policyOptions()
+            var encoder: Converter.TensorEncoder? = nil
             let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount
             if calibration.calibrate != nil {
                 let base = options
@@ -71,6 +72,7 @@ struct Quantize: ParsableCommand {
                     return Calibrate.fileSize(p)
                 }
                 imatrix = Calibrate.imatrixData(result, text: calibration.calibrate!)
+                encoder = Calibrate.encoder(result, threads: n)
                 options = Calibrate.withTypes(result.types, base)
             }
             let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: options,
@@ -78,7 +80,7 @@ struct Quantize: ParsableCommand {
             imatrixOptions.reportMissing(plan, quiet: quiet || json)
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
-            let summary = try Converter(plan: plan, threads: n).run(outfile: output, progress: progressPrinter(show: showProgress, start: start))
+            let summary = try Converter(plan: plan, threads: n, encoder: encoder).run(outfile: output, progress: progressPrinter(show: showProgress, start: start))
             if showProgress { writeStderr("\r\u{1B}[K") }
             report(summary, fileType: fileType, json: json, quiet: quiet)
         } catch {

@@ -35,6 +35,9 @@ struct CalibrationOptions: ParsableArguments {
     @Option(name: .customLong("sensitivity-chunks"), help: "Chunks of calibration text each tensor's sensitivity is measured on (with --target-size/--target-bpw).")
     var sensitivityChunks = 2
 
+    @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only).")
+    var gptqChunks = 16
+
     var wantsBudget: Bool { targetSize != nil || targetBPW != nil }
 
     func validate() throws {
@@ -44,7 +47,9 @@ struct CalibrationOptions: ParsableArguments {
             throw ValidationError("--target-size \(t): expected bytes or a number with KB, MB, GB, KiB, MiB or GiB")
         }
         if let b = targetBPW, !(b > 0 && b <= 32) { throw ValidationError("--target-bpw must be in (0, 32]") }
-        if calibChunks < 1 || sensitivityChunks < 1 || calibCtx < 8 { throw ValidationError("calibration chunk counts must be ≥ 1 and --calib-ctx ≥ 8") }
+        if calibChunks < 1 || sensitivityChunks < 1 || gptqChunks < 0 || calibCtx < 8 {
+            throw ValidationError("calibration chunk counts must be ≥ 1 (--gptq-chunks ≥ 0) and --calib-ctx ≥ 8")
+        }
     }
 
     static func parseSize(_ s: String) -> Int? {
@@ -62,6 +67,8 @@ struct CalibrationOptions: ParsableArguments {
 struct CalibrationResult {
     var imatrix: ImportanceMatrix
     var types: [String: GGMLType] = [:]
+    /// Second moments of each weight's input, for GPTQ (empty with --gptq-chunks 0).
+    var hessians: [String: Hessian] = [:]
 }
 
 enum Calibrate {
@@ -72,6 +79,26 @@ enum Calibrate {
         let pinned = types.sorted { $0.key < $1.key }.map { (pattern: "^" + NSRegularExpression.escapedPattern(for: $0.key) + "$", type: $0.value) }
         o.tensorTypes = pinned + o.tensorTypes
         return o
+    }
+
+    /// GPTQ for every quantized weight matrix with collected second moments (others, like the
+    /// token embedding, keep importance-weighted rounding).
+    static func encoder(_ r: CalibrationResult, threads: Int) -> Converter.TensorEncoder? {
+        guard !r.hessians.isEmpty else { return nil }
+        let hessians = r.hessians
+        let weights = r.imatrix.allQuantWeights()
+        return { t, rows, dst in
+            guard let h = hessians[t.name], h.cols == t.ne[0], t.ne.count == 2, Quantizers.gridQuantizer(for: t.type) != nil else { return false }
+            do {
+                let (bytes, _) = try GPTQ.quantize(rows, cols: t.ne[0], type: t.type, hessian: h, importance: weights[t.name],
+                                                   options: GPTQ.Options(threads: threads))
+                guard bytes.count <= dst.count else { return false }
+                bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
+                return true
+            } catch {
+                return false
+            }
+        }
     }
 
     /// The size of the GGUF file a plan writes (header, metadata, aligned tensor data).
@@ -124,15 +151,27 @@ enum Calibrate {
         say(String(format: "\rcalibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s",
                    imatrix.entries.count, imatrix.chunkCount, opts.calibCtx, Date().timeIntervalSince(t0)))
         var result = CalibrationResult(imatrix: imatrix)
+        func chunked(_ n: Int) -> [[Int32]] {
+            (0..<min(n, tokens.count / opts.calibCtx)).map { c in
+                var ch = Array(tokens[(c * opts.calibCtx)..<((c + 1) * opts.calibCtx)])
+                if let b = bos { ch[0] = b }
+                return ch
+            }
+        }
+        if opts.gptqChunks > 0 {
+            let t2 = Date()
+            let collector = HessianCollector.collect(model: ref, chunks: chunked(opts.gptqChunks), threads: threads) { i, _ in
+                if !quiet { FileHandle.standardError.write(Data(String(format: "\rcalibrate: activation second moments, chunk %d", i).utf8)) }
+            }
+            result.hessians = collector.hessians
+            say(String(format: "\rcalibrate: second moments of %d inputs from %d chunks in %.1f s", Set(collector.hessians.values.map { ObjectIdentifier($0) }).count,
+                       min(opts.gptqChunks, tokens.count / opts.calibCtx), Date().timeIntervalSince(t2)))
+        }
         guard opts.wantsBudget else { return result }
 
-        let nChunks = min(opts.sensitivityChunks, tokens.count / opts.calibCtx)
+        let chunks = chunked(opts.sensitivityChunks)
+        let nChunks = chunks.count
         guard nChunks > 0 else { throw FileError(path: text, message: "too short for one chunk of \(opts.calibCtx) tokens") }
-        let chunks: [[Int32]] = (0..<nChunks).map { c in
-            var ch = Array(tokens[(c * opts.calibCtx)..<((c + 1) * opts.calibCtx)])
-            if let b = bos { ch[0] = b }
-            return ch
-        }
         let t1 = Date()
         let sens = Sensitivity(reference: ref, chunks: chunks, threads: threads)
         let infos = try sens.analyze(importance: imatrix.allQuantWeights()) { i, n, name in
