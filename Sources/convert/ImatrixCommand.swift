@@ -3,6 +3,7 @@ import Calibration
 import Evaluation
 import Foundation
 import Inference
+import MappedIO
 import StrictJSON
 
 struct Imatrix: ParsableCommand {
@@ -51,6 +52,11 @@ struct Imatrix: ParsableCommand {
             if outputFormat == nil && !outfile.hasSuffix(".gguf") {
                 writeStderr("edgequant: warning: writing the GGUF imatrix format to \(outfile), whose name does not end in .gguf; "
                             + "use --output-format dat for the legacy format\n")
+            }
+            // the file is written at the end: find an unwritable destination before the hours of work
+            let dir = (outfile as NSString).deletingLastPathComponent
+            guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
+                throw FileError(path: outfile, message: "cannot write into \(dir.isEmpty ? "." : dir): \(String(cString: strerror(errno)))")
             }
             let m = try ModelLoader.load(model)
             let tokens = ImatrixCollector.calibrationTokens(text: try TextFile.read(text), tokenizer: try ModelLoader.tokenizer(model),
