@@ -27,6 +27,12 @@ public final class Sensitivity: @unchecked Sendable {
         /// Predicted-loss options per candidate type (bytes are the tensor's data bytes, padded to
         /// the GGUF alignment).
         public var options: [TypePlanner.Option] = []
+
+        public init(name: String, rows: Int, cols: Int) {
+            self.name = name
+            self.rows = rows
+            self.cols = cols
+        }
     }
 
     public let reference: Model

@@ -8,6 +8,7 @@ import GGMLCore
 import Inference
 import MappedIO
 import Quantizers
+import StrictJSON
 import Tokenizer
 
 /// `--calibrate` / `--target-size` / `--target-bpw`, shared by `convert` and `quantize`.
@@ -34,6 +35,11 @@ struct CalibrationOptions: ParsableArguments {
 
     @Option(name: .customLong("sensitivity-chunks"), help: "Chunks of calibration text each tensor's sensitivity is measured on (with --target-size/--target-bpw).")
     var sensitivityChunks = 2
+
+    @Option(name: .customLong("sensitivity-file"), help: ArgumentHelp(
+        "Reuse the sensitivities measured for this model from FILE if it exists, else measure and save them there: one measurement serves every budget.",
+        valueName: "FILE"))
+    var sensitivityFile: String?
 
     @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only).")
     var gptqChunks = 16
@@ -172,13 +178,23 @@ enum Calibrate {
         let chunks = chunked(opts.sensitivityChunks)
         let nChunks = chunks.count
         guard nChunks > 0 else { throw FileError(path: text, message: "too short for one chunk of \(opts.calibCtx) tokens") }
-        let t1 = Date()
-        let sens = Sensitivity(reference: ref, chunks: chunks, threads: threads)
-        let infos = try sens.analyze(importance: imatrix.allQuantWeights()) { i, n, name in
-            if !quiet { FileHandle.standardError.write(Data("\rcalibrate: sensitivity \(i)/\(n) \(name)                    ".utf8)) }
+        let infos: [Sensitivity.TensorInfo]
+        if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
+            infos = try SensitivityFile.read(f, expecting: ref.weightMatrices)
+            say("calibrate: sensitivities of \(infos.count) tensors from \(f)")
+        } else {
+            let t1 = Date()
+            let sens = Sensitivity(reference: ref, chunks: chunks, threads: threads)
+            infos = try sens.analyze(importance: imatrix.allQuantWeights()) { i, n, name in
+                if !quiet { FileHandle.standardError.write(Data("\rcalibrate: sensitivity \(i)/\(n) \(name)                    ".utf8)) }
+            }
+            say(String(format: "\rcalibrate: sensitivity of %d tensors on %d chunks in %.1f s%@", infos.count, nChunks,
+                       Date().timeIntervalSince(t1), String(repeating: " ", count: 30)))
+            if let f = opts.sensitivityFile {
+                try SensitivityFile.write(infos, to: f)
+                say("calibrate: sensitivities saved to \(f)")
+            }
         }
-        say(String(format: "\rcalibrate: sensitivity of %d tensors on %d chunks in %.1f s%@", infos.count, nChunks,
-                   Date().timeIntervalSince(t1), String(repeating: " ", count: 30)))
 
         // the bytes that do not depend on the matrices' types (header, metadata, vectors)
         let smallest = Dictionary(uniqueKeysWithValues: infos.map { i in (i.name, i.options.min { $0.bytes < $1.bytes }!.type) })
@@ -233,4 +249,50 @@ final class F32Buffer: @unchecked Sendable {
     let p: UnsafeMutablePointer<Float>
     init(count: Int) { p = .allocate(capacity: max(count, 1)) }
     deinit { p.deallocate() }
+}
+
+/// Measured sensitivities on disk (JSON), so that several budgets reuse one measurement.
+enum SensitivityFile {
+    static func write(_ infos: [Sensitivity.TensorInfo], to path: String) throws {
+        let tensors: [JSONValue] = infos.map { i in
+            .obj(["name": .string(i.name), "rows": .int(i.rows), "cols": .int(i.cols), "probe": .string(i.probe.name),
+                  "probe_kld": .double(i.probeKLD),
+                  "options": .array(i.options.map { .obj(["type": .string($0.type.name), "bytes": .int($0.bytes), "loss": .double($0.loss)]) })])
+        }
+        let doc = JSONValue.obj(["format": .string("edgequant-sensitivity-1"), "tensors": .array(tensors)])
+        do {
+            try Data(doc.serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw FileError(path: path, message: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    static func read(_ path: String, expecting weights: [String: Weight]) throws -> [Sensitivity.TensorInfo] {
+        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        let file = try MappedFile(path: path)
+        let doc: JSONValue
+        do { doc = try JSONParser.parse(file.all) } catch { throw fail("not a sensitivity file: \(error)") }
+        guard doc["format"]?.stringValue == "edgequant-sensitivity-1", let list = doc["tensors"]?.arrayValue else {
+            throw fail("not an edgequant sensitivity file (format edgequant-sensitivity-1)")
+        }
+        var infos: [Sensitivity.TensorInfo] = []
+        for t in list {
+            guard let name = t["name"]?.stringValue, let rows = t["rows"]?.intValue, let cols = t["cols"]?.intValue,
+                  let opts = t["options"]?.arrayValue else { throw fail("a tensor entry lacks name, rows, cols or options") }
+            guard let w = weights[name], w.rows == rows, w.cols == cols else {
+                throw fail("tensor \(name) [\(cols), \(rows)] is not in this model; measured for another model?")
+            }
+            var info = Sensitivity.TensorInfo(name: name, rows: rows, cols: cols)
+            info.probeKLD = t["probe_kld"]?.doubleValue ?? 0
+            info.options = try opts.map { o in
+                guard let tn = o["type"]?.stringValue, let type = GGMLType(name: tn), let b = o["bytes"]?.intValue,
+                      let l = o["loss"]?.doubleValue, l.isFinite, l >= 0, b > 0 else { throw fail("tensor \(name): a bad option") }
+                return TypePlanner.Option(type: type, bytes: b, loss: l)
+            }
+            guard !info.options.isEmpty else { throw fail("tensor \(name): no options") }
+            infos.append(info)
+        }
+        guard Set(infos.map(\.name)) == Set(weights.keys) else { throw fail("does not cover this model's weight matrices") }
+        return infos
+    }
 }
