@@ -302,7 +302,9 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         let model = try gptqTinyModel()
         let capture = GPTQCapture()
         let collector = HessianCollector(inner: capture, threads: 2)
-        let forward = Forward(model: model, engine: collector, threads: 2)
+        // the same products with each chunk's first position weighted 5
+        let weighted = HessianCollector(inner: collector, threads: 2, sinkWeight: 5)
+        let forward = Forward(model: model, engine: weighted, threads: 2)
         var rng = GPTQRandom(state: 5)
         let nCtx = 70, chunks = 3
         for _ in 0..<chunks {
@@ -321,18 +323,32 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         #expect(collector.sharedInputs.contains(["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"]))
         #expect(collector.sharedInputs.contains(["blk.1.ffn_gate.weight", "blk.1.ffn_up.weight"]))
         #expect(collector.sharedInputs.count == 4 * model.hparams.nLayer)
+        #expect(Set(weighted.hessians.keys) == Set(hs.keys))
         for (name, h) in hs {
             let rows = try #require(capture.inputs[name])
             #expect(h.tokens == rows.count && h.tokens == chunks * nCtx)
+            let hw = try #require(weighted.hessians[name])
+            #expect(hw.tokens == h.tokens)
             let n = h.cols
-            var direct = [Double](repeating: 0, count: n * n)
-            for x in rows { for i in 0..<n { for j in 0..<n { direct[i * n + j] += Double(x[i]) * Double(x[j]) } } }
-            let scale = direct.map(abs).max()!
-            let v = h.values
-            var worst = 0.0
-            for k in 0..<(n * n) { worst = max(worst, abs(v[k] - direct[k])) }
-            #expect(worst <= 1e-5 * scale, "\(name): off by \(worst) of \(scale)")
-            for i in 0..<n { for j in 0..<n { #expect(v[i * n + j] == v[j * n + i]) } }
+            for (collected, sink) in [(h, 1.0), (hw, 5.0)] {
+                var direct = [Double](repeating: 0, count: n * n)
+                for (t, x) in rows.enumerated() {
+                    let f = t % nCtx == 0 ? sink : 1
+                    for i in 0..<n { for j in 0..<n { direct[i * n + j] += f * Double(x[i]) * Double(x[j]) } }
+                }
+                let scale = direct.map(abs).max()!
+                let v = collected.values
+                var worst = 0.0
+                for k in 0..<(n * n) { worst = max(worst, abs(v[k] - direct[k])) }
+                #expect(worst <= 1e-5 * scale, "\(name), sink weight \(sink): off by \(worst) of \(scale)")
+                for i in 0..<n { for j in 0..<n { #expect(v[i * n + j] == v[j * n + i]) } }
+                // the importance is llama-imatrix's whatever the weighting
+                for i in 0..<n {
+                    var sq = 0.0
+                    for x in rows { sq += Double(x[i] * x[i]) }
+                    #expect(abs(Double(collected.importance[i]) - sq / Double(rows.count)) <= 1e-5 * sq / Double(rows.count))
+                }
+            }
         }
     }
 }
@@ -425,7 +441,8 @@ func gptqTinyModel() throws -> Model {
         for chunk in chunks.prefix(4) { plain.logits(chunk, outputsFrom: nCtx - 1).free() }
         print(String(format: "forward alone: %.2f s per chunk", Date().timeIntervalSince(t0) / Double(min(4, chunks.count))))
         t0 = Date()
-        let collector = HessianCollector.collect(model: model, chunks: chunks, threads: threads)
+        let sinkWeight = Self.env["GPTQ_SINK_WEIGHT"].flatMap(Double.init)
+        let collector = HessianCollector.collect(model: model, chunks: chunks, threads: threads, sinkWeight: sinkWeight)
         let collectSeconds = Date().timeIntervalSince(t0)
         let distinct = Set(collector.hessians.values.map(ObjectIdentifier.init)).count
         let totalBytes = collector.sharedInputs.reduce(0) { $0 + collector.hessians[$1[0]]!.cols * collector.hessians[$1[0]]!.cols * 8 }
@@ -515,6 +532,65 @@ func gptqTinyModel() throws -> Model {
             return chunk
         }
         let sensitivity = Sensitivity(reference: model, chunks: evalChunks, threads: threads)
+        if Self.env["GPTQ_GENERALIZE"] == "1" {
+            // Does the calibrated gain hold on other text? The same matrices' errors under H of
+            // the evaluation chunks, and KLD with one tensor alone quantized.
+            let evalH = HessianCollector.collect(model: model, chunks: evalChunks, threads: threads, sinkWeight: sinkWeight)
+            let type = kldTypes[0]
+            for l in layers where l < model.layers.count {
+                let layer = model.layers[l]
+                var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
+                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] where w.cols % type.blockSize == 0 {
+                    let h = collector.hessians[w.name]!, he = evalH.hessians[w.name]!
+                    let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
+                    factors[ObjectIdentifier(h)] = factor
+                    let src = Array(f32(w))
+                    let rtn = gptqRTN(src, cols: w.cols, type: type, importance: h.importance)
+                    let (bytes, _) = try gptqQuantize(src, cols: w.cols, type: type, factor: factor, importance: h.importance, options: options)
+                    let g = gptqDequantize(bytes, rows: w.rows, cols: w.cols, type: type)
+                    let eR = gptqError(src, rtn, cols: w.cols, hessian: he), eG = gptqError(src, g, cols: w.cols, hessian: he)
+                    let keep = GPTQByteStorage()
+                    func alone(_ values: [Float]) throws -> Double {
+                        // the tensor alone, as f32 values on the quantized grid
+                        let p = keep.allocate(values.count * 4)
+                        values.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                        let f = try GGUFFile(path: modelPath)
+                        var tensors: [String: Weight] = [:]
+                        for t in f.tensors {
+                            tensors[t.name] = Weight(type: t.type, rows: t.ne.count > 1 ? t.ne.dropFirst().reduce(1, *) : 1,
+                                                     cols: t.ne[0], data: f.data(t).baseAddress!, name: t.name)
+                        }
+                        tensors[w.name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(p), name: w.name)
+                        return sensitivity.meanKLD(of: try Model(path: modelPath, metadata: model.metadata, tensors: tensors,
+                                                                 storage: [f, keep]), changed: w.name)
+                    }
+                    if Self.env["GPTQ_SINK"] == "1" {
+                        // the output error at each chunk's first position (the attention sink) and elsewhere
+                        let capture = GPTQFilteredCapture(name: w.name)
+                        let fw = Forward(model: model, engine: capture, threads: threads)
+                        for chunk in evalChunks { fw.logits(chunk, outputsFrom: nCtx - 1).free() }
+                        var first = [0.0, 0.0], rest = [0.0, 0.0]
+                        for (k, q) in [rtn, g].enumerated() {
+                            for (t, x) in capture.rows.enumerated() {
+                                var e = 0.0
+                                for r in 0..<w.rows {
+                                    var y: Float = 0
+                                    for c in 0..<w.cols { y += (src[r * w.cols + c] - q[r * w.cols + c]) * x[c] }
+                                    e += Double(y * y)
+                                }
+                                if t % nCtx == 0 { first[k] += e } else { rest[k] += e }
+                            }
+                        }
+                        let nFirst = Double(evalChunks.count), nRest = Double(capture.rows.count) - nFirst
+                        print(String(format: "    %@: first position %.4g→%.4g, others %.4g→%.4g (mean per token)", w.name,
+                                     first[0] / nFirst, first[1] / nFirst, rest[0] / nRest, rest[1] / nRest))
+                    }
+                    let kR = try alone(rtn), kG = try alone(g)
+                    print(String(format: "  %@ %@ on eval text: error %.4g→%.4g (%+.1f%%), KLD alone %.5f→%.5f (%+.1f%%)", w.name,
+                                 type.name, eR, eG, 100 * (eG / eR - 1), kR, kG, 100 * (kG / kR - 1)))
+                }
+            }
+        }
         for type in kldTypes {
             var rtnWeights: [String: Weight] = [:], gptqWeights: [String: Weight] = [:]
             let keep = GPTQByteStorage()
@@ -568,4 +644,16 @@ final class GPTQByteStorage {
         return p
     }
     deinit { for b in buffers { b.deallocate() } }
+}
+
+/// Keeps the input rows of one weight's products.
+final class GPTQFilteredCapture: MatMulEngine, @unchecked Sendable {
+    let name: String
+    let inner = GGMLEngine(threads: 2)
+    var rows: [[Float]] = []
+    init(name: String) { self.name = name }
+    func multiply(_ w: Weight, _ x: Matrix, into out: Matrix) {
+        if w.name == name { for r in 0..<x.rows { rows.append(Array(UnsafeBufferPointer(start: x.row(r), count: x.cols))) } }
+        inner.multiply(w, x, into: out)
+    }
 }
