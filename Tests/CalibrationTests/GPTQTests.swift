@@ -301,7 +301,7 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
     @Test func collectorMatchesDirectSums() throws {
         let model = try gptqTinyModel()
         let capture = GPTQCapture()
-        let collector = HessianCollector(inner: capture, threads: 2)
+        let collector = HessianCollector(inner: capture, threads: 2, sinkWeight: 1)
         // the same products with each chunk's first position weighted 5
         let weighted = HessianCollector(inner: collector, threads: 2, sinkWeight: 5)
         let forward = Forward(model: model, engine: weighted, threads: 2)
@@ -441,7 +441,7 @@ func gptqTinyModel() throws -> Model {
         for chunk in chunks.prefix(4) { plain.logits(chunk, outputsFrom: nCtx - 1).free() }
         print(String(format: "forward alone: %.2f s per chunk", Date().timeIntervalSince(t0) / Double(min(4, chunks.count))))
         t0 = Date()
-        let sinkWeight = Self.env["GPTQ_SINK_WEIGHT"].flatMap(Double.init)
+        let sinkWeight = Self.env["GPTQ_SINK_WEIGHT"].flatMap(Double.init) ?? HessianCollector.defaultSinkWeight
         let collector = HessianCollector.collect(model: model, chunks: chunks, threads: threads, sinkWeight: sinkWeight)
         let collectSeconds = Date().timeIntervalSince(t0)
         let distinct = Set(collector.hessians.values.map(ObjectIdentifier.init)).count
