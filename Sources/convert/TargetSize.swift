@@ -41,8 +41,8 @@ struct CalibrationOptions: ParsableArguments {
         valueName: "FILE"))
     var sensitivityFile: String?
 
-    @Option(name: .customLong("gptq-chunks"), help: "Round with GPTQ, from the activation second moments of this many chunks of calibration text (default 0: importance-weighted rounding, which measured better on SmolLM2; see README).")
-    var gptqChunks = 0
+    @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only).")
+    var gptqChunks = 16
 
     var wantsBudget: Bool { targetSize != nil || targetBPW != nil }
 
