@@ -223,10 +223,27 @@ static float prep_row_scalar(float *row, float scale, int valid) {
     return tile_max;
 }
 
+static void scale_row_scalar(float *x, int64_t n, float v) {
+    for (int64_t e = 0; e < n; e++) x[e] *= v;
+}
+
 void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float *v, size_t ldkv,
                         int64_t past, int64_t q0, int64_t q1, int64_t dk, int64_t dv, float scale,
                         float *out, size_t ldo) {
+    // One implementation per step, chosen once: every level computes the same bits.
+    void (*kq)(scratch *, int, int64_t) = kq_scalar;
+    void (*vkq)(scratch *, int, int, int64_t) = vkq_scalar;
+    double (*softmax64)(float *, float) = softmax64_scalar;
+    float (*prep_row)(float *, float, int) = prep_row_scalar;
+    void (*scale_row)(float *, int64_t, float) = scale_row_scalar;
+#if EK_X86
     const ek_level level = ek_cpu_level();
+    if (level == EK_LEVEL_AVX512) {
+        kq = kq512; vkq = vkq512; softmax64 = softmax64_512; prep_row = prep_row512; scale_row = scale_row512;
+    } else if (level == EK_LEVEL_AVX2) {
+        kq = kq_avx2; vkq = vkq_avx2; softmax64 = softmax64_avx2;
+    }
+#endif
     scratch s;
     s.ldq = ldq;
     s.ldv = ldkv;
@@ -242,57 +259,26 @@ void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float
             const int kvt = (int)(nkv - ic < TKV ? nkv - ic : TKV);
             s.KT = kt + (size_t)(ic / TKV) * dk * TKV;
             s.V = v + (size_t)ic * ldkv;
-#if EK_X86
-            if (level == EK_LEVEL_AVX512) kq512(&s, rows, dk);
-            else if (level == EK_LEVEL_AVX2) kq_avx2(&s, rows, dk);
-            else kq_scalar(&s, rows, dk);
-#else
-            kq_scalar(&s, rows, dk);
-#endif
+            kq(&s, rows, dk);
             int skip[TQ];
             for (int i = 0; i < rows; i++) {
                 float *row = s.KQ + i * TKV;
                 const int64_t vis = past + i0 + i - ic + 1; // keys j < vis are unmasked
                 const int valid = (int)(vis < 0 ? 0 : vis < kvt ? vis : kvt);
-                float tile_max;
-#if EK_X86
-                if (level == EK_LEVEL_AVX512) tile_max = prep_row512(row, scale, valid);
-                else tile_max = prep_row_scalar(row, scale, valid);
-#else
-                tile_max = prep_row_scalar(row, scale, valid);
-#endif
+                const float tile_max = prep_row(row, scale, valid);
                 skip[i] = tile_max == -INFINITY;
                 if (skip[i]) continue;
                 const float Mold = s.M[i], Mnew = fmaxf(Mold, tile_max);
                 if (Mnew > Mold) {
                     const float ms = expf(Mold - Mnew);
-#if EK_X86
-                    if (level == EK_LEVEL_AVX512) scale_row512(s.VKQ + i * dv, dv, ms);
-                    else for (int64_t e = 0; e < dv; e++) s.VKQ[i * dv + e] *= ms;
-#else
-                    for (int64_t e = 0; e < dv; e++) s.VKQ[i * dv + e] *= ms;
-#endif
+                    scale_row(s.VKQ + i * dv, dv, ms);
                     s.S[i] *= ms;
                 }
                 s.M[i] = Mnew;
-                double sum;
-#if EK_X86
-                if (level == EK_LEVEL_AVX512) sum = softmax64_512(row, Mnew);
-                else if (level == EK_LEVEL_AVX2) sum = softmax64_avx2(row, Mnew);
-                else sum = softmax64_scalar(row, Mnew);
-#else
-                sum = softmax64_scalar(row, Mnew);
-#endif
-                s.S[i] = (float)((double)s.S[i] + sum);
+                s.S[i] = (float)((double)s.S[i] + softmax64(row, Mnew));
             }
             for (int i = 0; i < rows; i++) if (skip[i]) memset(s.KQ + i * TKV, 0, TKV * 4);
-#if EK_X86
-            if (level == EK_LEVEL_AVX512) vkq512(&s, rows, kvt, dv);
-            else if (level == EK_LEVEL_AVX2) vkq_avx2(&s, rows, kvt, dv);
-            else vkq_scalar(&s, rows, kvt, dv);
-#else
-            vkq_scalar(&s, rows, kvt, dv);
-#endif
+            vkq(&s, rows, kvt, dv);
         }
         for (int i = 0; i < rows; i++) {
             const float inv = s.S[i] == 0.0f ? 0.0f : 1.0f / s.S[i];

@@ -69,9 +69,9 @@ public final class Sensitivity: @unchecked Sendable {
     /// Rows of `m` replaced by their log-softmax (max subtracted, sum in double).
     static func logSoftmaxRows(_ m: Matrix, threads: Int) {
         let n = m.cols
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, m.rows))) { w in
-            let lo = m.rows * w / max(1, min(threads, m.rows)), hi = m.rows * (w + 1) / max(1, min(threads, m.rows))
-            for r in lo..<hi {
+        let workers = max(1, min(threads, m.rows))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for r in (m.rows * w / workers)..<(m.rows * (w + 1) / workers) {
                 let p = m.row(r)
                 var mx = p[0]
                 for i in 1..<n { mx = max(mx, p[i]) }
@@ -108,11 +108,11 @@ public final class Sensitivity: @unchecked Sendable {
             let ref = refLogProbs[c]
             // the last position has no next token in the chunk: perplexity does not score it
             let rows = l.rows - 1
-            let parts = Unchecked(UnsafeMutablePointer<Double>.allocate(capacity: rows))
-            defer { parts.v.deallocate() }
+            let parts = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: rows))
+            defer { parts.p.deallocate() }
             let n = l.cols
-            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, rows))) { w in
-                let workers = max(1, min(self.threads, rows))
+            let workers = max(1, min(threads, rows))
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
                 for r in (rows * w / workers)..<(rows * (w + 1) / workers) {
                     let p = ref.row(r), q = l.row(r)
                     var kl = 0.0
@@ -120,10 +120,10 @@ public final class Sensitivity: @unchecked Sendable {
                         let lp = Double(p[i])
                         kl += exp(lp) * (lp - Double(q[i]))
                     }
-                    parts.v[r] = kl
+                    parts.p[r] = kl
                 }
             }
-            for r in 0..<rows { total += parts.v[r] }
+            for r in 0..<rows { total += parts.p[r] }
             count += rows
             l.free()
         }
@@ -146,8 +146,8 @@ public final class Sensitivity: @unchecked Sendable {
         let sample = Array(stride(from: 0, to: w.rows, by: step))
         let imp = importance ?? [Float](repeating: 1, count: w.cols)
         let cols = w.cols
-        let out = Unchecked(UnsafeMutablePointer<Double>.allocate(capacity: types.count))
-        defer { out.v.deallocate() }
+        let out = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: types.count))
+        defer { out.p.deallocate() }
         DispatchQueue.concurrentPerform(iterations: types.count) { ti in
             let type = types[ti]
             let q = Quantizers.quantizer(for: type)!
@@ -169,34 +169,34 @@ public final class Sensitivity: @unchecked Sendable {
                     }
                 }
             }
-            out.v[ti] = e * Double(w.rows) / Double(sample.count)
+            out.p[ti] = e * Double(w.rows) / Double(sample.count)
         }
-        return Dictionary(uniqueKeysWithValues: types.enumerated().map { ($0.element, out.v[$0.offset]) })
+        return Dictionary(uniqueKeysWithValues: types.enumerated().map { ($0.element, out.p[$0.offset]) })
     }
 
     /// `w` quantized to `type` (importance-weighted) and dequantized, as an f32 weight.
     public static func quantizedCopy(_ w: Weight, type: GGMLType, importance: [Float]?, threads: Int) -> (Weight, AnyObject) {
         let cols = w.cols
-        let store = FloatBuffer(count: w.rows * cols)
+        let store = FloatStorage(count: w.rows * cols)
         let q = Quantizers.quantizer(for: type)!
         let rb = type.rowSize(cols)!
         let workers = max(1, min(threads, w.rows))
-        let p = Unchecked(store.p)
+        let p = SendablePointer(store.p)
         (importance ?? []).withUnsafeBufferPointer { ip in
-            let ipp = Unchecked(importance == nil ? nil : ip)
+            let ipp = importance == nil ? nil : SendablePointer(UnsafeMutablePointer(mutating: ip.baseAddress!))
             DispatchQueue.concurrentPerform(iterations: workers) { k in
                 let blocks = UnsafeMutableRawPointer.allocate(byteCount: rb, alignment: 16)
                 defer { blocks.deallocate() }
                 for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
-                    let row = p.v + r * cols
+                    let row = p.p + r * cols
                     w.row(r, into: UnsafeMutableBufferPointer(start: row, count: cols))
-                    q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ipp.v,
+                    q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ipp.map { UnsafeBufferPointer(start: $0.p, count: cols) },
                                   into: UnsafeMutableRawBufferPointer(start: blocks, count: rb))
                     q.dequantizeRow(UnsafeRawBufferPointer(start: blocks, count: rb), into: UnsafeMutableBufferPointer(start: row, count: cols))
                 }
             }
         }
-        return (Weight(type: .f32, rows: w.rows, cols: cols, data: UnsafeRawPointer(p.v), name: w.name), store)
+        return (Weight(type: .f32, rows: w.rows, cols: cols, data: UnsafeRawPointer(p.p), name: w.name), store)
     }
 
     /// Measures every weight matrix: candidate errors, then the probe KLD and so the gain.
@@ -226,17 +226,4 @@ public final class Sensitivity: @unchecked Sendable {
         }
         return infos
     }
-}
-
-/// A value handed to worker threads that touch disjoint parts of what it points at.
-struct Unchecked<T>: @unchecked Sendable {
-    let v: T
-    init(_ v: T) { self.v = v }
-}
-
-/// An owned f32 buffer a weight can view.
-final class FloatBuffer: @unchecked Sendable {
-    let p: UnsafeMutablePointer<Float>
-    init(count: Int) { p = .allocate(capacity: max(count, 1)) }
-    deinit { p.deallocate() }
 }

@@ -68,12 +68,9 @@ public enum Kernels {
         if nRows == 0 || nTokens == 0 { return }
         if nTokens > 1, let native = NativeMatmul(type: type) {
             // 32-row panels (the C kernels' register tile), split evenly over the workers
-            let panels = (nRows + 31) / 32
-            let workers = max(1, min(threads, panels))
             let w = SendableRaw(weights), o = SendableMutableFloats(out)
-            parallel(workers) { i in
-                let r0 = min(nRows, panels * i / workers * 32), r1 = min(nRows, panels * (i + 1) / workers * 32)
-                native.run(weights: w.p, rowBytes: rowBytes, rows: r0..<r1, act: prepared, out: o.p, ldo: nRows)
+            NativeMatmul.splitRows(nRows, threads: threads) { rows in
+                native.run(weights: w.p, rowBytes: rowBytes, rows: rows, act: prepared, out: o.p, ldo: nRows)
             }
             return
         }
@@ -260,14 +257,21 @@ struct NativeMatmul: Sendable {
 
     func runF32(weights: UnsafeRawPointer, rowBytes: Int, nRows: Int, nCols: Int, activations: UnsafePointer<Float>,
                 nTokens: Int, out: UnsafeMutablePointer<Float>, threads: Int) {
+        let w = SendableRaw(weights), o = SendableMutableFloats(out), x = SendablePointer(activations)
+        Self.splitRows(nRows, threads: threads) { rows in
+            ek_gemm_float(EK_W_F32, w.p, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound), x.p, nCols,
+                          Int64(nTokens), Int64(nCols), o.p, nRows)
+        }
+    }
+
+    /// Runs `body` on up to `threads` workers, each with a range of whole 32-row panels (the C
+    /// kernels' register tile); empty ranges are skipped.
+    static func splitRows(_ nRows: Int, threads: Int, _ body: @Sendable (Range<Int>) -> Void) {
         let panels = (nRows + 31) / 32
         let workers = max(1, min(threads, panels))
-        let w = SendableRaw(weights), o = SendableMutableFloats(out), x = SendablePointer(activations)
         Kernels.parallel(workers) { i in
             let r0 = min(nRows, panels * i / workers * 32), r1 = min(nRows, panels * (i + 1) / workers * 32)
-            if r0 < r1 {
-                ek_gemm_float(EK_W_F32, w.p, rowBytes, Int64(r0), Int64(r1), x.p, nCols, Int64(nTokens), Int64(nCols), o.p, nRows)
-            }
+            if r0 < r1 { body(r0..<r1) }
         }
     }
 

@@ -128,7 +128,7 @@ enum Calibrate {
         var repl: [String: Weight] = [:]
         var keep: [AnyObject] = []
         for (name, w) in m.weightMatrices where w.type != .f32 {
-            let buf = F32Buffer(count: w.rows * w.cols)
+            let buf = FloatStorage(count: w.rows * w.cols)
             for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: buf.p + r * w.cols, count: w.cols)) }
             repl[name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.p), name: name)
             keep.append(buf)
@@ -245,11 +245,6 @@ enum Calibrate {
     }
 }
 
-final class F32Buffer: @unchecked Sendable {
-    let p: UnsafeMutablePointer<Float>
-    init(count: Int) { p = .allocate(capacity: max(count, 1)) }
-    deinit { p.deallocate() }
-}
 
 /// Measured sensitivities on disk (JSON), so that several budgets reuse one measurement.
 enum SensitivityFile {
