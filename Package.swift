@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // ggml's type table and file-type enum: the one place format constants live.
@@ -45,7 +47,14 @@ let package = Package(
         .target(name: "Calibration", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer"]),
         // Perplexity and KL divergence with llama-perplexity's method.
         .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
+        // Size/quality rows as tables (Markdown, CSV, JSON) and plots (SVG, PNG with zlib).
+        .target(name: "Reports", dependencies: ["StrictJSON", "CZlib"]),
+        // Manifests (YAML) → jobs, sharding, resumable job records, quality gates, merged reports.
+        .target(name: "Batch", dependencies: [
+            "Reports", "StrictJSON", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .executableTarget(name: "convert", dependencies: [
+            "Reports", "Batch", .product(name: "Crypto", package: "swift-crypto"),
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
             "Inference", "Evaluation", "Tokenizer", "Calibration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,6 +62,8 @@ let package = Package(
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
         .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON"]),
+        .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Conversion"]),
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),

@@ -1,0 +1,2 @@
+// Placeholder so the target builds until the manifest code lands.
+import Reports
