@@ -9,6 +9,8 @@ public struct QualityRow: Sendable, Equatable {
     public var type: String
     /// Measured in memory, not from a file llama.cpp loads (nf4: bitsandbytes NF4 has no GGUF type).
     public var simulated = false
+    /// The unquantized model the others are measured against (its KLD is 0 by definition).
+    public var reference = false
     public var sizeBytes: Int?
     /// Bits per weight over all tensor data of the file (header and metadata excluded), as llama.cpp reports it.
     public var bpw: Double?
@@ -37,6 +39,7 @@ public struct QualityRow: Sendable, Equatable {
         var o = JSONObject()
         o.append("type", .string(type))
         if simulated { o.append("simulated", .bool(true)) }
+        if reference { o.append("reference", .bool(true)) }
         func put(_ k: String, _ v: Double?) { if let v, v.isFinite { o.append(k, .double(v)) } }
         if let s = sizeBytes { o.append("size_bytes", .int(s)) }
         put("bpw", bpw)
@@ -54,6 +57,7 @@ public struct QualityRow: Sendable, Equatable {
         guard let t = v["type"]?.stringValue else { return nil }
         type = t
         simulated = v["simulated"]?.boolValue ?? false
+        reference = v["reference"]?.boolValue ?? false
         sizeBytes = v["size_bytes"]?.intValue
         bpw = v["bpw"]?.doubleValue
         ppl = v["ppl"]?.doubleValue; pplStderr = v["ppl_stderr"]?.doubleValue; pplDeltaPct = v["ppl_delta_pct"]?.doubleValue

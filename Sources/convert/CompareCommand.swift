@@ -1,0 +1,226 @@
+import ArgumentParser
+import Conversion
+import Evaluation
+import Foundation
+import MappedIO
+import Reports
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Size against quality for several quantization types of one checkpoint, in one table.",
+        discussion: """
+        The unquantized checkpoint is evaluated once and its log-probs kept; then each type is \
+        quantized straight from the checkpoint (as `convert --type` would write it) and evaluated on \
+        the same chunks with llama-perplexity's method: perplexity, its change, the KL divergence \
+        from the reference (mean and 99th percentile) and how often the top token agrees. Rows are \
+        sorted by file size. A type that fails is reported in its row; the others still run.
+
+        nf4 is bitsandbytes' NF4 applied in memory (marked simulated): GGUF has no NF4 type, and \
+        its file would be IQ4_NL, whose size it shows.
+
+        Examples:
+          edgequant compare ./SmolLM2-135M-Instruct --text wiki-eval.txt --chunks 40
+          edgequant compare ./SmolLM2-135M-Instruct --types q8_0,q4_k_m,q4_0 --text wiki-eval.txt \\
+              --imatrix imatrix.gguf --format csv > table.csv
+          edgequant compare ./SmolLM2-135M-Instruct --text wiki-eval.txt --plot size-vs-kld.svg --keep ggufs/
+        """
+    )
+
+    static let defaultTypes = "q8_0,q6_k,q5_k_m,q4_k_m,q4_0,iq4_nl,nf4"
+
+    @Argument(help: "Hugging Face checkpoint directory (safetensors, config.json, tokenizer.json).")
+    var modelDir: String
+
+    @Option(help: ArgumentHelp("Comma-separated types (see `edgequant types`).", valueName: "TYPES"))
+    var types = Self.defaultTypes
+
+    @Option(help: "Evaluation text, plain or gzip-compressed (not the calibration text).")
+    var text: String
+
+    @Option(help: ArgumentHelp("Quantize with this importance matrix (llama-imatrix GGUF or .dat).", valueName: "FILE"))
+    var imatrix: String?
+
+    @Option(help: ArgumentHelp("Collect an importance matrix (and GPTQ statistics) on this text first, as `convert --calibrate`.", valueName: "TEXTFILE"))
+    var calibrate: String?
+
+    @Option(help: "Context size of each evaluation chunk.") var ctx = 512
+    @Option(help: "Maximum number of chunks (default: all the text gives).") var chunks: Int?
+    @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: ArgumentHelp("Keep the GGUF files (and the reference log-probs, reference.logits) in DIR.", valueName: "DIR"))
+    var keep: String?
+
+    @Option(help: "Table format: md, csv or json.") var format: QualityTable.Format = .md
+    @Flag(help: "Short for --format json.") var json = false
+
+    @Option(help: ArgumentHelp("Also draw file size against mean KLD, with the Pareto front, as SVG or PNG (by extension).", valueName: "FILE"))
+    var plot: String?
+
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    var typeList: [String] {
+        types.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+    }
+
+    func validate() throws {
+        let list = typeList
+        guard !list.isEmpty else { throw ValidationError("--types is empty") }
+        if let bad = list.first(where: { ComparisonSession.target(for: $0) == nil }) {
+            throw ValidationError("unknown type \(bad) in --types; choose from: \(ConvertTarget.names.joined(separator: ", "))")
+        }
+        if Set(list).count != list.count { throw ValidationError("--types lists a type twice") }
+        if imatrix != nil && calibrate != nil { throw ValidationError("give --imatrix or --calibrate, not both") }
+        guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8") }
+        if let c = chunks, c < 1 { throw ValidationError("--chunks must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let p = plot, !["svg", "png"].contains((p as NSString).pathExtension.lowercased()) {
+            throw ValidationError("--plot \(p): the name must end in .svg or .png")
+        }
+    }
+
+    func run() throws {
+        installSignalCleanup()
+        do {
+            let list = typeList
+            let fm = FileManager.default
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir.boolValue else {
+                throw FileError(path: modelDir, message: "not a checkpoint directory")
+            }
+            let work: String
+            if let k = keep {
+                try fm.createDirectory(atPath: k, withIntermediateDirectories: true)
+                work = k
+            } else {
+                work = (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-compare-\(getpid())")
+                try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
+            }
+            defer { if keep == nil { try? fm.removeItem(atPath: work) } }
+            let calibration: CalibrationSource = imatrix.map { .imatrix($0) } ?? calibrate.map { .calibrate($0) } ?? .none
+            let session = ComparisonSession(
+                modelDir: modelDir, settings: EvalSettings(text: text, ctx: ctx, chunks: chunks, threads: threads),
+                calibration: calibration, referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
+            let progress = RunProgress(types: list, chunks: try session.chunkCount(), show: !quiet)
+            session.events = SessionEvents(phase: progress.phase, chunk: progress.chunk)
+            try session.prepareReference(reuse: false)
+            var rows: [QualityRow] = []
+            for type in list {
+                let dest: String? = keep.map { k in
+                    (k as NSString).appendingPathComponent("\(URL(fileURLWithPath: modelDir).standardizedFileURL.lastPathComponent)-\(type.uppercased()).gguf")
+                }
+                let row = session.measure(type: type, output: dest, keep: keep != nil)
+                progress.finished(row)
+                rows.append(row)
+            }
+            progress.done()
+            if let r = session.referenceRow { rows.insert(r, at: 0) }
+            rows = QualityTable.sortedBySize(rows)
+            if let p = plot { try writePlot(rows, to: p) }
+            print(QualityTable.render(rows, format: json ? .json : format), terminator: "")
+            let failed = rows.filter { $0.error != nil }
+            if !failed.isEmpty {
+                writeStderr("edgequant: \(failed.count) of \(list.count) types failed: \(failed.map(\.type).joined(separator: ", "))\n")
+                throw ExitCode(1)
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            fail(error)
+        }
+    }
+
+    func writePlot(_ rows: [QualityRow], to path: String) throws {
+        _ = rows
+        _ = path
+    }
+}
+
+extension QualityTable.Format: ExpressibleByArgument {}
+
+/// One progress line for a whole multi-step run, with an ETA from the steps seen so far: the
+/// reference evaluation, then per type a quantization and an evaluation of the same chunks.
+final class RunProgress: @unchecked Sendable {
+    let types: [String]
+    let chunks: Int
+    let show: Bool
+    let tty = isatty(2) != 0
+    let start = Date()
+    private var unitsDone = 0.0
+    private var quantizeUnits: [Double] = []
+    private var stepStart = Date()
+    private var step = "", type = ""
+    private var chunkSeconds = 0.0, chunkCount = 0
+    private var typesDone = 0
+    private var lastDraw = Date.distantPast
+
+    init(types: [String], chunks: Int, show: Bool) {
+        self.types = types
+        self.chunks = chunks
+        self.show = show
+    }
+
+    /// Work in evaluation chunks: a quantization counts as the chunks its measured time is worth.
+    private var totalUnits: Double {
+        let q = quantizeUnits.isEmpty ? 2 : quantizeUnits.reduce(0, +) / Double(quantizeUnits.count)
+        return Double(chunks * (1 + types.count)) + q * Double(types.count)
+    }
+
+    func phase(_ step: String, _ type: String) {
+        let now = Date()
+        if self.step == "quantize" || self.step == "calibrate" {
+            let perChunk = chunkCount > 0 ? chunkSeconds / Double(chunkCount) : 1
+            let u = now.timeIntervalSince(stepStart) / perChunk
+            if self.step == "quantize" { quantizeUnits.append(u); unitsDone += u }
+        }
+        self.step = step
+        self.type = type
+        stepStart = now
+        if show && !tty { writeStderr("compare: \(status())\n") }
+        draw(force: true)
+    }
+
+    func chunk(_ done: Int, _ total: Int) {
+        chunkSeconds += Date().timeIntervalSince(stepStart)
+        chunkCount += 1
+        stepStart = Date()
+        unitsDone += 1
+        draw(force: done == total)
+    }
+
+    func finished(_ row: QualityRow) {
+        typesDone += 1
+        if show, let e = row.error { writeStderr((tty ? "\r\u{1B}[K" : "") + "compare: \(row.type) failed: \(e)\n") }
+        step = ""
+    }
+
+    func done() {
+        if show && tty { writeStderr("\r\u{1B}[K") }
+        if show { writeStderr(String(format: "compare: %d types in %.0f s\n", types.count, Date().timeIntervalSince(start))) }
+    }
+
+    private func describe() -> String {
+        switch step {
+        case "reference": "reference (unquantized) evaluation"
+        case "calibrate": "calibration (importance matrix, GPTQ statistics)"
+        default: "[\(typesDone + 1)/\(types.count)] \(step) \(type)"
+        }
+    }
+
+    private func draw(force: Bool) {
+        guard show, tty, force || Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = Date()
+        writeStderr("\r\u{1B}[K" + status())
+    }
+
+    private func status() -> String {
+        let el = Date().timeIntervalSince(start)
+        let frac = min(1, unitsDone / totalUnits)
+        let eta = unitsDone > 0 ? clock(el / unitsDone * max(0, totalUnits - unitsDone)) : "?"
+        return String(format: "%@  %3.0f%%  elapsed %@  ETA %@", describe(), 100 * frac, clock(el), eta)
+    }
+
+    private func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}

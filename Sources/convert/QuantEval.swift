@@ -1,0 +1,269 @@
+import ArgumentParser
+import Calibration
+import Conversion
+import Evaluation
+import Foundation
+import GGMLCore
+import GGUFWriter
+import Inference
+import MappedIO
+import Quantizers
+import Reports
+
+/// Where the importance matrix of a comparison or batch comes from.
+enum CalibrationSource: Equatable, Sendable {
+    case none
+    case imatrix(String)
+    case calibrate(String)
+}
+
+struct EvalSettings: Sendable {
+    var text: String
+    var ctx = 512
+    var chunks: Int?
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+}
+
+/// What a session reports while it works, for progress lines and ETAs.
+struct SessionEvents {
+    /// A step began: "reference", "quantize", "evaluate" with the type it is for.
+    var phase: (_ step: String, _ type: String) -> Void = { _, _ in }
+    /// An evaluation finished chunk `done` of `total`.
+    var chunk: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+}
+
+/// One checkpoint under measurement: the unquantized reference's log-probs computed once and kept
+/// in a file (llama-perplexity's `--kl-divergence-base` format), then each type quantized straight
+/// from the checkpoint and evaluated against them. `compare` runs one; `batch` one per model.
+final class ComparisonSession {
+    let modelDir: String
+    let settings: EvalSettings
+    let calibration: CalibrationSource
+    let referenceLogits: String
+    var events = SessionEvents()
+    /// The reference measured (PPL, its size as an unquantized GGUF); nil when its logits were reused.
+    private(set) var referenceRow: QualityRow?
+    private var calibrationDone = false
+    private var imatrix: ImatrixData?
+    private var encoder: Converter.TensorEncoder?
+
+    init(modelDir: String, settings: EvalSettings, calibration: CalibrationSource, referenceLogits: String,
+         events: SessionEvents = SessionEvents()) {
+        self.modelDir = modelDir
+        self.settings = settings
+        self.calibration = calibration
+        self.referenceLogits = referenceLogits
+        self.events = events
+    }
+
+    /// Evaluation chunks the text gives (what every evaluation of this session runs).
+    func chunkCount() throws -> Int {
+        let n = try tokens().count / settings.ctx
+        return min(n, settings.chunks ?? n)
+    }
+
+    private var cachedTokens: [Int32]?
+    private func tokens() throws -> [Int32] {
+        if let t = cachedTokens { return t }
+        let t = try ModelLoader.evaluationTokens(textFile: settings.text, tokenizer: ModelLoader.tokenizer(modelDir))
+        guard t.count >= settings.ctx else {
+            throw FileError(path: settings.text, message: "gives \(t.count) tokens, fewer than one chunk of \(settings.ctx)")
+        }
+        cachedTokens = t
+        return t
+    }
+
+    /// Computes the reference log-probs unless `referenceLogits` already holds them for these tokens.
+    func prepareReference(reuse: Bool) throws {
+        let toks = try tokens()
+        let n = try chunkCount()
+        if reuse, FileManager.default.fileExists(atPath: referenceLogits),
+           let r = try? LogitsFileReader(path: referenceLogits), r.nCtx == settings.ctx, r.nChunk >= n,
+           Array(r.tokens.prefix(n * settings.ctx)) == Array(toks.prefix(n * settings.ctx)) {
+            return
+        }
+        events.phase("reference", "")
+        let model = try ModelLoader.load(modelDir)
+        let fw = Forward(model: model, engine: GGMLEngine(threads: settings.threads), threads: settings.threads)
+        let out = try Evaluation(forward: fw, nCtx: settings.ctx, bos: model.chunkBOS)
+            .run(tokens: toks, maxChunks: n, reference: .none, saveLogits: referenceLogits) { done, total, _ in
+                self.events.chunk(done, total)
+            }
+        var row = QualityRow(type: Self.nativeTypeName(model))
+        row.reference = true
+        if let target = ConvertTarget(name: row.type),
+           let plan = try? target.plan(directory: modelDir, preTokenizer: nil).plan {
+            row.sizeBytes = Calibrate.fileSize(plan)
+            row.bpw = Self.bitsPerWeight(plan)
+        }
+        row.ppl = out.perplexity.ppl
+        row.pplStderr = out.perplexity.pplStderr
+        row.pplDeltaPct = 0
+        row.kldMean = 0
+        row.sameTopPct = 100
+        row.evalTokensPerSecond = out.perplexity.tokensPerSecond
+        referenceRow = row
+    }
+
+    /// Quantizes `type` from the checkpoint into `output` (temp name, renamed when complete) and
+    /// measures it. Errors of this type end up in the row, so one bad type does not stop the rest.
+    func measure(type: String, output: String?, keep: Bool) -> QualityRow {
+        var row = QualityRow(type: type.lowercased())
+        do {
+            guard let target = Self.target(for: type) else {
+                throw FileError(path: modelDir, message: "unknown type \(type)")
+            }
+            try prepareCalibration(for: target)
+            if target == .nf4 { return try measureNF4(row: row) }
+            let (plan, defaultName) = try target.plan(directory: modelDir, preTokenizer: nil, options: options(),
+                                                      imatrix: target.isLlamaQuantize ? imatrix : nil)
+            let dest = output ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
+            events.phase("quantize", row.type)
+            let summary = try Converter(plan: plan, threads: settings.threads, encoder: target.isLlamaQuantize ? encoder : nil)
+                .run(outfile: dest)
+            defer { if !keep { try? FileManager.default.removeItem(atPath: dest) } }
+            row.quantizeSeconds = summary.seconds
+            row.sizeBytes = summary.fileSize
+            row.bpw = Self.bitsPerWeight(plan)
+            if keep { row.path = dest }
+            events.phase("evaluate", row.type)
+            try evaluate(Model(gguf: GGUFFile(path: dest)), into: &row)
+        } catch {
+            row.error = "\(error)"
+        }
+        return row
+    }
+
+    /// bitsandbytes NF4 in memory: the tensors the IQ4_NL mix makes 4-bit get NF4's codebook and
+    /// 64-weight absmax blocks (4.5 bits per weight, as IQ4_NL), the rest the mix's own types. Its
+    /// size is the IQ4_NL file's; no file is written, since llama.cpp could not load one.
+    private func measureNF4(row: QualityRow) throws -> QualityRow {
+        var row = row
+        row.simulated = true
+        events.phase("quantize", row.type)
+        let start = Date()
+        let (plan, _) = try ConvertTarget.nf4.plan(directory: modelDir, preTokenizer: nil, options: options(), imatrix: nil)
+        row.sizeBytes = Calibrate.fileSize(plan)
+        row.bpw = Self.bitsPerWeight(plan)
+        let source = try ModelLoader.load(modelDir)
+        let weights = source.weightMatrices
+        var replaced: [String: Weight] = [:]
+        var keep: [AnyObject] = []
+        for t in plan.tensors {
+            guard let w = weights[t.name], t.type != w.type else { continue }
+            let f = FloatStorage(count: w.rows * w.cols)
+            let all = UnsafeMutableBufferPointer(start: f.p, count: w.rows * w.cols)
+            NativeParallel.rows(w.rows, threads: settings.threads) { r in
+                w.row(r, into: UnsafeMutableBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]))
+            }
+            if t.type == .iq4_nl {
+                NativeParallel.rows(w.rows, threads: settings.threads) { r in
+                    NF4.roundTrip(UnsafeMutableBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]))
+                }
+                replaced[t.name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(f.p), name: t.name)
+                keep.append(f)
+            } else {
+                guard let q = Quantizers.quantizer(for: t.type), let rowBytes = t.type.rowSize(w.cols) else {
+                    throw FileError(path: modelDir, message: "nf4: cannot write \(t.type.name) for \(t.name)")
+                }
+                let bytes = OwnedBuffer(count: rowBytes * w.rows)
+                NativeParallel.rows(w.rows, threads: settings.threads) { r in
+                    q.quantizeRow(UnsafeBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]),
+                                  into: UnsafeMutableRawBufferPointer(start: bytes.p + r * rowBytes, count: rowBytes))
+                }
+                replaced[t.name] = Weight(type: t.type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(bytes.p), name: t.name)
+                keep.append(bytes)
+            }
+        }
+        let model = try source.replacing(replaced, keepAlive: keep)
+        row.quantizeSeconds = Date().timeIntervalSince(start)
+        events.phase("evaluate", row.type)
+        try evaluate(model, into: &row)
+        return row
+    }
+
+    private func evaluate(_ model: Model, into row: inout QualityRow) throws {
+        let reader = try LogitsFileReader(path: referenceLogits)
+        let fw = Forward(model: model, engine: GGMLEngine(threads: settings.threads), threads: settings.threads)
+        let out = try Evaluation(forward: fw, nCtx: settings.ctx, bos: model.chunkBOS)
+            .run(tokens: [], maxChunks: try chunkCount(), reference: .file(reader), saveLogits: nil) { done, total, _ in
+                self.events.chunk(done, total)
+            }
+        row.ppl = out.perplexity.ppl
+        row.pplStderr = out.perplexity.pplStderr
+        row.evalTokensPerSecond = out.perplexity.tokensPerSecond
+        if let k = out.kld {
+            row.pplDeltaPct = 100 * (k.ppl / k.pplBase - 1)
+            row.kldMean = k.kldMean.0
+            row.kldP99 = k.kldQuantile(0.99)
+            row.sameTopPct = k.sameTopPct
+        }
+    }
+
+    private func options() throws -> QuantizationPolicy.Options { QuantizationPolicy.Options() }
+
+    /// The importance matrix (and for --calibrate the GPTQ second moments), made once per session.
+    private func prepareCalibration(for target: ConvertTarget) throws {
+        guard !calibrationDone, target.isLlamaQuantize, target != .nf4 else { return }
+        calibrationDone = true
+        switch calibration {
+        case .none: break
+        case .imatrix(let path):
+            let m = try ImatrixReader.read(path: path)
+            imatrix = ImatrixData(weights: m.allQuantWeights(), file: path, datasets: m.datasets, chunkCount: m.chunkCount)
+        case .calibrate(let text):
+            events.phase("calibrate", "")
+            let opts = try CalibrationOptions.parse(["--calibrate", text])
+            let r = try Calibrate.run(model: modelDir, opts: opts, threads: settings.threads, quiet: true) { _ in 0 }
+            imatrix = Calibrate.imatrixData(r, text: text)
+            encoder = Calibrate.encoder(r, threads: settings.threads)
+        }
+    }
+
+    /// Quantized types as llama-quantize writes them (q8_0 included, which `convert` writes as
+    /// convert_hf_to_gguf.py does), so that every row has a llama.cpp counterpart to check.
+    static func target(for type: String) -> ConvertTarget? {
+        let l = type.lowercased()
+        if !["f32", "f16", "bf16"].contains(l), let f = LlamaFileType(name: l) { return .llamaQuantize(f) }
+        return ConvertTarget(name: l)
+    }
+
+    /// llama.cpp's BPW: bits of all tensor data over the number of weights.
+    static func bitsPerWeight(_ plan: any OutputPlan) -> Double {
+        var bytes = 0, elements = 0
+        for t in plan.tensors {
+            let rows = t.ne.dropFirst().reduce(1, *)
+            bytes += (t.type.rowSize(t.ne[0]) ?? 0) * rows
+            elements += t.ne[0] * rows
+        }
+        return elements > 0 ? Double(bytes) * 8 / Double(elements) : 0
+    }
+
+    /// The float type most of the model's weight matrices have in the checkpoint (its reference).
+    static func nativeTypeName(_ m: Model) -> String {
+        var counts: [GGMLType: Int] = [:]
+        for w in m.weightMatrices.values { counts[w.type, default: 0] += w.rows * w.cols }
+        return (counts.max { $0.value < $1.value }?.key ?? .f32).name.lowercased()
+    }
+}
+
+final class OwnedBuffer {
+    let p: UnsafeMutableRawPointer
+    init(count: Int) { p = .allocate(byteCount: max(count, 1), alignment: 64) }
+    deinit { p.deallocate() }
+}
+
+/// Rows split over threads, for the in-memory NF4 model (a 7B model's matrices take seconds each).
+enum NativeParallel {
+    static func rows(_ n: Int, threads: Int, _ body: (Int) -> Void) {
+        let t = max(1, min(threads, n))
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let b = body
+            DispatchQueue.concurrentPerform(iterations: t) { i in
+                var r = i * n / t
+                let end = (i + 1) * n / t
+                while r < end { b(r); r += 1 }
+            }
+        }
+    }
+}
