@@ -98,7 +98,7 @@ struct Compare: ParsableCommand {
             defer { if keep == nil { try? fm.removeItem(atPath: work) } }
             let calibration: CalibrationSource = imatrix.map { .imatrix($0) } ?? calibrate.map { .calibrate($0) } ?? .none
             let session = ComparisonSession(
-                modelDir: modelDir, settings: EvalSettings(text: text, ctx: ctx, chunks: chunks, threads: threads),
+                modelDir: modelDir, settings: SessionSettings(text: text, ctx: ctx, chunks: chunks, threads: threads),
                 calibration: calibration, referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
             let progress = RunProgress(types: list, chunks: try session.chunkCount(), show: !quiet)
             session.events = SessionEvents(phase: progress.phase, chunk: progress.chunk)

@@ -13,7 +13,7 @@ struct EdgeQuant: ParsableCommand {
           edgequant inspect ./SmolLM2-135M-Instruct-Q8_0.gguf
         Every error is one line naming the file and the fault; no partial output is ever left behind.
         """,
-        subcommands: [Convert.self, Quantize.self, Inspect.self, Types.self, Perplexity.self, Generate.self, Imatrix.self, Compare.self]
+        subcommands: [Convert.self, Quantize.self, Inspect.self, Types.self, Perplexity.self, Generate.self, Imatrix.self, Compare.self, BatchCommand.self]
     )
 }
 

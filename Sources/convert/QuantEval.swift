@@ -17,7 +17,7 @@ enum CalibrationSource: Equatable, Sendable {
     case calibrate(String)
 }
 
-struct EvalSettings: Sendable {
+struct SessionSettings: Sendable {
     var text: String
     var ctx = 512
     var chunks: Int?
@@ -37,7 +37,7 @@ struct SessionEvents {
 /// from the checkpoint and evaluated against them. `compare` runs one; `batch` one per model.
 final class ComparisonSession {
     let modelDir: String
-    let settings: EvalSettings
+    let settings: SessionSettings
     let calibration: CalibrationSource
     let referenceLogits: String
     var events = SessionEvents()
@@ -47,7 +47,7 @@ final class ComparisonSession {
     private var imatrix: ImatrixData?
     private var encoder: Converter.TensorEncoder?
 
-    init(modelDir: String, settings: EvalSettings, calibration: CalibrationSource, referenceLogits: String,
+    init(modelDir: String, settings: SessionSettings, calibration: CalibrationSource, referenceLogits: String,
          events: SessionEvents = SessionEvents()) {
         self.modelDir = modelDir
         self.settings = settings
