@@ -74,5 +74,91 @@ got=$("$BIN" generate "$WORK/q8.gguf" --prompt "The capital of France is" -n 32 
 if [ "$got" = "$(cat Fixtures/smollm2/generate-q8_0.txt)" ]; then echo "smollm2 generate: same 29 tokens as llama-completion"; pass=$((pass+1))
 else echo "smollm2 generate: DIFFERS from llama-completion: $got"; fail=$((fail+1)); fi
 rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
+
+# compare and batch on the real model, short (2 chunks of 256 tokens of the Wikipedia eval split):
+# what they print is checked for shape, their files against llama-quantize's, batch's exit codes,
+# resume after a kill, and shards merged against a single run.
+[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || python3 scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
+[ -f "$WORK/sharded/model.safetensors.index.json" ] || python3 scripts/smollm2-checkpoint.py "$WORK/sharded" --shards 2 --cache "$WORK/.cache" >/dev/null
+TEXT="$WORK/wiki/wiki-eval-20k.txt"
+ok() { echo "$1"; pass=$((pass+1)); }
+bad() { echo "$1"; fail=$((fail+1)); }
+rm -rf "$WORK/cmp"
+if "$BIN" compare "$CKPT" --types q4_0,q8_0,nf4,q4_k_m --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet \
+     --keep "$WORK/cmp" --plot "$WORK/cmp/plot.svg" --json > "$WORK/cmp.json" &&
+   python3 - "$WORK/cmp.json" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["type"] for r in rows] == ["bf16", "q8_0", "q4_k_m", "nf4", "q4_0"], [r["type"] for r in rows]
+assert rows[0].get("reference") and rows[3].get("simulated")
+for r in rows:
+    for k in ("type", "size_bytes", "bpw", "ppl", "kld_mean", "same_top_pct"): assert k in r, (r["type"], k)
+    assert "error" not in r
+assert 0 < rows[1]["kld_mean"] < rows[2]["kld_mean"] < rows[4]["kld_mean"] < 1
+EOF
+then ok "smollm2 compare: 4 types + reference, rows complete and ordered by size"; else bad "smollm2 compare: BAD TABLE"; fi
+sums=0
+for t in Q8_0 Q4_K_M Q4_0; do
+  want=$(grep -- "-$t.gguf" Fixtures/smollm2/SHA256SUMS-llama-quantize | cut -d' ' -f1)
+  [ "$( (sha256sum "$WORK/cmp/SmolLM2-135M-Instruct-$t.gguf" 2>/dev/null || echo missing) | cut -d' ' -f1)" = "$want" ] && sums=$((sums+1))
+done
+[ "$sums" = 3 ] && ok "smollm2 compare --keep: q8_0, q4_k_m, q4_0 identical to llama-quantize" || bad "smollm2 compare --keep: files DIFFER from llama-quantize"
+python3 -c "
+import xml.dom.minidom as m
+d = m.parse('$WORK/cmp/plot.svg'); t = ' '.join(n.firstChild.data for n in d.getElementsByTagName('text') if n.firstChild)
+assert all(x in t for x in ('q8_0', 'q4_k_m', 'q4_0', 'nf4', 'File size', 'KL divergence')), t" \
+  && ok "smollm2 compare --plot: SVG parses, every type and both axes labelled" || bad "smollm2 compare --plot: BAD SVG"
+rm -rf "$WORK/cmp" "$WORK/cmp.json"
+
+B="$WORK/batch"; rm -rf "$B"; mkdir -p "$B"
+cat > "$B/manifest.yaml" <<EOF
+output: out
+eval: {text: $PWD/$TEXT, ctx: 256, chunks: 2}
+threads: 2
+types: [q8_0, q4_k_m, q4_0]
+gates: {max_size_mb: 200, max_ppl_increase_pct: 100}
+models:
+  - name: smollm2
+    path: $PWD/$CKPT
+    gates: {max_kld: 0.5}
+  - name: smollm2-sharded
+    path: $PWD/$WORK/sharded
+    types: [q8_0, {type: q4_k_m, gates: {max_kld: 0.2}}, {type: q4_0, gates: {max_kld: 0.2}}]
+EOF
+set +e
+"$BIN" batch "$B/manifest.yaml" > "$B/run1.txt" 2> "$B/run1.err"; code=$?
+set -e
+[ "$code" = 3 ] && grep -q "gate failed: smollm2-sharded/q4_0: max_kld" "$B/run1.err" && [ "$(grep -c "gate failed" "$B/run1.err")" = 1 ] \
+  && ok "smollm2 batch: 2 models × 3 types, the one failing gate named, exit 3" || bad "smollm2 batch: exit $code, gates WRONG"
+cp "$B/out/report.json" "$B/full.json"
+"$BIN" batch "$B/manifest.yaml" > /dev/null 2> "$B/run2.err" || true
+[ "$(grep -c "skip .* (up to date)" "$B/run2.err")" = 6 ] && ok "smollm2 batch rerun: all 6 jobs up to date, none redone" || bad "smollm2 batch rerun: REDID work"
+rm -rf "$B/out"
+"$BIN" batch "$B/manifest.yaml" > /dev/null 2>&1 & bpid=$!
+while [ "$(ls "$B"/out/.edgequant/jobs/*.json 2>/dev/null | wc -l)" -lt 2 ] && kill -0 $bpid 2>/dev/null; do sleep 0.2; done
+kill -TERM $bpid 2>/dev/null || true; wait $bpid 2>/dev/null || true
+finished=$(ls "$B"/out/.edgequant/jobs/*.json 2>/dev/null | wc -l)
+"$BIN" batch "$B/manifest.yaml" > /dev/null 2> "$B/run3.err" || true
+redone=$(grep -cE "(passed|failed) in " "$B/run3.err" || true)
+[ "$finished" -ge 2 ] && [ "$finished" -lt 6 ] && [ "$redone" = $((6 - finished)) ] \
+  && ok "smollm2 batch killed after $finished jobs: the rerun did only the other $redone" || bad "smollm2 batch resume: killed after $finished, rerun did $redone"
+rm -rf "$B/out"
+"$BIN" batch "$B/manifest.yaml" --shard 1/2 > /dev/null 2> "$B/s1.err" || true
+"$BIN" batch "$B/manifest.yaml" --shard 2/2 > /dev/null 2> "$B/s2.err" || true
+"$BIN" batch "$B/manifest.yaml" --merge > /dev/null 2>&1 || true
+if python3 - "$B" <<'EOF'
+import json, re, sys
+b = sys.argv[1]
+ran = [re.search(r"\] (\S+) (passed|failed) in", l).group(1) for f in ("s1.err", "s2.err") for l in open(f"{b}/{f}") if re.search(r"(passed|failed) in", l)]
+assert sorted(ran) == sorted(f"{m}/{t}" for m in ("smollm2", "smollm2-sharded") for t in ("q8_0", "q4_k_m", "q4_0")), ran
+def strip(o):
+    if isinstance(o, dict): return {k: strip(v) for k, v in o.items() if k not in ("quantize_seconds", "eval_tokens_per_second", "resumed")}
+    if isinstance(o, list): return [strip(x) for x in o]
+    return o
+assert strip(json.load(open(f"{b}/full.json"))) == strip(json.load(open(f"{b}/out/report.json")))
+EOF
+then ok "smollm2 batch --shard 1/2 + 2/2: every job once; --merge equals the single run but for timing"; else bad "smollm2 batch shards/merge: DIFFER"; fi
+rm -rf "$B"
+
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1)) ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 7)) ]
