@@ -10,6 +10,7 @@
 # within the evaluation's tolerances (PPL 0.3 %, KLD 5 %).
 # usage: Benchmarks/compare.sh CHECKPOINT_DIR TEXT LLAMA_CPP_DIR [THREADS=2] [CHUNKS]
 #   LLAMA_CPP_DIR holds src/ (convert_hf_to_gguf.py, gguf-py) and bin/ (as ../shared/tools/llama-cpp.sh makes it)
+#   PLOT_DIR=dir also writes our run's plot there (compare-plot.svg and .png)
 set -euo pipefail
 CKPT=$1; TEXT=$2; LL=$3; THREADS=${4:-2}; CHUNKS=${5:-}
 TYPES="Q8_0 Q6_K Q5_K_M Q4_K_M Q4_0 IQ4_NL"
@@ -33,12 +34,23 @@ t1=$(now)
 
 # --- edgequant ---
 types=$(echo "$TYPES nf4" | tr 'A-Z ' 'a-z,')
-"$BIN" compare "$CKPT" --types "$types" --text "$TEXT" "${CH[@]}" --threads "$THREADS" --keep "$T/ours" --json --quiet > "$T/ours.json"
+PL=(); [ -n "${PLOT_DIR:-}" ] && PL=(--plot "$PLOT_DIR/compare-plot.svg" --plot "$PLOT_DIR/compare-plot.png")
+"$BIN" compare "$CKPT" --types "$types" --text "$TEXT" "${CH[@]}" --threads "$THREADS" --keep "$T/ours" "${PL[@]}" --json --quiet > "$T/ours.json"
 t2=$(now)
 
 llama_s=$(python3 -c "print(f'{$t1-$t0:.1f}')"); ours_s=$(python3 -c "print(f'{$t2-$t1:.1f}')")
 printf "%-58s %8s s\n" "llama.cpp: convert bf16 + base logits + 6 × (quantize + perplexity/KLD)" "$llama_s"
 printf "%-58s %8s s   (%.2fx)\n" "edgequant compare: reference + 7 types (6 + nf4 simulated)" "$ours_s" "$(python3 -c "print($llama_s/$ours_s)")"
+echo
+python3 - "$T/ours.json" <<'EOF'
+import json, sys
+print("edgequant compare's table:")
+print(f"{'type':<18} {'MB':>7} {'bpw':>5} {'PPL':>8} {'ΔPPL%':>7} {'KLD':>9} {'p99 KLD':>8} {'top%':>6} {'quant s':>7} {'tok/s':>6}")
+for r in json.load(open(sys.argv[1])):
+    n = r["type"] + (" (reference)" if r.get("reference") else " (simulated)" if r.get("simulated") else "")
+    g = lambda k, f: format(r[k], f) if k in r else "-"
+    print(f"{n:<18} {r['size_bytes']/1e6:7.1f} {g('bpw','5.2f')} {g('ppl','8.4f')} {g('ppl_delta_pct','+7.2f')} {g('kld_mean','9.6f')} {g('kld_p99','8.4f')} {g('same_top_pct','6.2f')} {g('quantize_seconds','7.1f')} {g('eval_tokens_per_second','6.0f')}")
+EOF
 echo
 printf "%-8s %-10s | %9s %9s %7s | %9s %9s %7s | %7s %7s | %s\n" type file "PPL ll" "PPL ours" "Δ%" "KLD ll" "KLD ours" "Δ%" "top% ll" "top% us" verdict
 for t in $TYPES; do

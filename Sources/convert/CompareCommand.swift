@@ -53,8 +53,8 @@ struct Compare: ParsableCommand {
     @Option(help: "Table format: md, csv or json.") var format: QualityTable.Format = .md
     @Flag(help: "Short for --format json.") var json = false
 
-    @Option(help: ArgumentHelp("Also draw file size against mean KLD, with the Pareto front, as SVG or PNG (by extension).", valueName: "FILE"))
-    var plot: String?
+    @Option(help: ArgumentHelp("Also draw file size against mean KLD, with the Pareto front, as SVG or PNG (by extension; repeatable).", valueName: "FILE"))
+    var plot: [String] = []
 
     @Flag(help: "No progress on stderr.") var quiet = false
 
@@ -73,7 +73,7 @@ struct Compare: ParsableCommand {
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8") }
         if let c = chunks, c < 1 { throw ValidationError("--chunks must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if let p = plot, !["svg", "png"].contains((p as NSString).pathExtension.lowercased()) {
+        if let p = plot.first(where: { !["svg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }) {
             throw ValidationError("--plot \(p): the name must end in .svg or .png")
         }
     }
@@ -115,7 +115,7 @@ struct Compare: ParsableCommand {
             progress.done()
             if let r = session.referenceRow { rows.insert(r, at: 0) }
             rows = QualityTable.sortedBySize(rows)
-            if let p = plot { try writePlot(rows, to: p) }
+            for p in plot { try writePlot(rows, to: p) }
             print(QualityTable.render(rows, format: json ? .json : format), terminator: "")
             let failed = rows.filter { $0.error != nil }
             if !failed.isEmpty {
@@ -129,9 +129,20 @@ struct Compare: ParsableCommand {
         }
     }
 
+    /// Size against mean KLD for every measured type (the reference, at KLD 0, has no place on a log axis).
     func writePlot(_ rows: [QualityRow], to path: String) throws {
-        _ = rows
-        _ = path
+        let points = rows.compactMap { r -> PlotPoint? in
+            guard !r.reference, let s = r.sizeBytes, let k = r.kldMean else { return nil }
+            return PlotPoint(label: r.type, sizeBytes: s, kld: k, simulated: r.simulated)
+        }
+        let name = URL(fileURLWithPath: modelDir).standardizedFileURL.lastPathComponent
+        let ref = rows.first(where: \.reference)?.type ?? "the unquantized model"
+        let title = "\(name): size vs quality (KLD from \(ref))"
+        let bytes: [UInt8] = path.lowercased().hasSuffix(".png")
+            ? SizeQualityPlot.png(points, title: title) : Array(SizeQualityPlot.svg(points, title: title).utf8)
+        let out = try OutputFile(path: path) // removed unless committed
+        try out.write(bytes, at: 0)
+        try out.commit()
     }
 }
 
