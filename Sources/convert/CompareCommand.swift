@@ -162,6 +162,8 @@ final class RunProgress: @unchecked Sendable {
     private var step = "", type = ""
     private var chunkSeconds = 0.0, chunkCount = 0
     private var typesDone = 0
+    /// `unitsDone` when the current type began, so a failed type still counts as done.
+    private var typeStartUnits: Double?
     private var lastDraw = Date.distantPast
 
     init(types: [String], chunks: Int, show: Bool) {
@@ -183,6 +185,7 @@ final class RunProgress: @unchecked Sendable {
             let u = now.timeIntervalSince(stepStart) / perChunk
             if self.step == "quantize" { quantizeUnits.append(u); unitsDone += u }
         }
+        if !type.isEmpty && typeStartUnits == nil { typeStartUnits = unitsDone }
         self.step = step
         self.type = type
         stepStart = now
@@ -199,6 +202,11 @@ final class RunProgress: @unchecked Sendable {
     }
 
     func finished(_ row: QualityRow) {
+        if row.error != nil, let u = typeStartUnits {
+            let q = quantizeUnits.isEmpty ? 2 : quantizeUnits.reduce(0, +) / Double(quantizeUnits.count)
+            unitsDone = max(unitsDone, u + Double(chunks) + q)
+        }
+        typeStartUnits = nil
         typesDone += 1
         if show, let e = row.error { writeStderr((tty ? "\r\u{1B}[K" : "") + "compare: \(row.type) failed: \(e)\n") }
         step = ""
