@@ -109,6 +109,16 @@ d = m.parse('$WORK/cmp/plot.svg'); t = ' '.join(n.firstChild.data for n in d.get
 assert all(x in t for x in ('q8_0', 'q4_k_m', 'q4_0', 'nf4', 'File size', 'KL divergence')), t" \
   && ok "smollm2 compare --plot: SVG parses, every type and both axes labelled" || bad "smollm2 compare --plot: BAD SVG"
 rm -rf "$WORK/cmp" "$WORK/cmp.json"
+rm -rf "$WORK/cmp"
+"$BIN" compare "$CKPT" --types q4_k_m,q4_0 --imatrix Fixtures/smollm2/imatrix.gguf --text "$TEXT" --ctx 256 --chunks 2 --threads 2 \
+  --quiet --keep "$WORK/cmp" --format csv > /dev/null || true
+sums=0
+for t in Q4_K_M Q4_0; do
+  want=$(grep -- "-$t-imatrix.gguf" Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix | cut -d' ' -f1)
+  [ "$( (sha256sum "$WORK/cmp/SmolLM2-135M-Instruct-$t.gguf" 2>/dev/null || echo missing) | cut -d' ' -f1)" = "$want" ] && sums=$((sums+1))
+done
+[ "$sums" = 2 ] && ok "smollm2 compare --imatrix --keep: q4_k_m, q4_0 identical to llama-quantize --imatrix" || bad "smollm2 compare --imatrix: files DIFFER"
+rm -rf "$WORK/cmp"
 
 B="$WORK/batch"; rm -rf "$B"; mkdir -p "$B"
 cat > "$B/manifest.yaml" <<EOF
@@ -161,4 +171,4 @@ then ok "smollm2 batch --shard 1/2 + 2/2: every job once; --merge equals the sin
 rm -rf "$B"
 
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 7)) ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]

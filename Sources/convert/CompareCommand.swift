@@ -105,17 +105,14 @@ struct Compare: ParsableCommand {
             try session.prepareReference(reuse: false)
             var rows: [QualityRow] = []
             for type in list {
-                let dest: String? = keep.map { k in
-                    (k as NSString).appendingPathComponent("\(URL(fileURLWithPath: modelDir).standardizedFileURL.lastPathComponent)-\(type.uppercased()).gguf")
-                }
-                let row = session.measure(type: type, output: dest, keep: keep != nil)
+                let row = session.measure(type: type, output: keep, keep: keep != nil)
                 progress.finished(row)
                 rows.append(row)
             }
             progress.done()
             if let r = session.referenceRow { rows.insert(r, at: 0) }
             rows = QualityTable.sortedBySize(rows)
-            for p in plot { try writePlot(rows, to: p) }
+            for p in plot { try writePlot(rows, to: p, model: session.modelName) }
             print(QualityTable.render(rows, format: json ? .json : format), terminator: "")
             let failed = rows.filter { $0.error != nil }
             if !failed.isEmpty {
@@ -130,12 +127,12 @@ struct Compare: ParsableCommand {
     }
 
     /// Size against mean KLD for every measured type (the reference, at KLD 0, has no place on a log axis).
-    func writePlot(_ rows: [QualityRow], to path: String) throws {
+    func writePlot(_ rows: [QualityRow], to path: String, model: String?) throws {
         let points = rows.compactMap { r -> PlotPoint? in
             guard !r.reference, let s = r.sizeBytes, let k = r.kldMean else { return nil }
             return PlotPoint(label: r.type, sizeBytes: s, kld: k, simulated: r.simulated)
         }
-        let name = URL(fileURLWithPath: modelDir).standardizedFileURL.lastPathComponent
+        let name = model ?? URL(fileURLWithPath: modelDir).standardizedFileURL.lastPathComponent
         let ref = rows.first(where: \.reference)?.type ?? "the unquantized model"
         let title = "\(name): size vs quality (KLD from \(ref))"
         let bytes: [UInt8] = path.lowercased().hasSuffix(".png")

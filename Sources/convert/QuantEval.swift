@@ -43,6 +43,8 @@ final class ComparisonSession {
     var events = SessionEvents()
     /// The reference measured (PPL, its size as an unquantized GGUF); nil when its logits were reused.
     private(set) var referenceRow: QualityRow?
+    /// `general.name` as convert writes it (for titles), once the reference has been measured.
+    private(set) var modelName: String?
     private var calibrationDone = false
     private var imatrix: ImatrixData?
     private var encoder: Converter.TensorEncoder?
@@ -95,6 +97,7 @@ final class ComparisonSession {
            let plan = try? target.plan(directory: modelDir, preTokenizer: nil).plan {
             row.sizeBytes = Calibrate.fileSize(plan)
             row.bpw = Self.bitsPerWeight(plan)
+            modelName = plan.metadata.first { $0.key == "general.name" }?.value.stringValue
         }
         row.ppl = out.perplexity.ppl
         row.pplStderr = out.perplexity.pplStderr
@@ -105,7 +108,8 @@ final class ComparisonSession {
         referenceRow = row
     }
 
-    /// Quantizes `type` from the checkpoint into `output` (temp name, renamed when complete) and
+    /// Quantizes `type` from the checkpoint into `output` (a file, or a directory to put convert's
+    /// default file name in; a temp name, renamed when complete) and
     /// measures it. Errors of this type end up in the row, so one bad type does not stop the rest.
     func measure(type: String, output: String?, keep: Bool) -> QualityRow {
         var row = QualityRow(type: type.lowercased())
@@ -117,7 +121,12 @@ final class ComparisonSession {
             if target == .nf4 { return try measureNF4(row: row) }
             let (plan, defaultName) = try target.plan(directory: modelDir, preTokenizer: nil, options: options(),
                                                       imatrix: target.isLlamaQuantize ? imatrix : nil)
-            let dest = output ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
+            // a directory gets the file name `convert` would choose
+            var isDir: ObjCBool = false
+            let dest = output.map { o in
+                FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue
+                    ? (o as NSString).appendingPathComponent(defaultName) : o
+            } ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
             events.phase("quantize", row.type)
             let summary = try Converter(plan: plan, threads: settings.threads, encoder: target.isLlamaQuantize ? encoder : nil)
                 .run(outfile: dest)
