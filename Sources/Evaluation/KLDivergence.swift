@@ -50,8 +50,19 @@ public struct KLDStats: Sendable {
 
     public init() {}
 
-    /// One position: our logits against the reference record.
-    public mutating func add(_ logits: UnsafePointer<Float>, nVocab n: Int, base rec: UnsafePointer<UInt16>, target: Int) {
+    /// What one scored position contributes; computed independently per position (in parallel),
+    /// then accumulated in position order so the sums do not depend on the thread count.
+    public struct Position: Sendable {
+        public var nll: Float = 0, nllBase: Float = 0
+        public var kld = 0.0
+        public var sameTop = false
+        public var pDiff: Float = 0
+        public init() {}
+    }
+
+    /// One position: our logits against the reference record (llama-perplexity's kl_divergence).
+    public static func measure(_ logits: UnsafePointer<Float>, nVocab n: Int, base rec: UnsafePointer<UInt16>,
+                               target: Int) -> Position {
         var mx = logits[0]
         var imax = 0
         for i in 1..<n where logits[i] > mx { mx = logits[i]; imax = i }
@@ -62,11 +73,9 @@ public struct KLDStats: Sendable {
         let scale = raw.load(as: Float.self)
         let minLogProb = raw.load(fromByteOffset: 4, as: Float.self)
         let q = rec + 4
-        let nll = mx + logSumExp - logits[target]
-        sumNLL += Double(nll); sumNLL2 += Double(nll * nll)
-        let nllBase = -(scale * Float(q[target]) + minLogProb)
-        sumNLLBase += Double(nllBase); sumNLLBase2 += Double(nllBase * nllBase)
-        sumNLLNLLBase += Double(nll * nllBase)
+        var p = Position()
+        p.nll = mx + logSumExp - logits[target]
+        p.nllBase = -(scale * Float(q[target]) + minLogProb)
         let top = mx + logSumExp
         var sum = 0.0
         var imaxBase = -1
@@ -76,15 +85,29 @@ public struct KLDStats: Sendable {
             if i == 0 || pl > pMax { pMax = pl; imaxBase = i }
             if pl > -16 { sum += Double(expf(pl) * (pl - logits[i] + top)) }
         }
-        sumKLD += sum; sumKLD2 += sum * sum
-        kldValues.append(Float(sum))
+        p.kld = sum
+        p.sameTop = imax == imaxBase
+        p.pDiff = expf(-p.nll) - expf(-p.nllBase)
+        return p
+    }
+
+    public mutating func add(_ p: Position) {
+        sumNLL += Double(p.nll); sumNLL2 += Double(p.nll * p.nll)
+        sumNLLBase += Double(p.nllBase); sumNLLBase2 += Double(p.nllBase * p.nllBase)
+        sumNLLNLLBase += Double(p.nll * p.nllBase)
+        sumKLD += p.kld; sumKLD2 += p.kld * p.kld
+        kldValues.append(Float(p.kld))
         count += 1
-        if imax == imaxBase { sameTop += 1 }
-        let pDiff = expf(-nll) - expf(-nllBase)
-        sumPDiff += Double(pDiff)
-        let d2 = Double(pDiff * pDiff)
+        if p.sameTop { sameTop += 1 }
+        sumPDiff += Double(p.pDiff)
+        let d2 = Double(p.pDiff * p.pDiff)
         sumPDiff2 += d2; sumPDiff4 += d2 * d2
-        maxPDiff = max(maxPDiff, abs(pDiff))
+        maxPDiff = max(maxPDiff, abs(p.pDiff))
+    }
+
+    /// One position: our logits against the reference record.
+    public mutating func add(_ logits: UnsafePointer<Float>, nVocab n: Int, base rec: UnsafePointer<UInt16>, target: Int) {
+        add(Self.measure(logits, nVocab: n, base: rec, target: target))
     }
 
     static func meanAndError(_ s: Double, _ s2: Double, _ n: Int) -> (Double, Double) {
