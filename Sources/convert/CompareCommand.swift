@@ -100,7 +100,9 @@ struct Compare: ParsableCommand {
             let session = ComparisonSession(
                 modelDir: modelDir, settings: SessionSettings(text: text, ctx: ctx, chunks: chunks, threads: threads),
                 calibration: calibration, referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
-            let progress = RunProgress(types: list, chunks: try session.chunkCount(), show: !quiet)
+            // --calibrate runs the model over 64 + 16 chunks of 512 calibration tokens (imatrix, GPTQ)
+            let progress = RunProgress(types: list, chunks: try session.chunkCount(), show: !quiet,
+                                       calibrationUnits: calibrate == nil ? 0 : 80 * 512 / Double(ctx))
             session.events = SessionEvents(phase: progress.phase, chunk: progress.chunk)
             try session.prepareReference(reuse: false)
             var rows: [QualityRow] = []
@@ -163,16 +165,20 @@ final class RunProgress: @unchecked Sendable {
     private var typeStartUnits: Double?
     private var lastDraw = Date.distantPast
 
-    init(types: [String], chunks: Int, show: Bool) {
+    /// Calibration's share of the work in evaluation chunks (0 without --calibrate).
+    let calibrationUnits: Double
+
+    init(types: [String], chunks: Int, show: Bool, calibrationUnits: Double = 0) {
         self.types = types
         self.chunks = chunks
         self.show = show
+        self.calibrationUnits = calibrationUnits
     }
 
     /// Work in evaluation chunks: a quantization counts as the chunks its measured time is worth.
     private var totalUnits: Double {
         let q = quantizeUnits.isEmpty ? 2 : quantizeUnits.reduce(0, +) / Double(quantizeUnits.count)
-        return Double(chunks * (1 + types.count)) + q * Double(types.count)
+        return Double(chunks * (1 + types.count)) + q * Double(types.count) + calibrationUnits
     }
 
     func phase(_ step: String, _ type: String) {
@@ -180,7 +186,7 @@ final class RunProgress: @unchecked Sendable {
         if self.step == "quantize" || self.step == "calibrate" {
             let perChunk = chunkCount > 0 ? chunkSeconds / Double(chunkCount) : 1
             let u = now.timeIntervalSince(stepStart) / perChunk
-            if self.step == "quantize" { quantizeUnits.append(u); unitsDone += u }
+            if self.step == "quantize" { quantizeUnits.append(u); unitsDone += u } else { unitsDone += calibrationUnits }
         }
         if !type.isEmpty && typeStartUnits == nil { typeStartUnits = unitsDone }
         self.step = step
