@@ -222,13 +222,4 @@ let sampleTitle = "SmolLM2-135M: size vs quality"
         #expect(pixel(cx, cy) == [255, 255, 255])
         #expect(pixel(cx + Int(PlotLayout.markerRadius * 2), cy) != [255, 255, 255])
     }
-
-    /// Writes the README's sample pictures: EDGEQUANT_PLOT_SAMPLE_DIR=docs swift test --filter writeSample
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["EDGEQUANT_PLOT_SAMPLE_DIR"] != nil))
-    func writeSample() throws {
-        let dir = URL(fileURLWithPath: ProcessInfo.processInfo.environment["EDGEQUANT_PLOT_SAMPLE_DIR"]!)
-        try SizeQualityPlot.svg(samplePoints, title: sampleTitle)
-            .write(to: dir.appendingPathComponent("compare-plot.svg"), atomically: true, encoding: .utf8)
-        try Data(SizeQualityPlot.png(samplePoints, title: sampleTitle)).write(to: dir.appendingPathComponent("compare-plot.png"))
-    }
 }
