@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["StrictJSON", "CZlib"]),
         // Manifests (YAML) → jobs, sharding, resumable job records, quality gates, merged reports.
         .target(name: "Batch", dependencies: [
-            "Reports", "StrictJSON", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+            "Reports", "StrictJSON", "MappedIO", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "convert", dependencies: [
             "Reports", "Batch", .product(name: "Crypto", package: "swift-crypto"),
@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON"]),
-        .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON"]),
+        .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Conversion"]),
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),

@@ -1,14 +1,8 @@
 import Crypto
 import Foundation
+import MappedIO
 import Reports
 import StrictJSON
-
-public struct BatchFileError: Error, CustomStringConvertible {
-    public var path: String
-    public var message: String
-    public init(_ path: String, _ message: String) { self.path = path; self.message = message }
-    public var description: String { "\(path): \(message)" }
-}
 
 /// What `stat` says about a file, following symlinks (Hugging Face cache snapshots are symlinks to blobs).
 struct FileStat: Equatable {
@@ -32,12 +26,12 @@ struct FileStat: Equatable {
 public enum FileHash {
     /// SHA-256 hex of a file, read 1 MiB at a time so multi-GB GGUFs and checkpoints never sit in memory.
     public static func sha256(path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw BatchFileError(path, "cannot open for reading") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, message: "cannot open for reading") }
         defer { try? handle.close() }
         var hasher = SHA256()
         while true {
             let chunk: Data?
-            do { chunk = try handle.read(upToCount: 1 << 20) } catch { throw BatchFileError(path, "read failed: \(error)") }
+            do { chunk = try handle.read(upToCount: 1 << 20) } catch { throw FileError(path: path, message: "read failed: \(error)") }
             guard let chunk, !chunk.isEmpty else { break }
             hasher.update(data: chunk)
         }
@@ -66,7 +60,7 @@ public final class FileHashCache {
     }
 
     func sha256(path: String) throws -> String {
-        guard let st = FileStat(path: path) else { throw BatchFileError(path, "does not exist") }
+        guard let st = FileStat(path: path) else { throw FileError(path: path, message: "does not exist") }
         return try sha256(path: path, stat: st)
     }
 }
@@ -90,7 +84,7 @@ public func settingsHash(job: Job, toolVersion: String, cache: FileHashCache = F
     do {
         names = try FileManager.default.contentsOfDirectory(atPath: job.modelPath).sorted()
     } catch {
-        throw BatchFileError(job.modelPath, "cannot list the model directory (\(error.localizedDescription))")
+        throw FileError(path: job.modelPath, message: "cannot list the model directory (\(error.localizedDescription))")
     }
     // Dot files (.DS_Store, .gitattributes) change without changing the model.
     for name in names where !name.hasPrefix(".") {
@@ -180,36 +174,23 @@ public func checkRecord(_ job: Job, hash: String) -> RecordCheck {
     return .upToDate(record.row)
 }
 
-/// The recorded row when the job's GGUF, sidecar and record all match `hash`, else nil.
-public func isUpToDate(_ job: Job, hash: String) -> QualityRow? {
-    if case .upToDate(let row) = checkRecord(job, hash: hash) { return row }
-    return nil
-}
-
 /// `sha256sum` format: two spaces, the file's name (the sidecar sits beside it).
 func checksumLine(sha256: String, path: String) -> String {
     "\(sha256)  \((path as NSString).lastPathComponent)\n"
 }
 
 enum AtomicFile {
-    /// Writes beside the destination and renames, so readers (and a rerun after a kill) see the old
-    /// file or the new one, never half of one.
+    /// Writes through MappedIO's temp-file-and-rename output, so readers (and a rerun after a kill)
+    /// see the old file or the new one, never half of one, and a signal leaves no temp file.
     static func write(_ text: String, to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw BatchFileError(dir, "cannot create directory (\(error.localizedDescription))")
+            throw FileError(path: dir, message: "cannot create directory (\(error.localizedDescription))")
         }
-        let tmp = (dir as NSString).appendingPathComponent(
-            ".\((path as NSString).lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
-            throw BatchFileError(tmp, "cannot write")
-        }
-        guard rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw BatchFileError(path, "cannot rename into place (\(reason))")
-        }
+        let out = try OutputFile(path: path) // removed unless committed
+        try out.write(Array(text.utf8), at: 0)
+        try out.commit()
     }
 }

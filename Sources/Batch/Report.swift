@@ -1,4 +1,5 @@
 import Foundation
+import MappedIO
 import Reports
 import StrictJSON
 
@@ -72,13 +73,13 @@ public struct BatchReport: Sendable, Equatable {
     }
 
     public static func read(path: String) throws -> BatchReport {
-        guard let data = FileManager.default.contents(atPath: path) else { throw BatchFileError(path, "cannot read") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw FileError(path: path, message: "cannot read") }
         do {
             return try BatchReport(json: try JSONParser.parse(data))
         } catch let e as JSONError {
-            throw BatchFileError(path, "not JSON: \(e)")
-        } catch let e as BatchFileError {
-            throw BatchFileError(path, e.message)
+            throw FileError(path: path, message: "not JSON: \(e)")
+        } catch let e as FileError {
+            throw FileError(path: path, message: e.message)
         }
     }
 
@@ -111,7 +112,7 @@ public struct BatchReport: Sendable, Equatable {
     }
 
     public init(json v: JSONValue) throws {
-        func bad(_ m: String) -> BatchFileError { BatchFileError("report", m) }
+        func bad(_ m: String) -> FileError { FileError(path: "report", message: m) }
         guard let tool = v["tool_version"]?.stringValue, let manifest = v["manifest"]?.stringValue,
               let list = v["entries"]?.arrayValue else {
             throw bad("not a batch report (needs tool_version, manifest, entries)")
@@ -153,16 +154,16 @@ public struct BatchReport: Sendable, Equatable {
 
     /// Joins shard reports into the report one full run of `jobs` gives: each job exactly once, in job order.
     public static func merge(_ reports: [BatchReport], jobs: [Job]) throws -> BatchReport {
-        guard let first = reports.first else { throw BatchFileError("merge", "no shard reports to merge") }
+        guard let first = reports.first else { throw FileError(path: "merge", message: "no shard reports to merge") }
         let label = { (r: BatchReport) in r.shard.map { "shard \($0)" } ?? "a full report" }
         let versions = Set(reports.map(\.toolVersion))
         guard versions.count == 1 else {
-            throw BatchFileError("merge", "shards ran different tool versions: "
+            throw FileError(path: "merge", message: "shards ran different tool versions: "
                                  + reports.map { "\($0.toolVersion) (\(label($0)))" }.joined(separator: ", "))
         }
         let unfinished = reports.filter { !$0.pending.isEmpty }
         guard unfinished.isEmpty else {
-            throw BatchFileError("merge", unfinished.map { "\(label($0)) did not finish: \($0.pending.joined(separator: ", "))" }
+            throw FileError(path: "merge", message: unfinished.map { "\(label($0)) did not finish: \($0.pending.joined(separator: ", "))" }
                                     .joined(separator: "; "))
         }
         var byID: [String: (Entry, String)] = [:]
@@ -177,16 +178,16 @@ public struct BatchReport: Sendable, Equatable {
             }
         }
         guard duplicates.isEmpty else {
-            throw BatchFileError("merge", "jobs reported twice: \(duplicates.joined(separator: ", "))")
+            throw FileError(path: "merge", message: "jobs reported twice: \(duplicates.joined(separator: ", "))")
         }
         let known = Set(jobs.map(\.id))
         let unknown = byID.keys.filter { !known.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw BatchFileError("merge", "jobs not in the manifest: \(unknown.joined(separator: ", "))")
+            throw FileError(path: "merge", message: "jobs not in the manifest: \(unknown.joined(separator: ", "))")
         }
         let missing = jobs.map(\.id).filter { byID[$0] == nil }
         guard missing.isEmpty else {
-            throw BatchFileError("merge", "jobs missing from the shard reports: \(missing.joined(separator: ", "))")
+            throw FileError(path: "merge", message: "jobs missing from the shard reports: \(missing.joined(separator: ", "))")
         }
         // Gates re-checked against the manifest as it is now, as a rerun would.
         let entries = jobs.compactMap { job in
