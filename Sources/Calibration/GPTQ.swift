@@ -2,6 +2,7 @@ import CKernels
 import Dispatch
 import Foundation
 import GGMLCore
+import Inference
 import Quantizers
 
 /// Calibrated rounding into ggml's block types: GPTQ (Frantar et al. 2022, "Accurate
@@ -320,7 +321,7 @@ public enum GPTQ {
         let tasksWanted = options.threads * ((rows + perRound - 1) / perRound)
         let rowsPerTask = (rows + tasksWanted - 1) / tasksWanted
         let tasks = (rows + rowsPerTask - 1) / rowsPerTask
-        let counter = TaskCounter(tasks)
+        let counter = ChunkCounter(tasks)
         let wp = SendablePointer(UnsafeMutablePointer(mutating: weights))
         let ip = SendablePointer(UnsafeMutablePointer(mutating: importance))
         let dp = SendableRawPointer(p: dst)
@@ -505,20 +506,6 @@ final class ReportAccumulator: @unchecked Sendable {
     var report: GPTQ.Report {
         lock.lock(); defer { lock.unlock() }
         return r
-    }
-}
-
-/// Hands out task indices to worker threads.
-final class TaskCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next_ = 0
-    private let n: Int
-    init(_ n: Int) { self.n = n }
-    func next() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next_ < n else { return nil }
-        next_ += 1
-        return next_ - 1
     }
 }
 

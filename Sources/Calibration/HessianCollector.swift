@@ -75,7 +75,7 @@ public final class Hessian: @unchecked Sendable {
         // costs ∝ i1, so the last blocks go first.
         let blockCols = 64
         let blocks = (n + blockCols - 1) / blockCols
-        let counter = TaskCounter(blocks)
+        let counter = ChunkCounter(blocks)
         let xp = SendablePointer(xt), gp = SendablePointer(g), sp = SendablePointer(sums)
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, blocks))) { _ in
             while let k = counter.next() {

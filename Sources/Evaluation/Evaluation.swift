@@ -63,9 +63,8 @@ public struct Evaluation {
             case .file(let r): base = r.chunk(c)
             case .model(let ref):
                 let rl = ref.logits(chunk, outputsFrom: first)
-                let rb = Records(records)
-                perPosition(scored) { j in
-                    KLDBase.encode(rl.row(j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: rb.p + j * nv)
+                Parallel.forEach(scored, threads: forward.threads) { j in
+                    KLDBase.encode(rl.row(j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
                 }
                 rl.free()
                 base = UnsafePointer(records)
@@ -77,13 +76,11 @@ public struct Evaluation {
             let nlls = UnsafeMutablePointer<Double>.allocate(capacity: scored)
             let positions = UnsafeMutablePointer<KLDStats.Position>.allocate(capacity: scored)
             defer { nlls.deallocate(); positions.deallocate() }
-            let (np, pp) = (Records(nlls), Records(positions))
-            let baseRecords = base.map(Records.init)
-            perPosition(scored) { j in
+            Parallel.forEach(scored, threads: forward.threads) { j in
                 let target = Int(tokens[c * nCtx + first + j + 1])
                 let row = logits.row(j)
-                if let b = baseRecords { (pp.p + j).initialize(to: KLDStats.measure(row, nVocab: nVocab, base: b.p + j * nv, target: target)) }
-                np.p[j] = -logSoftmax(row, nVocab, target)
+                if let b = base { (positions + j).initialize(to: KLDStats.measure(row, nVocab: nVocab, base: b + j * nv, target: target)) }
+                nlls[j] = -logSoftmax(row, nVocab, target)
             }
             for j in 0..<scored {
                 if base != nil { out.kld!.add(positions[j]) }
@@ -92,9 +89,8 @@ public struct Evaluation {
                 out.perplexity.tokensScored += 1
             }
             if let w = writer {
-                let rb = Records(records)
-                perPosition(scored) { j in
-                    KLDBase.encode(logits.row(j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: rb.p + j * nv)
+                Parallel.forEach(scored, threads: forward.threads) { j in
+                    KLDBase.encode(logits.row(j), nVocab: nVocab, target: Int(tokens[c * nCtx + first + j + 1]), into: records + j * nv)
                 }
                 try w.append(UnsafeRawBufferPointer(start: records, count: nv * scored * 2))
             }
@@ -106,26 +102,6 @@ public struct Evaluation {
         try writer?.commit()
         return out
     }
-}
-
-extension Evaluation {
-    /// `body(j)` for every position, split over the forward pass's threads.
-    func perPosition(_ n: Int, _ body: (Int) -> Void) {
-        let t = max(1, min(forward.threads, n))
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let b = body
-            DispatchQueue.concurrentPerform(iterations: t) { i in
-                for j in (i * n / t)..<((i + 1) * n / t) { b(j) }
-            }
-        }
-    }
-}
-
-/// A pointer handed to the position workers, each of which writes only its own slots.
-struct Records<T>: @unchecked Sendable {
-    let p: UnsafeMutablePointer<T>
-    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
-    init(_ p: UnsafePointer<T>) { self.p = UnsafeMutablePointer(mutating: p) }
 }
 
 extension Model {

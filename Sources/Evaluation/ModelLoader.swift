@@ -52,9 +52,10 @@ public enum ModelLoader {
     }
 }
 
-final class OwnedBytes {
-    let pointer: UnsafeMutableRawPointer
-    init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
+/// 64-byte aligned bytes a `Weight` can view (kept alive as the model's storage).
+public final class OwnedBytes {
+    public let pointer: UnsafeMutableRawPointer
+    public init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
     deinit { pointer.deallocate() }
 }
 

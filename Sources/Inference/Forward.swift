@@ -448,18 +448,6 @@ public final class KVCache: @unchecked Sendable {
 
 struct SendableFloats: @unchecked Sendable { let p: UnsafeMutablePointer<Float> }
 
-final class ChunkCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next_ = 0
-    private let n: Int
-    init(_ n: Int) { self.n = n }
-    func next() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next_ < n else { return nil }
-        next_ += 1
-        return next_ - 1
-    }
-}
 
 /// Products computed as ggml-cpu computes them by default: each activation row quantized to the
 /// weight type's vec_dot type (Q8_0, Q8_1, Q8_K, F16, BF16) and integer dot products per block —

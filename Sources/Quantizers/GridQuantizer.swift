@@ -38,20 +38,7 @@ extension GridQuantizer {
 extension Quantizers {
     /// The grid view of a type, or nil for types without one (floats, nf4).
     public static func gridQuantizer(for type: GGMLType) -> (any GridQuantizer.Type)? {
-        switch type {
-        case .q4_0: Q4_0.self
-        case .q4_1: Q4_1.self
-        case .q5_0: Q5_0.self
-        case .q5_1: Q5_1.self
-        case .q8_0: Q8_0.self
-        case .iq4_nl: IQ4_NL.self
-        case .q2_K: Q2_K.self
-        case .q3_K: Q3_K.self
-        case .q4_K: Q4_K.self
-        case .q5_K: Q5_K.self
-        case .q6_K: Q6_K.self
-        default: nil
-        }
+        quantizer(for: type) as? any GridQuantizer.Type
     }
 }
 

@@ -23,24 +23,18 @@ private final class SessionBatchExecutor: JobExecutor {
         let fm = FileManager.default
         try fm.createDirectory(atPath: job.cacheDirectory, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: (job.outputPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let calibration: CalibrationSource = switch job.calibration {
-        case .none: .none
-        case .imatrix(let p): .imatrix(p)
-        case .calibrate(let p): .calibrate(p)
-        }
         // the reference depends on the model and the evaluation, not on the type or calibration
         var refJob = job
         refJob.type = "reference"
         refJob.calibration = .none
         let refHash = try settingsHash(job: refJob, toolVersion: BatchCommand.toolVersion)
-        let key = "\(refHash) \(calibration)"
+        let key = "\(refHash) \(job.calibration)"
         let session: ComparisonSession
         if let s = sessions[key] {
             session = s
         } else {
             session = ComparisonSession(
-                modelDir: job.modelPath, settings: SessionSettings(text: job.eval.text, ctx: job.eval.ctx, chunks: job.eval.chunks, threads: threads),
-                calibration: calibration,
+                modelDir: job.modelPath, eval: job.eval, threads: threads, calibration: job.calibration,
                 referenceLogits: (job.cacheDirectory as NSString).appendingPathComponent("reference-\(refHash.prefix(16)).logits"))
             sessions = sessions.filter { $0.value.modelDir == job.modelPath } // one model's state at a time
             sessions[key] = session

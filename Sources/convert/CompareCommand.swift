@@ -1,4 +1,5 @@
 import ArgumentParser
+import Batch
 import Conversion
 import Evaluation
 import Foundation
@@ -98,7 +99,7 @@ struct Compare: ParsableCommand {
             defer { if keep == nil { try? fm.removeItem(atPath: work) } }
             let calibration: CalibrationSource = imatrix.map { .imatrix($0) } ?? calibrate.map { .calibrate($0) } ?? .none
             let session = ComparisonSession(
-                modelDir: modelDir, settings: SessionSettings(text: text, ctx: ctx, chunks: chunks, threads: threads),
+                modelDir: modelDir, eval: EvalSettings(text: text, ctx: ctx, chunks: chunks), threads: threads,
                 calibration: calibration, referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
             // --calibrate runs the model over 64 + 16 chunks of 512 calibration tokens (imatrix, GPTQ)
             let progress = RunProgress(types: list, chunks: try session.chunkCount(), show: !quiet,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Batch
 import Calibration
 import Conversion
 import Evaluation
@@ -10,19 +11,9 @@ import MappedIO
 import Quantizers
 import Reports
 
-/// Where the importance matrix of a comparison or batch comes from.
-enum CalibrationSource: Equatable, Sendable {
-    case none
-    case imatrix(String)
-    case calibrate(String)
-}
-
-struct SessionSettings: Sendable {
-    var text: String
-    var ctx = 512
-    var chunks: Int?
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-}
+/// Where the importance matrix comes from (batch's manifest type; spelled out because the
+/// Calibration module's name shadows it here).
+typealias CalibrationSource = Batch.Calibration
 
 /// What a session reports while it works, for progress lines and ETAs.
 struct SessionEvents {
@@ -37,7 +28,8 @@ struct SessionEvents {
 /// from the checkpoint and evaluated against them. `compare` runs one; `batch` one per model.
 final class ComparisonSession {
     let modelDir: String
-    let settings: SessionSettings
+    let eval: EvalSettings
+    let threads: Int
     let calibration: CalibrationSource
     let referenceLogits: String
     var events = SessionEvents()
@@ -46,13 +38,15 @@ final class ComparisonSession {
     /// `general.name` as convert writes it (for titles), once the reference has been measured.
     private(set) var modelName: String?
     private var calibrationDone = false
+    private var sourceModel: Model?
     private var imatrix: ImatrixData?
     private var encoder: Converter.TensorEncoder?
 
-    init(modelDir: String, settings: SessionSettings, calibration: CalibrationSource, referenceLogits: String,
+    init(modelDir: String, eval: EvalSettings, threads: Int, calibration: CalibrationSource, referenceLogits: String,
          events: SessionEvents = SessionEvents()) {
         self.modelDir = modelDir
-        self.settings = settings
+        self.eval = eval
+        self.threads = threads
         self.calibration = calibration
         self.referenceLogits = referenceLogits
         self.events = events
@@ -60,16 +54,24 @@ final class ComparisonSession {
 
     /// Evaluation chunks the text gives (what every evaluation of this session runs).
     func chunkCount() throws -> Int {
-        let n = try tokens().count / settings.ctx
-        return min(n, settings.chunks ?? n)
+        let n = try tokens().count / eval.ctx
+        return min(n, eval.chunks ?? n)
+    }
+
+    /// The checkpoint as the reference and the in-memory NF4 model both read it, opened once.
+    private func source() throws -> Model {
+        if let m = sourceModel { return m }
+        let m = try ModelLoader.load(modelDir)
+        sourceModel = m
+        return m
     }
 
     private var cachedTokens: [Int32]?
     private func tokens() throws -> [Int32] {
         if let t = cachedTokens { return t }
-        let t = try ModelLoader.evaluationTokens(textFile: settings.text, tokenizer: ModelLoader.tokenizer(modelDir))
-        guard t.count >= settings.ctx else {
-            throw FileError(path: settings.text, message: "gives \(t.count) tokens, fewer than one chunk of \(settings.ctx)")
+        let t = try ModelLoader.evaluationTokens(textFile: eval.text, tokenizer: ModelLoader.tokenizer(modelDir))
+        guard t.count >= eval.ctx else {
+            throw FileError(path: eval.text, message: "gives \(t.count) tokens, fewer than one chunk of \(eval.ctx)")
         }
         cachedTokens = t
         return t
@@ -80,14 +82,14 @@ final class ComparisonSession {
         let toks = try tokens()
         let n = try chunkCount()
         if reuse, FileManager.default.fileExists(atPath: referenceLogits),
-           let r = try? LogitsFileReader(path: referenceLogits), r.nCtx == settings.ctx, r.nChunk >= n,
-           Array(r.tokens.prefix(n * settings.ctx)) == Array(toks.prefix(n * settings.ctx)) {
+           let r = try? LogitsFileReader(path: referenceLogits), r.nCtx == eval.ctx, r.nChunk >= n,
+           Array(r.tokens.prefix(n * eval.ctx)) == Array(toks.prefix(n * eval.ctx)) {
             return
         }
         events.phase("reference", "")
-        let model = try ModelLoader.load(modelDir)
-        let fw = Forward(model: model, engine: GGMLEngine(threads: settings.threads), threads: settings.threads)
-        let out = try Evaluation(forward: fw, nCtx: settings.ctx, bos: model.chunkBOS)
+        let model = try source()
+        let fw = Forward(model: model, engine: GGMLEngine(threads: threads), threads: threads)
+        let out = try Evaluation(forward: fw, nCtx: eval.ctx, bos: model.chunkBOS)
             .run(tokens: toks, maxChunks: n, reference: .none, saveLogits: referenceLogits) { done, total, _ in
                 self.events.chunk(done, total)
             }
@@ -119,7 +121,7 @@ final class ComparisonSession {
             }
             try prepareCalibration(for: target)
             if target == .nf4 { return try measureNF4(row: row) }
-            let (plan, defaultName) = try target.plan(directory: modelDir, preTokenizer: nil, options: options(),
+            let (plan, defaultName) = try target.plan(directory: modelDir, preTokenizer: nil,
                                                       imatrix: target.isLlamaQuantize ? imatrix : nil)
             // a directory gets the file name `convert` would choose
             var isDir: ObjCBool = false
@@ -128,7 +130,7 @@ final class ComparisonSession {
                     ? (o as NSString).appendingPathComponent(defaultName) : o
             } ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
             events.phase("quantize", row.type)
-            let summary = try Converter(plan: plan, threads: settings.threads, encoder: target.isLlamaQuantize ? encoder : nil)
+            let summary = try Converter(plan: plan, threads: threads, encoder: target.isLlamaQuantize ? encoder : nil)
                 .run(outfile: dest)
             defer { if !keep { try? FileManager.default.removeItem(atPath: dest) } }
             row.quantizeSeconds = summary.seconds
@@ -151,10 +153,10 @@ final class ComparisonSession {
         row.simulated = true
         events.phase("quantize", row.type)
         let start = Date()
-        let (plan, _) = try ConvertTarget.nf4.plan(directory: modelDir, preTokenizer: nil, options: options(), imatrix: nil)
+        let (plan, _) = try ConvertTarget.nf4.plan(directory: modelDir, preTokenizer: nil, imatrix: nil)
         row.sizeBytes = Calibrate.fileSize(plan)
         row.bpw = Self.bitsPerWeight(plan)
-        let source = try ModelLoader.load(modelDir)
+        let source = try source()
         let weights = source.weightMatrices
         var replaced: [String: Weight] = [:]
         var keep: [AnyObject] = []
@@ -162,11 +164,11 @@ final class ComparisonSession {
             guard let w = weights[t.name], t.type != w.type else { continue }
             let f = FloatStorage(count: w.rows * w.cols)
             let all = UnsafeMutableBufferPointer(start: f.p, count: w.rows * w.cols)
-            NativeParallel.rows(w.rows, threads: settings.threads) { r in
+            Parallel.forEach(w.rows, threads: threads) { r in
                 w.row(r, into: UnsafeMutableBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]))
             }
             if t.type == .iq4_nl {
-                NativeParallel.rows(w.rows, threads: settings.threads) { r in
+                Parallel.forEach(w.rows, threads: threads) { r in
                     NF4.roundTrip(UnsafeMutableBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]))
                 }
                 replaced[t.name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(f.p), name: t.name)
@@ -175,12 +177,12 @@ final class ComparisonSession {
                 guard let q = Quantizers.quantizer(for: t.type), let rowBytes = t.type.rowSize(w.cols) else {
                     throw FileError(path: modelDir, message: "nf4: cannot write \(t.type.name) for \(t.name)")
                 }
-                let bytes = OwnedBuffer(count: rowBytes * w.rows)
-                NativeParallel.rows(w.rows, threads: settings.threads) { r in
+                let bytes = OwnedBytes(count: rowBytes * w.rows)
+                Parallel.forEach(w.rows, threads: threads) { r in
                     q.quantizeRow(UnsafeBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]),
-                                  into: UnsafeMutableRawBufferPointer(start: bytes.p + r * rowBytes, count: rowBytes))
+                                  into: UnsafeMutableRawBufferPointer(start: bytes.pointer + r * rowBytes, count: rowBytes))
                 }
-                replaced[t.name] = Weight(type: t.type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(bytes.p), name: t.name)
+                replaced[t.name] = Weight(type: t.type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(bytes.pointer), name: t.name)
                 keep.append(bytes)
             }
         }
@@ -193,8 +195,8 @@ final class ComparisonSession {
 
     private func evaluate(_ model: Model, into row: inout QualityRow) throws {
         let reader = try LogitsFileReader(path: referenceLogits)
-        let fw = Forward(model: model, engine: GGMLEngine(threads: settings.threads), threads: settings.threads)
-        let out = try Evaluation(forward: fw, nCtx: settings.ctx, bos: model.chunkBOS)
+        let fw = Forward(model: model, engine: GGMLEngine(threads: threads), threads: threads)
+        let out = try Evaluation(forward: fw, nCtx: eval.ctx, bos: model.chunkBOS)
             .run(tokens: [], maxChunks: try chunkCount(), reference: .file(reader), saveLogits: nil) { done, total, _ in
                 self.events.chunk(done, total)
             }
@@ -209,8 +211,6 @@ final class ComparisonSession {
         }
     }
 
-    private func options() throws -> QuantizationPolicy.Options { QuantizationPolicy.Options() }
-
     /// The importance matrix (and for --calibrate the GPTQ second moments), made once per session.
     private func prepareCalibration(for target: ConvertTarget) throws {
         guard !calibrationDone, target.isLlamaQuantize, target != .nf4 else { return }
@@ -223,9 +223,9 @@ final class ComparisonSession {
         case .calibrate(let text):
             events.phase("calibrate", "")
             let opts = try CalibrationOptions.parse(["--calibrate", text])
-            let r = try Calibrate.run(model: modelDir, opts: opts, threads: settings.threads, quiet: true) { _ in 0 }
+            let r = try Calibrate.run(model: modelDir, opts: opts, threads: threads, quiet: true) { _ in 0 }
             imatrix = Calibrate.imatrixData(r, text: text)
-            encoder = Calibrate.encoder(r, threads: settings.threads)
+            encoder = Calibrate.encoder(r, threads: threads)
         }
     }
 
@@ -253,26 +253,5 @@ final class ComparisonSession {
         var counts: [GGMLType: Int] = [:]
         for w in m.weightMatrices.values { counts[w.type, default: 0] += w.rows * w.cols }
         return (counts.max { $0.value < $1.value }?.key ?? .f32).name.lowercased()
-    }
-}
-
-final class OwnedBuffer {
-    let p: UnsafeMutableRawPointer
-    init(count: Int) { p = .allocate(byteCount: max(count, 1), alignment: 64) }
-    deinit { p.deallocate() }
-}
-
-/// Rows split over threads, for the in-memory NF4 model (a 7B model's matrices take seconds each).
-enum NativeParallel {
-    static func rows(_ n: Int, threads: Int, _ body: (Int) -> Void) {
-        let t = max(1, min(threads, n))
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let b = body
-            DispatchQueue.concurrentPerform(iterations: t) { i in
-                var r = i * n / t
-                let end = (i + 1) * n / t
-                while r < end { b(r); r += 1 }
-            }
-        }
     }
 }
