@@ -79,6 +79,9 @@ public struct ImatrixCollector {
         }
         let available = tokens.count / nCtx
         let nChunk = min(available, options.maxChunks.map { max($0, 0) } ?? available)
+        try model.checkTokens(tokens[0..<(nChunk * nCtx)], from: source)
+        if let b = bos { try model.checkTokens([b], from: model.path) }
+        try model.checkMemory(tokens: nCtx, path: source)
         let recorder = ImatrixRecorder(inner: engine, processOutput: options.processOutput)
         let forward = Forward(model: model, engine: recorder, threads: threads)
         let nSeq = max(1, options.nBatch / nCtx)

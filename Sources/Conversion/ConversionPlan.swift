@@ -3,6 +3,7 @@ import GGMLCore
 import GGUFWriter
 import MappedIO
 import ModelMapping
+import Quantizers
 import SafetensorsReader
 
 /// One output tensor: where its rows come from and what they become.
@@ -51,11 +52,15 @@ public struct PlannedTensor: Sendable {
         case .generated: .f32
         case .gguf(_, let info): info.type
         case .checkpoint(_, let tensor, _):
-            switch tensor.dtype {
-            case .f16: .f16
-            case .bf16: .bf16
-            default: .f32
-            }
+            Self.floatType(tensor.dtype)
+        }
+    }
+
+    static func floatType(_ d: SafetensorsDType) -> GGMLType {
+        switch d {
+        case .f16: .f16
+        case .bf16: .bf16
+        default: .f32
         }
     }
 
@@ -119,6 +124,17 @@ public struct ConversionPlan: OutputPlan {
                 throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape[0]) rows cannot be split into \(h) rotary heads")
             }
             let ne = Array(t.shape.reversed())
+            if let h = permute, ne.count == 1 {
+                // A q/k bias is permuted element by element (LlamaModel.permute of a 1-D tensor); it is
+                // small and written as f32, so it is read and reordered here.
+                let src = ckpt.files[e.fileIndex].data(t)
+                var raw = [Float](repeating: 0, count: ne[0])
+                raw.withUnsafeMutableBufferPointer { Quantizers.quantizer(for: PlannedTensor.floatType(t.dtype))!.dequantizeRow(src, into: $0) }
+                let order = RowPermutation(rows: ne[0], heads: h)
+                tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: .f32,
+                                             source: .generated((0..<ne[0]).map { raw[order[$0]] })))
+                continue
+            }
             tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: outType.tensorType(name: name, ne: ne),
                                          source: .checkpoint(ckpt.files[e.fileIndex], t, permuteHeads: permute)))
         }
@@ -126,6 +142,7 @@ public struct ConversionPlan: OutputPlan {
             throw FileError(path: directory, message: "checkpoint has no tensor for \(required)")
         }
         self.tensors = tensors
+        try Self.validate(config, tensors: tensors)
 
         // general.* naming needs the parameter count of what is written.
         let totalParams = tensors.reduce(0) { $0 + $1.ne.reduce(1, *) }
@@ -144,6 +161,21 @@ public struct ConversionPlan: OutputPlan {
         kv.append(("general.quantization_version", .uint32(2)))
         kv += try TokenizerMetadata(directory: directory, config: config, preTokenizer: preTokenizer).entries
         metadata = kv
+    }
+
+    /// What llama.cpp's loader (and our inference) will demand of the file, proven before a byte is
+    /// written: a config.json that does not match its tensors would otherwise convert "successfully"
+    /// into a file no engine can run, and a vocab_size larger than the embedding would pad the
+    /// vocabulary to whatever the config claims.
+    static func validate(_ config: ModelConfig, tensors: [PlannedTensor]) throws(FileError) {
+        let arch = config.architecture.ggufArchitecture
+        var meta = Dictionary(hyperParameters(config, arch: arch, fileType: .allF32), uniquingKeysWith: { a, _ in a })
+        meta["general.architecture"] = .string(arch)
+        let layout = try LlamaLayout(path: config.path, metadata: meta,
+                                     shapes: Dictionary(tensors.map { ($0.name, $0.ne) }, uniquingKeysWith: { a, _ in a }))
+        if let v = config.vocabSize, v != layout.nVocab {
+            throw FileError(path: config.path, message: "vocab_size \(v) differs from the embedding's \(layout.nVocab) rows")
+        }
     }
 
     /// TextModel/LlamaModel `set_gguf_parameters`, in their order.

@@ -28,20 +28,40 @@ public struct Evaluation {
         self.bos = bos
     }
 
-    public func run(tokens: [Int32], maxChunks: Int?, reference: Reference, saveLogits: String?,
+    /// - Parameter source: the file the tokens came from (the text, or the token-id list), named
+    ///   in errors about them.
+    public func run(tokens: [Int32], source: String, maxChunks: Int?, reference: Reference, saveLogits: String?,
                     progress: ((Int, Int, Output) -> Void)? = nil) throws(FileError) -> Output {
         var tokens = tokens
-        if case .file(let r) = reference {
+        var source = source
+        let model = forward.model
+        let nVocab = model.hparams.nVocab
+        switch reference {
+        case .none: break
+        case .file(let r):
             guard r.nCtx == nCtx else { throw FileError(path: r.file.path, message: "made with --ctx \(r.nCtx), not \(nCtx)") }
+            guard r.nVocab == nVocab else {
+                throw FileError(path: r.file.path, message: "made for a vocabulary of \(r.nVocab), the model has \(nVocab)")
+            }
             tokens = r.tokens
+            source = r.file.path
+        case .model(let ref):
+            guard ref.model.hparams.nVocab == nVocab else {
+                throw FileError(path: ref.model.path, message: "the reference's vocabulary of \(ref.model.hparams.nVocab) differs from the model's \(nVocab)")
+            }
         }
+        guard nCtx >= 4 else { throw FileError(path: source, message: "a chunk of \(nCtx) tokens is too short (4 at least)") }
         let available = tokens.count / nCtx
         var nChunks = min(available, maxChunks ?? available)
         if case .file(let r) = reference { nChunks = min(nChunks, r.nChunk) }
         guard nChunks >= 1 else {
-            throw FileError(path: "", message: "the text gives \(tokens.count) tokens, fewer than one chunk of \(nCtx)")
+            throw FileError(path: source, message: "gives \(tokens.count) tokens, fewer than one chunk of \(nCtx)")
         }
-        let nVocab = forward.model.hparams.nVocab
+        try model.checkTokens(tokens[0..<(nChunks * nCtx)], from: source)
+        if let b = bos { try model.checkTokens([b], from: model.path) }
+        let recordBytes = checkedProduct(KLDBase.recordLength(nVocab: nVocab), 2, nCtx - 1 - nCtx / 2) ?? Int.max
+        try model.checkMemory(tokens: nCtx, extra: recordBytes, path: source)
+        if case .model(let ref) = reference { try ref.model.checkMemory(tokens: nCtx, extra: recordBytes, path: ref.model.path) }
         let nv = KLDBase.recordLength(nVocab: nVocab)
         let first = nCtx / 2
         let scored = nCtx - 1 - first
@@ -111,8 +131,11 @@ extension Model {
         let add = metadata["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) }
             ?? (metadata["tokenizer.ggml.model"]?.stringValue == "llama")
         guard add else { return nil }
-        // Without an explicit id llama.cpp uses its per-vocabulary default (SPM 1, BPE 11).
-        if let id = metadata["tokenizer.ggml.bos_token_id"]?.intValue { return Int32(id) }
-        return metadata["tokenizer.ggml.model"]?.stringValue == "llama" ? 1 : 11
+        // Without an explicit id llama.cpp uses its per-vocabulary default (SPM 1, BPE 11); an
+        // explicit id the vocabulary does not hold keeps the default, as llama_vocab::load does.
+        let fallback = metadata["tokenizer.ggml.model"]?.stringValue == "llama" ? 1 : 11
+        let explicit = metadata["tokenizer.ggml.bos_token_id"]?.intValue
+        for id in [explicit, fallback] { if let id, id >= 0, id < hparams.nVocab { return Int32(id) } }
+        return nil
     }
 }

@@ -45,10 +45,10 @@ public final class LogitsFileReader {
         nVocab = Int(Int32(littleEndian: h.loadUnaligned(fromByteOffset: 4, as: Int32.self)))
         nChunk = Int(Int32(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: Int32.self)))
         guard nCtx > 1, nVocab > 0, nChunk > 0 else { throw fail("header has n_ctx \(nCtx), n_vocab \(nVocab), n_chunk \(nChunk)") }
-        let tokenBytes = nCtx * nChunk * 4
-        let recordBytes = KLDBase.recordLength(nVocab: nVocab) * 2 * (nCtx - 1 - nCtx / 2) * nChunk
-        guard file.size >= 20 + tokenBytes + recordBytes else {
-            throw fail("truncated: \(file.size) bytes, header promises \(20 + tokenBytes + recordBytes)")
+        guard let tokenBytes = checkedProduct(nCtx, nChunk, 4),
+              let recordBytes = checkedProduct(KLDBase.recordLength(nVocab: nVocab), 2, nCtx - 1 - nCtx / 2, nChunk),
+              let total = checkedSum(20, tokenBytes, recordBytes), file.size >= total else {
+            throw fail("truncated: \(file.size) bytes, less than the header's n_ctx \(nCtx) × n_chunk \(nChunk) × n_vocab \(nVocab) promise")
         }
         let tb = file.bytes(20..<(20 + tokenBytes))
         tokens = (0..<(nCtx * nChunk)).map { Int32(littleEndian: tb.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }

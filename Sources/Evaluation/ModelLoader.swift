@@ -60,11 +60,17 @@ public final class OwnedBytes {
 }
 
 extension ModelLoader {
-    /// The tokenizer of a GGUF file (its tokenizer.ggml.* metadata) or a checkpoint directory.
-    public static func tokenizer(_ path: String) throws(FileError) -> Tokenizer {
+    /// The tokenizer of a GGUF file (its tokenizer.ggml.* metadata) or a checkpoint directory,
+    /// refused unless its vocabulary is the model's embedding (llama.cpp sizes `token_embd` from the
+    /// vocabulary, so a mismatch is a broken file, and an id past the embedding a read past the weights).
+    public static func tokenizer(_ path: String, for model: Model) throws(FileError) -> Tokenizer {
         var isDir: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-        return isDir.boolValue ? try Tokenizer(directory: path) : try Tokenizer(ggufPath: path)
+        let t = isDir.boolValue ? try Tokenizer(directory: path) : try Tokenizer(ggufPath: path)
+        guard t.vocabularySize == model.hparams.nVocab else {
+            throw FileError(path: path, message: "the vocabulary has \(t.vocabularySize) tokens, the embedding \(model.hparams.nVocab) rows")
+        }
+        return t
     }
 
     /// Tokens of an evaluation text as llama-perplexity gets them: the file as its -f reads it

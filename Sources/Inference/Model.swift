@@ -66,6 +66,10 @@ public final class Model: @unchecked Sendable {
     /// Keeps the memory the weights point into alive (the GGUF mapping, or the checkpoint and copies).
     public let storage: [AnyObject]
     public let metadata: [String: GGUFValue]
+    /// The file or directory it was loaded from, named in errors about it.
+    public let path: String
+    /// The validated hyper-parameters and shapes this model was built from.
+    public let layout: LlamaLayout
 
     public convenience init(gguf f: GGUFFile) throws(FileError) {
         var tensors: [String: Weight] = [:]
@@ -82,14 +86,10 @@ public final class Model: @unchecked Sendable {
     public init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject]) throws(FileError) {
         self.storage = storage
         self.metadata = metadata
+        self.path = path
         func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
-        guard let arch = metadata["general.architecture"]?.stringValue, arch == "llama" || arch == "qwen2" else {
-            throw fail("unsupported architecture \(metadata["general.architecture"]?.stringValue ?? "?") for inference (llama, qwen2)")
-        }
-        func int(_ k: String) throws(FileError) -> Int {
-            guard let v = metadata["\(arch).\(k)"]?.intValue else { throw fail("missing \(arch).\(k)") }
-            return v
-        }
+        // Shapes and hyper-parameters are proven consistent before any buffer is sized from them.
+        let layout = try LlamaLayout(path: path, metadata: metadata, shapes: tensors.mapValues { [$0.cols, $0.rows] })
         func weight(_ name: String) throws(FileError) -> Weight {
             guard var t = tensors[name] else { throw fail("missing tensor \(name)") }
             guard Quantizers.quantizer(for: t.type) != nil else {
@@ -108,18 +108,13 @@ public final class Model: @unchecked Sendable {
         func optionalVector(_ name: String) throws(FileError) -> [Float]? {
             tensors[name] == nil ? nil : try vector(name)
         }
-        let nEmbd = try int("embedding_length")
-        let nHead = try int("attention.head_count")
-        let nHeadKV = metadata["\(arch).attention.head_count_kv"]?.intValue ?? nHead
-        let headDim = metadata["\(arch).attention.key_length"]?.intValue ?? nEmbd / nHead
         let embd = try weight("token_embd.weight")
         hparams = HParams(
-            architecture: arch, nEmbd: nEmbd, nLayer: try int("block_count"), nHead: nHead, nHeadKV: nHeadKV,
-            headDim: headDim, nFF: try int("feed_forward_length"), nVocab: embd.rows,
-            rmsEps: Float(metadata["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5),
-            ropeBase: Float(metadata["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
-            ropeNeox: arch == "qwen2",
-            ropeDims: metadata["\(arch).rope.dimension_count"]?.intValue ?? headDim)
+            architecture: layout.architecture, nEmbd: layout.nEmbd, nLayer: layout.nLayer, nHead: layout.nHead,
+            nHeadKV: layout.nHeadKV, headDim: layout.headDim, nFF: layout.nFF, nVocab: layout.nVocab,
+            rmsEps: layout.rmsEps, ropeBase: layout.ropeBase, ropeNeox: layout.architecture == "qwen2",
+            ropeDims: layout.ropeDims)
+        self.layout = layout
         tokenEmbd = embd
         output = tensors["output.weight"] == nil ? embd : try weight("output.weight")
         outputNorm = try vector("output_norm.weight")
@@ -137,5 +132,31 @@ public final class Model: @unchecked Sendable {
                 wDown: try weight(p + "ffn_down.weight")))
         }
         self.layers = layers
+    }
+}
+
+extension Model {
+    /// Refuses token ids the embedding has no row for (a `--token-ids` file, a logits file, a BOS
+    /// id from metadata), before the forward pass would read past the weights.
+    public func checkTokens(_ ids: some Sequence<Int32>, from path: String) throws(FileError) {
+        let n = hparams.nVocab
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= n }) {
+            throw FileError(path: path, message: "token id \(bad) is outside the model's vocabulary of \(n)")
+        }
+    }
+
+    /// Refuses a run whose buffers (`LlamaLayout.workingSetBytes` plus `extra`) would not fit in
+    /// this machine's memory, with the figure, instead of dying in an allocation half-way.
+    public func checkMemory(tokens: Int, cacheTokens: Int = 0, extra: Int = 0, path: String) throws(FileError) {
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        let limit = physical > 0 ? physical : Int.max
+        guard tokens >= 0, cacheTokens >= 0, tokens <= 1 << 40, cacheTokens <= 1 << 40,
+              let need = checkedSum(layout.workingSetBytes(tokens: tokens, cacheTokens: cacheTokens), extra), need <= limit else {
+            let need = checkedSum(layout.workingSetBytes(tokens: min(tokens, 1 << 40), cacheTokens: min(cacheTokens, 1 << 40)), max(extra, 0))
+            throw FileError(path: path, message: "\(tokens) positions\(cacheTokens > 0 ? " with a cache of \(cacheTokens)" : "") need "
+                            + (need.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "more than 2^63 bytes")
+                            + " of working memory (n_vocab \(hparams.nVocab), n_ff \(hparams.nFF), \(hparams.nLayer) layers); "
+                            + String(format: "this machine has %.1f GB", Double(limit) / 1e9))
+        }
     }
 }

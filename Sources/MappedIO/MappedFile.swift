@@ -67,7 +67,8 @@ public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
         self.path = path
         self.message = message
     }
-    public var description: String { "\(path): \(message)" }
+    /// One line whatever the file held: the path shortened and escaped, the message freed of control characters.
+    public var description: String { "\(displayName(path)): \(oneLine(message))" }
 }
 
 func systemError() -> String { String(cString: strerror(errno)) }

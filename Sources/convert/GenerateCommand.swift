@@ -25,13 +25,19 @@ struct Generate: ParsableCommand {
     var f32Activations = false
     @Flag(help: "Print the token ids as JSON instead of text.") var json = false
 
+    func validate() throws {
+        guard n >= 0, n <= 1 << 20 else { throw ValidationError("-n must be between 0 and 1048576") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
     func run() throws {
         do {
             let m = try ModelLoader.load(model)
-            let tok = try ModelLoader.tokenizer(model)
+            let tok = try ModelLoader.tokenizer(model, for: m)
             let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)
             let fw = Forward(model: m, engine: engine, threads: threads)
             var ids = tok.encode(prompt, addSpecial: true, parseSpecial: true)
+            try m.checkMemory(tokens: ids.count, cacheTokens: ids.count + n, path: model)
             let cache = KVCache(model: m, capacity: ids.count + n)
             var generated: [Int32] = []
             var next = ids

@@ -59,7 +59,7 @@ struct Imatrix: ParsableCommand {
                 throw FileError(path: outfile, message: "cannot write into \(dir.isEmpty ? "." : dir): \(String(cString: strerror(errno)))")
             }
             let m = try ModelLoader.load(model)
-            let tokens = ImatrixCollector.calibrationTokens(text: try TextFile.read(text), tokenizer: try ModelLoader.tokenizer(model),
+            let tokens = ImatrixCollector.calibrationTokens(text: try TextFile.read(text), tokenizer: try ModelLoader.tokenizer(model, for: m),
                                                             parseSpecial: parseSpecial)
             let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)
             let options = ImatrixCollector.Options(nCtx: ctx, maxChunks: chunks, fromChunk: fromChunk, processOutput: processOutput)

@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import GGUFWriter
 import Inference
+import MappedIO
 import StrictJSON
 
 struct Perplexity: ParsableCommand {
@@ -57,10 +58,15 @@ struct Perplexity: ParsableCommand {
             let m = try ModelLoader.load(model)
             let ids: [Int32]
             if let t = text {
-                ids = try ModelLoader.evaluationTokens(textFile: t, tokenizer: ModelLoader.tokenizer(model))
+                ids = try ModelLoader.evaluationTokens(textFile: t, tokenizer: ModelLoader.tokenizer(model, for: m))
             } else if let t = tokenIDs {
                 let list = String(decoding: try TextFile.read(t), as: UTF8.self)
-                ids = list.split(whereSeparator: { " ,\n[]".contains($0) }).compactMap { Int32($0) }
+                var parsed: [Int32] = []
+                for word in list.split(whereSeparator: { " ,\n\r\t[]".contains($0) }) {
+                    guard let id = Int32(word) else { throw FileError(path: t, message: "\"\(displayName(word, limit: 40))\" is not a token id") }
+                    parsed.append(id)
+                }
+                ids = parsed
             } else {
                 ids = [] // the reference logits file carries the tokens
             }
@@ -73,7 +79,8 @@ struct Perplexity: ParsableCommand {
                 let rm = try ModelLoader.load(r)
                 ref = .model(Forward(model: rm, engine: engine, threads: threads))
             }
-            let out = try Evaluation(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, maxChunks: chunks, reference: ref,
+            let out = try Evaluation(forward: fw, nCtx: ctx, bos: bos).run(tokens: ids, source: text ?? tokenIDs ?? referenceLogits ?? model,
+                                                                           maxChunks: chunks, reference: ref,
                                                                            saveLogits: saveLogits) { done, total, o in
                 if isatty(2) != 0 {
                     let eta = o.perplexity.seconds / Double(done) * Double(total - done)

@@ -69,7 +69,7 @@ final class ComparisonSession {
     private var cachedTokens: [Int32]?
     private func tokens() throws -> [Int32] {
         if let t = cachedTokens { return t }
-        let t = try ModelLoader.evaluationTokens(textFile: eval.text, tokenizer: ModelLoader.tokenizer(modelDir))
+        let t = try ModelLoader.evaluationTokens(textFile: eval.text, tokenizer: ModelLoader.tokenizer(modelDir, for: source()))
         guard t.count >= eval.ctx else {
             throw FileError(path: eval.text, message: "gives \(t.count) tokens, fewer than one chunk of \(eval.ctx)")
         }
@@ -90,7 +90,7 @@ final class ComparisonSession {
         let model = try source()
         let fw = Forward(model: model, engine: GGMLEngine(threads: threads), threads: threads)
         let out = try Evaluation(forward: fw, nCtx: eval.ctx, bos: model.chunkBOS)
-            .run(tokens: toks, maxChunks: n, reference: .none, saveLogits: referenceLogits) { done, total, _ in
+            .run(tokens: toks, source: eval.text, maxChunks: n, reference: .none, saveLogits: referenceLogits) { done, total, _ in
                 self.events.chunk(done, total)
             }
         var row = QualityRow(type: Self.nativeTypeName(model))
@@ -197,7 +197,7 @@ final class ComparisonSession {
         let reader = try LogitsFileReader(path: referenceLogits)
         let fw = Forward(model: model, engine: GGMLEngine(threads: threads), threads: threads)
         let out = try Evaluation(forward: fw, nCtx: eval.ctx, bos: model.chunkBOS)
-            .run(tokens: [], maxChunks: try chunkCount(), reference: .file(reader), saveLogits: nil) { done, total, _ in
+            .run(tokens: [], source: referenceLogits, maxChunks: try chunkCount(), reference: .file(reader), saveLogits: nil) { done, total, _ in
                 self.events.chunk(done, total)
             }
         row.ppl = out.perplexity.ppl

@@ -144,7 +144,7 @@ enum Calibrate {
         let text = opts.calibrate!
         func say(_ s: String) { if !quiet { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
         let source = try ModelLoader.load(path)
-        let tokenizer = try ModelLoader.tokenizer(path)
+        let tokenizer = try ModelLoader.tokenizer(path, for: source)
         let tokens = try ModelLoader.evaluationTokens(textFile: text, tokenizer: tokenizer)
         let ref = try f32Reference(source, threads: threads)
         let bos = ref.chunkBOS

@@ -28,18 +28,32 @@ func tinyCheckpoint(_ tensors: [(String, [Int], [Float])], config: [String: Any]
     for f in ["tokenizer.model", "tokenizer_config.json"] {
         try! FileManager.default.copyItem(atPath: fixture("checkpoints/llama-tied/\(f)"), toPath: dir + "/" + f)
     }
-    let cfg = config ?? ["architectures": ["LlamaForCausalLM"], "hidden_size": 32, "num_hidden_layers": 1,
-                         "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 64,
-                         "rms_norm_eps": 1e-5, "vocab_size": 300, "max_position_embeddings": 128]
+    let cfg = config ?? minimalConfig
     _ = FileManager.default.createFile(atPath: dir + "/config.json", contents: try! JSONSerialization.data(withJSONObject: cfg))
     writeSafetensors(dir + "/model.safetensors", tensors)
     return dir
 }
 
+/// A whole one-layer llama (hidden 32, 2 heads of 16, 1 KV head, feed-forward 64, vocabulary 300):
+/// the least a checkpoint must hold to be converted.
 func minimalTensors(embedding: [Float]? = nil) -> [(String, [Int], [Float])] {
-    [("model.embed_tokens.weight", [300, 32], embedding ?? (0..<9600).map { Float($0 % 17) / 17 }),
-     ("model.norm.weight", [32], [Float](repeating: 1, count: 32))]
+    func w(_ name: String, _ shape: [Int]) -> (String, [Int], [Float]) {
+        (name, shape, (0..<shape.reduce(1, *)).map { Float(($0 * 7 + name.count) % 23) / 23 - 0.5 })
+    }
+    let p = "model.layers.0."
+    return [("model.embed_tokens.weight", [300, 32], embedding ?? (0..<9600).map { Float($0 % 17) / 17 }),
+            ("model.norm.weight", [32], [Float](repeating: 1, count: 32)),
+            (p + "input_layernorm.weight", [32], [Float](repeating: 1, count: 32)),
+            (p + "post_attention_layernorm.weight", [32], [Float](repeating: 1, count: 32)),
+            w(p + "self_attn.q_proj.weight", [32, 32]), w(p + "self_attn.k_proj.weight", [16, 32]),
+            w(p + "self_attn.v_proj.weight", [16, 32]), w(p + "self_attn.o_proj.weight", [32, 32]),
+            w(p + "mlp.gate_proj.weight", [64, 32]), w(p + "mlp.up_proj.weight", [64, 32]), w(p + "mlp.down_proj.weight", [32, 64])]
 }
+
+var minimalConfig: [String: Any] { [
+    "architectures": ["LlamaForCausalLM"], "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "num_key_value_heads": 1, "intermediate_size": 64, "rms_norm_eps": 1e-5, "vocab_size": 300, "max_position_embeddings": 128,
+] }
 
 @Suite struct HostileInputTests {
     func expectNoOutput(_ dir: String, outType: OutType = .q8_0, contains text: String) {
@@ -61,7 +75,7 @@ func minimalTensors(embedding: [Float]? = nil) -> [(String, [Int], [Float])] {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let plan = try ConversionPlan(directory: dir, outType: .q8_0)
         let s = try Converter(plan: plan).run(outfile: dir + "/ok.gguf")
-        #expect(s.tensorCount == 2)
+        #expect(s.tensorCount == 11)
         #expect(FileManager.default.fileExists(atPath: dir + "/ok.gguf"))
     }
 
@@ -86,6 +100,51 @@ func minimalTensors(embedding: [Float]? = nil) -> [(String, [Int], [Float])] {
         let d2 = tinyCheckpoint([("model.norm.weight", [32], [Float](repeating: 1, count: 32))])
         defer { try? FileManager.default.removeItem(atPath: d2) }
         expectNoOutput(d2, contains: "no tensor for token_embd.weight")
+    }
+
+    /// config.json values that do not fit the tensors: refused before a byte is written, with the
+    /// key and the numbers, instead of a file that crashes every engine that loads it.
+    @Test(arguments: [
+        (["head_dim": 15], "rope.dimension_count 15 is odd"),
+        (["intermediate_size": 0], "llama.feed_forward_length = 0 is out of range"),
+        (["num_key_value_heads": 2], "tensor blk.0.attn_k.weight has shape [32, 16], the hyper-parameters imply [32, 32]"),
+        // 4 heads of 8: q keeps its 32 rows, but the one KV head now has 8 rows, not k's 16
+        (["num_attention_heads": 4], "tensor blk.0.attn_k.weight has shape [32, 16], the hyper-parameters imply [32, 8]"),
+        (["vocab_size": 32_000_000], "vocab_size 32000000 differs from the embedding's 300 rows"),
+        (["hidden_size": 64], "tensor token_embd.weight has shape [32, 300], the hyper-parameters imply [64, 300]"),
+        (["num_hidden_layers": 2], "missing tensor blk.1.attn_norm.weight"),
+        (["num_attention_heads": 3], "tensor \"model.layers.0.self_attn.q_proj.weight\": 32 rows cannot be split into 3 rotary heads"),
+    ] as [([String: Int], String)])
+    func refusesConfigThatDoesNotFitTheTensors(change: [String: Int], message: String) throws {
+        var cfg = minimalConfig
+        for (k, v) in change { cfg[k] = v }
+        let dir = tinyCheckpoint(minimalTensors(), config: cfg)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        expectNoOutput(dir, contains: message)
+    }
+
+    /// Q/K biases (Qwen2's tensors given to LlamaForCausalLM, or a llama with attention_bias) are
+    /// permuted element by element as convert_hf_to_gguf's LlamaModel.permute does, not as rows.
+    @Test func permutesQKBiasesOfALlama() throws {
+        let qb = (0..<32).map(Float.init), kb = (0..<16).map { Float($0) + 100 }, vb = (0..<16).map { Float($0) + 200 }
+        let dir = tinyCheckpoint(minimalTensors() + [("model.layers.0.self_attn.q_proj.bias", [32], qb),
+                                                     ("model.layers.0.self_attn.k_proj.bias", [16], kb),
+                                                     ("model.layers.0.self_attn.v_proj.bias", [16], vb)])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = dir + "/out.gguf"
+        _ = try Converter(plan: ConversionPlan(directory: dir, outType: .f32)).run(outfile: out)
+        let f = try GGUFFile(path: out)
+        func values(_ name: String) throws -> [Float] {
+            let t = try #require(f.tensor(named: name))
+            #expect(t.type == .f32)
+            let d = f.data(t)
+            return (0..<t.ne[0]).map { d.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
+        }
+        // per head of 16: rows [0, 8) and [8, 16) interleaved
+        let perm16 = (0..<16).map { ($0 % 2) * 8 + $0 / 2 }
+        #expect(try values("blk.0.attn_q.bias") == (0..<32).map { Float(($0 / 16) * 16 + perm16[$0 % 16]) })
+        #expect(try values("blk.0.attn_k.bias") == perm16.map { Float($0) + 100 })
+        #expect(try values("blk.0.attn_v.bias") == vb)
     }
 
     @Test func refusesTruncatedCheckpoint() throws {

@@ -22,7 +22,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
             let model = try ModelLoader.load(path)
             let fw = Forward(model: model, engine: F32Engine(threads: 2), threads: 2)
             let out = try Evaluation(forward: fw, nCtx: ref.nCtx, bos: model.chunkBOS)
-                .run(tokens: ref.tokens, maxChunks: nil, reference: .file(ref), saveLogits: nil)
+                .run(tokens: ref.tokens, source: dir + ".logits", maxChunks: nil, reference: .file(ref), saveLogits: nil)
             let k = try #require(out.kld)
             #expect(k.count == ref.nChunk * (ref.nCtx - 1 - ref.nCtx / 2))
             // The reference is stored in 16-bit steps, which alone gives KLD of order 1e-6.
