@@ -1,4 +1,5 @@
 import Foundation
+import MappedIO
 import Yams
 
 /// Where the importance data for quantizing a model comes from.
@@ -101,7 +102,9 @@ public struct ManifestError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String {
-        line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
+        // one line whatever the YAML held: values are quoted shortened where they are named, and
+        // the whole is freed of control characters here
+        line > 0 ? "\(displayName(file)):\(line):\(column): \(oneLine(message))" : "\(displayName(file)): \(oneLine(message))"
     }
 }
 
@@ -156,7 +159,7 @@ private struct ManifestReader {
             case .null: return "nothing"
             case .int, .float: return "a number"
             case .bool: return "true/false"
-            default: return "\"\(node.string ?? "")\""
+            default: return "\"\(displayName(node.string ?? ""))\""
             }
         }
     }
@@ -170,7 +173,7 @@ private struct ManifestReader {
         for (k, v) in m {
             guard case .scalar = k, let key = k.string else { throw error(at: k, "\(what): keys must be plain names") }
             guard allowed.contains(key) else {
-                throw error(at: k, "unknown key '\(key)' in \(what); allowed: \(allowed.joined(separator: ", "))")
+                throw error(at: k, "unknown key '\(displayName(key))' in \(what); allowed: \(allowed.joined(separator: ", "))")
             }
             out.append((key, k, v))
         }
@@ -221,11 +224,11 @@ private struct ManifestReader {
         guard checkFiles, let kind else { return p }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
-            throw error(at: node, "\(what): \(p) does not exist")
+            throw error(at: node, "\(what): \(displayName(p)) does not exist")
         }
         switch kind {
-        case .directory where !isDir.boolValue: throw error(at: node, "\(what): \(p) is not a directory")
-        case .file where isDir.boolValue: throw error(at: node, "\(what): \(p) is a directory, expected a file")
+        case .directory where !isDir.boolValue: throw error(at: node, "\(what): \(displayName(p)) is not a directory")
+        case .file where isDir.boolValue: throw error(at: node, "\(what): \(displayName(p)) is a directory, expected a file")
         default: return p
         }
     }
@@ -266,7 +269,7 @@ private struct ManifestReader {
         for node in modelNodes {
             let (model, nameNode) = try self.model(node, defaults: (types, gates, calibration))
             if let line = firstSeen[model.name] {
-                throw error(at: nameNode, "duplicate model name '\(model.name)' (first at line \(line)); give each model a unique 'name'")
+                throw error(at: nameNode, "duplicate model name '\(displayName(model.name))' (first at line \(line)); give each model a unique 'name'")
             }
             firstSeen[model.name] = nameNode.mark?.line ?? 0
             models.append(model)
@@ -344,10 +347,10 @@ private struct ManifestReader {
             }
             let type = try string(typeNode, "type").lowercased()
             guard knownTypes.contains(type) else {
-                throw error(at: typeNode, "unknown type '\(type)'; known: \(knownTypes.joined(separator: ", "))")
+                throw error(at: typeNode, "unknown type '\(displayName(type))'; known: \(knownTypes.joined(separator: ", "))")
             }
             if let line = firstSeen[type] {
-                throw error(at: typeNode, "duplicate type '\(type)' (first at line \(line))")
+                throw error(at: typeNode, "duplicate type '\(displayName(type))' (first at line \(line))")
             }
             firstSeen[type] = typeNode.mark?.line ?? 0
             out.append(Manifest.TypeEntry(type: type, gates: gates))
@@ -392,7 +395,7 @@ private struct ManifestReader {
         let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         // The name becomes a directory and file name under the output directory.
         guard !finalName.isEmpty, finalName.unicodeScalars.allSatisfy(allowed.contains), finalName != ".", finalName != ".." else {
-            throw error(at: finalNode, "model name '\(finalName)' must be letters, digits, '.', '_' or '-'"
+            throw error(at: finalNode, "model name '\(displayName(finalName))' must be letters, digits, '.', '_' or '-'"
                         + (name == nil ? "; give the model a 'name'" : ""))
         }
         return (Manifest.Model(name: finalName, path: path, types: types, calibration: calibration), finalNode)

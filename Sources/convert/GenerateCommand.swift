@@ -37,6 +37,7 @@ struct Generate: ParsableCommand {
             let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)
             let fw = Forward(model: m, engine: engine, threads: threads)
             var ids = tok.encode(prompt, addSpecial: true, parseSpecial: true)
+            guard !ids.isEmpty else { throw ValidationError("the prompt gives no tokens (this vocabulary adds no BOS): give some text") }
             try m.checkMemory(tokens: ids.count, cacheTokens: ids.count + n, path: model)
             let cache = KVCache(model: m, capacity: ids.count + n)
             var generated: [Int32] = []

@@ -3,6 +3,24 @@ import Foundation
 import Testing
 
 @Suite struct ManifestTests {
+    /// Values the manifest names in errors are shortened and escaped: a 100 kB key, a 1 MB path or
+    /// a multi-line block scalar gives one short line, not the value back.
+    @Test func errorsQuoteValuesShortAndOnOneLine() throws {
+        let f = try Fixture()
+        let huge = String(repeating: "k", count: 100_000)
+        let cases = [
+            "output: out\neval: {text: e.txt}\n\(huge): 1\nmodels: [{path: m}]\n",
+            "output: out\neval: {text: e.txt}\nmodels: [{path: \(String(repeating: "p", count: 1_000_000))}]\n",
+            "output: out\neval: {text: e.txt}\nmodels: [{path: m, name: |\n    line one\n    line two\n    line three\n}]\n",
+            "output: out\neval: {text: e.txt}\nthreads: |\n  many\n  lines\nmodels: [{path: m}]\n",
+        ]
+        for yaml in cases {
+            let e = try #require(try f.manifestError(yaml))
+            #expect(!e.description.contains("\n"), "\(e.description.prefix(300))")
+            #expect(e.description.count < 600, "\(e.description.count) characters: \(e.description.prefix(300))")
+        }
+    }
+
     @Test func gatesMergeAndPathsResolve() throws {
         let f = try Fixture()
         let m = try f.manifest("""
