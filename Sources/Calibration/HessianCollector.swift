@@ -1,7 +1,9 @@
 import CKernels
 import Dispatch
 import Foundation
+import GGUFWriter
 import Inference
+import MappedIO
 
 /// H = Σ_tokens x xᵀ for one matmul input (cols × cols), and how many tokens were summed: the
 /// second moments GPTQ needs. diag(H)/tokens is llama-imatrix's importance for the same tokens.
@@ -187,6 +189,26 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
         }
         lastInput!.update(from: x.data, count: count)
         last = (h, x.rows, x.cols)
+    }
+
+    /// The bytes the second moments of `model` take (8·cols² per distinct input: the attention
+    /// norm's output shared by q/k/v, the attention's output, the ffn norm's output shared by
+    /// gate/up, and SwiGLU's output), nil when the figure overflows.
+    public static func bytesNeeded(_ layout: LlamaLayout, output: Bool = false) -> Int? {
+        let q = layout.nHead * layout.headDim
+        return checkedSum(checkedProduct(8, layout.nLayer, 2 * layout.nEmbd * layout.nEmbd + q * q + layout.nFF * layout.nFF),
+                          output ? checkedProduct(8, layout.nEmbd, layout.nEmbd) : 0)
+    }
+
+    /// Refuses GPTQ on a model whose second moments would not fit in this machine's memory, with
+    /// the figure (they grow with the square of the widths, which a hostile file can set).
+    public static func checkMemory(_ model: Model, output: Bool = false) throws(FileError) {
+        let need = bytesNeeded(model.layout, output: output)
+        do { try model.checkMemory(tokens: 0, extra: need ?? Int.max, path: model.path) } catch {
+            throw FileError(path: model.path, message: "GPTQ's second moments need "
+                            + (need.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "more than 2^63 bytes")
+                            + " (8 bytes × width² per input of each layer), more than this machine has; use --gptq-chunks 0")
+        }
     }
 
     /// Runs `model` over `chunks` (token chunks as `perplexity` makes them: BOS already in place)

@@ -166,6 +166,7 @@ enum Calibrate {
         }
         if opts.gptqChunks > 0 {
             let t2 = Date()
+            try HessianCollector.checkMemory(ref)
             let collector = HessianCollector.collect(model: ref, chunks: chunked(opts.gptqChunks), threads: threads) { i, _ in
                 if !quiet { FileHandle.standardError.write(Data(String(format: "\rcalibrate: activation second moments, chunk %d", i).utf8)) }
             }

@@ -120,6 +120,25 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
 @Suite struct GPTQTests {
     static let shared = GPTQCase(rows: 48, cols: 512, tokens: 2048, seed: 7)
 
+    /// The second moments' memory is known before the first chunk runs: 8·cols² per distinct input.
+    @Test func hessianMemoryIsComputedUpFront() throws {
+        let (model, _) = try tinyModel()
+        // 2 layers × (q/k/v input 32² + output input 32² + gate/up input 32² + down input 64²) × 8 bytes
+        #expect(HessianCollector.bytesNeeded(model.layout) == 2 * (32 * 32 * 3 + 64 * 64) * 8)
+        try HessianCollector.checkMemory(model)
+        let smol = try LlamaLayout(path: "smollm2", metadata: [
+            "general.architecture": .string("llama"), "llama.embedding_length": .uint32(576), "llama.block_count": .uint32(30),
+            "llama.attention.head_count": .uint32(9), "llama.attention.head_count_kv": .uint32(3), "llama.feed_forward_length": .uint32(1536),
+        ], shapes: Dictionary(uniqueKeysWithValues: [("token_embd.weight", [576, 49152]), ("output_norm.weight", [576])]
+            + (0..<30).flatMap { i in
+                [("attn_norm.weight", [576]), ("ffn_norm.weight", [576]), ("attn_q.weight", [576, 576]), ("attn_k.weight", [576, 192]),
+                 ("attn_v.weight", [576, 192]), ("attn_output.weight", [576, 576]), ("ffn_gate.weight", [576, 1536]),
+                 ("ffn_up.weight", [576, 1536]), ("ffn_down.weight", [1536, 576])].map { ("blk.\(i).\($0.0)", $0.1) }
+            }))
+        // the figure HessianCollector's documentation gives for SmolLM2: 805 MB
+        #expect(HessianCollector.bytesNeeded(smol) == 30 * (3 * 576 * 576 + 1536 * 1536) * 8)
+    }
+
     @Test func factorInvertsTheDampedHessian() throws {
         let n = 40
         var rng = GPTQRandom(state: 3)
