@@ -98,12 +98,22 @@ public struct QuantizePlan: OutputPlan {
         guard let arch = value("general.architecture")?.stringValue else {
             throw FileError(path: path, message: "no general.architecture in metadata")
         }
-        guard let blocks = value("\(arch).block_count")?.intValue, let heads = value("\(arch).attention.head_count")?.intValue else {
-            throw FileError(path: path, message: "no \(arch).block_count or \(arch).attention.head_count in metadata")
+        guard value("\(arch).block_count") != nil, value("\(arch).attention.head_count") != nil else {
+            throw FileError(path: path, message: "no \(displayName(arch)).block_count or \(displayName(arch)).attention.head_count in metadata")
         }
-        let kv = value("\(arch).attention.head_count_kv")?.intValue ?? heads
+        // The policy counts layers and divides by them: bounded here, as LlamaLayout bounds them.
+        func int(_ k: String, _ range: ClosedRange<Int>, default d: Int) throws(FileError) -> Int {
+            guard let raw = value("\(arch).\(k)") else { return d }
+            guard let v = raw.intValue, range.contains(v) else {
+                throw FileError(path: path, message: "\(displayName(arch)).\(k) is out of range \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
+        let blocks = try int("block_count", 0...LlamaLayout.maxLayers, default: 0)
+        let heads = try int("attention.head_count", 0...LlamaLayout.maxHeads, default: 0)
+        let kv = try int("attention.head_count_kv", 0...LlamaLayout.maxHeads, default: heads)
         return .init(architecture: arch, blockCount: blocks, headCount: heads, headCountKV: kv,
-                     expertCount: value("\(arch).expert_count")?.intValue ?? 0)
+                     expertCount: try int("expert_count", 0...LlamaLayout.maxHeads, default: 0))
     }
 }
 

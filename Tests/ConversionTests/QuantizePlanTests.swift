@@ -24,6 +24,21 @@ import Testing
         #expect(p.tensors.prefix(2).map(\.name) == ["output_norm.weight", "token_embd.weight"])
     }
 
+    /// The policy divides layer counters by the block count: absurd counts are refused up front.
+    @Test func refusesAbsurdCountsForThePolicy() throws {
+        let base: [(key: String, value: GGUFValue)] = [("general.architecture", .string("llama")), ("llama.block_count", .uint32(2)),
+                                                        ("llama.attention.head_count", .uint32(4))]
+        #expect(try QuantizePlan.model(from: base, path: "m.gguf").blockCount == 2)
+        for (k, v) in [("llama.block_count", GGUFValue.uint64(.max)), ("llama.block_count", .int32(-1)),
+                       ("llama.attention.head_count_kv", .uint32(1 << 30)), ("llama.expert_count", .int64(.max))] {
+            var meta = base.filter { $0.key != k }
+            meta.append((k, v))
+            #expect(throws: FileError(path: "m.gguf", message: "\(k) is out of range " + (k.hasSuffix("block_count") ? "0...4096" : "0...16384"))) {
+                _ = try QuantizePlan.model(from: meta, path: "m.gguf")
+            }
+        }
+    }
+
     @Test func requantizedFixtureRoundTripsThroughTheWriter() throws {
         let f = try GGUFFile(path: fixture("golden/mistral-f32.gguf"))
         let model = try QuantizePlan.model(from: f.metadata, path: f.path)
