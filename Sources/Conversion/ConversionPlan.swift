@@ -98,10 +98,6 @@ public struct ConversionPlan: OutputPlan {
         self.outType = outType
 
         var tensors: [PlannedTensor] = []
-        if let freqs = try Self.llama3RopeFactors(config) {
-            tensors.append(PlannedTensor(name: "rope_freqs.weight", sourceName: "(generated)", ne: [freqs.count],
-                                         type: .f32, source: .generated(freqs)))
-        }
         for e in ckpt.entries {
             let t = e.tensor
             if TensorNames.isIgnored(t.name) { continue }
@@ -141,8 +137,13 @@ public struct ConversionPlan: OutputPlan {
         for required in ["token_embd.weight", "output_norm.weight"] where !tensors.contains(where: { $0.name == required }) {
             throw FileError(path: directory, message: "checkpoint has no tensor for \(required)")
         }
-        self.tensors = tensors
         try Self.validate(config, tensors: tensors)
+        // generated once the head size it is computed from is known to fit the tensors
+        if let freqs = try Self.llama3RopeFactors(config) {
+            tensors.insert(PlannedTensor(name: "rope_freqs.weight", sourceName: "(generated)", ne: [freqs.count],
+                                         type: .f32, source: .generated(freqs)), at: 0)
+        }
+        self.tensors = tensors
 
         // general.* naming needs the parameter count of what is written.
         let totalParams = tensors.reduce(0) { $0 + $1.ne.reduce(1, *) }
