@@ -67,10 +67,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
 
     static func openShards(directory: String, indexPath: String) throws(FileError) -> [SafetensorsFile] {
         func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
-            throw fail("cannot read: \(error.localizedDescription)")
-        }
+        let data = Data(try InputFile.readAll(indexPath))
         let root: JSONValue
         do { root = try JSONParser.parse(data) } catch { throw fail("invalid JSON: \(error)") }
         guard let map = root["weight_map"]?.objectValue else { throw fail("no \"weight_map\" object") }
