@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "convert", dependencies: [
             "Reports", "Batch", .product(name: "Crypto", package: "swift-crypto"),
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Evaluation", "Tokenizer", "Calibration",
+            "Inference", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
