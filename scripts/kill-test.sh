@@ -6,12 +6,14 @@
 # full tmpfs and a read-only one (when this shell may mount; the swift tests cover both with a
 # test double otherwise).
 #
-#   bash scripts/kill-test.sh [CONVERT_KILLS=50] [BATCH_KILLS=20]
+#   bash scripts/kill-test.sh [CONVERT_KILLS=50] [BATCH_KILLS=20] [OTHER_KILLS=10]
+# (OTHER_KILLS: of quantize, imatrix and compare --keep each, checked the same way.)
 # Environment: EDGEQUANT_WORK (default .build/smollm2, as scripts/test.sh), KILL_SEED (default 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${1:-50}
 BKILLS=${2:-20}
+OKILLS=${3:-10}
 RANDOM=${KILL_SEED:-12}
 WORK=${EDGEQUANT_WORK:-.build/smollm2}
 CKPT="$WORK/SmolLM2-135M-Instruct"
@@ -35,7 +37,7 @@ OUT="$K/convert/SmolLM2-Q4_K_M.gguf"; mkdir -p "$K/convert"
 t0=$(now); "$BIN" convert "$CKPT" --type q4_k_m --outfile "$OUT" --quiet --threads 2; t1=$(now)
 REF=$(sha "$OUT"); T=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) * 1.15 }')
 echo "convert reference: $REF, kills spread over ${T}s"
-absent=0; same=0; differ=0; over=0; maxleft=0
+absent=0; same=0; differ=0; over=0; maxleft=0; mid=0
 for i in $(seq 1 "$KILLS"); do
   rm -f "$OUT"                              # leftover temp files stay: the next run must remove them
   "$BIN" convert "$CKPT" --type q4_k_m --outfile "$OUT" --quiet --threads 2 & pid=$!
@@ -43,10 +45,11 @@ for i in $(seq 1 "$KILLS"); do
   kill -KILL $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
   got=$(sha "$OUT")
   if [ "$got" = missing ]; then absent=$((absent+1)); elif [ "$got" = "$REF" ]; then same=$((same+1)); else differ=$((differ+1)); fi
+  [ -z "$(find "$K/convert" -name ".edgequant.tmp-$pid.*")" ] || mid=$((mid+1))  # killed while writing
   left=$(temps "$K/convert"); [ "$left" -gt "$maxleft" ] && maxleft=$left
   [ "$left" -le 1 ] || over=$((over+1))   # each run removes the one before it left
 done
-echo "convert: $KILLS SIGKILLs: $absent absent, $same identical, $differ DIFFERENT; at most $maxleft temp file(s) after a kill"
+echo "convert: $KILLS SIGKILLs ($mid while writing the file): $absent absent, $same identical, $differ DIFFERENT; at most $maxleft temp file(s) after a kill"
 [ "$differ" = 0 ] && ok "convert kills: the output is absent or identical every time" || bad "convert kills: $differ outputs DIFFER"
 [ "$over" = 0 ] && ok "convert kills: every run removed the temp file of the run killed before it" || bad "convert kills: temp files ACCUMULATED ($over times)"
 # a temp file caught mid-write, removed by `edgequant clean`
@@ -81,7 +84,7 @@ t0=$(now); "$BIN" batch "$B/manifest.yaml" --quiet > /dev/null; t1=$(now)
 REFQ8=$(sha "$B/out/smollm2/smollm2-Q8_0.gguf"); REFQ4=$(sha "$B/out/smollm2/smollm2-Q4_K_M.gguf")
 T=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) * 1.15 }')
 echo "batch reference: Q8_0 $REFQ8, Q4_K_M $REFQ4, kills spread over ${T}s"
-absent=0; same=0; differ=0; over=0; maxleft=0; badmeta=0
+absent=0; same=0; differ=0; over=0; maxleft=0; badmeta=0; mid=0
 for i in $(seq 1 "$BKILLS"); do
   # every finished file goes (GGUFs, sidecars, records, reports, cached reference log-probs), the
   # temp files of earlier kills stay: each run does all the work and must sweep them
@@ -99,10 +102,11 @@ for i in $(seq 1 "$BKILLS"); do
     [ -e "$j" ] || continue
     python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$j" 2>/dev/null || badmeta=$((badmeta+1))
   done
+  [ -z "$(find "$B/out" -name ".edgequant.tmp-$pid.*")" ] || mid=$((mid+1))
   left=$(temps "$B/out"); [ "$left" -gt "$maxleft" ] && maxleft=$left
   [ "$left" -le 1 ] || over=$((over+1))
 done
-echo "batch: $BKILLS SIGKILLs: GGUFs $absent absent, $same identical, $differ DIFFERENT; $badmeta bad sidecar/record/report; at most $maxleft temp file(s) after a kill"
+echo "batch: $BKILLS SIGKILLs ($mid while writing a file): GGUFs $absent absent, $same identical, $differ DIFFERENT; $badmeta bad sidecar/record/report; at most $maxleft temp file(s) after a kill"
 [ "$differ" = 0 ] && [ "$badmeta" = 0 ] && ok "batch kills: every GGUF, sidecar, record and report absent or complete" || bad "batch kills: $differ GGUFs DIFFER, $badmeta bad files"
 [ "$over" = 0 ] && ok "batch kills: every run removed the temp files of the run killed before it" || bad "batch kills: temp files ACCUMULATED ($over times)"
 set +e; "$BIN" batch "$B/manifest.yaml" --quiet > /dev/null 2>&1; code=$?; set -e
@@ -110,8 +114,43 @@ left=$(temps "$B/out")
 [ "$code" = 0 ] && [ "$(sha "$B/out/smollm2/smollm2-Q8_0.gguf")" = "$REFQ8" ] && [ "$(sha "$B/out/smollm2/smollm2-Q4_K_M.gguf")" = "$REFQ4" ] && [ "$left" = 0 ] \
   && ok "batch next run: exit 0, identical GGUFs, leftover temp files: $left" || bad "batch next run: exit $code, $left temp files left"
 
+# --- quantize, imatrix, compare --keep ----------------------------------------------------------
+# kills LABEL N DIR CMD...: an uninterrupted run of CMD writes its files into DIR (the reference);
+# then N runs killed at random moments, each after the finished files are deleted (temp files of
+# the killed runs stay): every file present after a kill must be identical to the reference's.
+kills() {
+  local label=$1 n=$2 dir=$3; shift 3
+  rm -rf "$dir"; mkdir -p "$dir"
+  local t0 t1 T r pid bad=0 over=0 mid=0 present=0
+  t0=$(now); "$@" > /dev/null 2>&1; t1=$(now)
+  T=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) * 1.15 }')
+  (cd "$dir" && find . -type f ! -name '.edgequant.tmp-*' -exec sha256sum {} + | sort -k2) > "$K/$label.ref"
+  for i in $(seq 1 "$n"); do
+    find "$dir" -type f ! -name '.edgequant.tmp-*' -delete
+    "$@" > /dev/null 2>&1 & pid=$!
+    r=$RANDOM; sleep "$(moment "$T" "$r")"
+    kill -KILL $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+    [ -z "$(find "$dir" -name ".edgequant.tmp-$pid.*")" ] || mid=$((mid+1))
+    while read -r f; do
+      present=$((present+1))
+      grep -qx "$(cd "$dir" && sha256sum "$f")" "$K/$label.ref" || bad=$((bad+1))
+    done < <(cd "$dir" && find . -type f ! -name '.edgequant.tmp-*')
+    [ "$(temps "$dir")" -le 1 ] || over=$((over+1))
+  done
+  "$@" > /dev/null 2>&1
+  local left; left=$(temps "$dir")
+  echo "$label: $n SIGKILLs ($mid while writing) over ${T}s: $present files present after kills, $bad DIFFERENT; next run left $left temp files"
+  [ "$bad" = 0 ] && [ "$over" = 0 ] && [ "$left" = 0 ] && (cd "$dir" && find . -type f ! -name '.edgequant.tmp-*' -exec sha256sum {} + | sort -k2) | cmp -s - "$K/$label.ref" \
+    && ok "$label kills: files absent or identical, temp files swept" || bad "$label kills: $bad differ, $over accumulations, $left left"
+}
+"$BIN" convert "$CKPT" --type f16 --outfile "$K/f16.gguf" --quiet
+kills quantize "$OKILLS" "$K/quantize" "$BIN" quantize "$K/f16.gguf" "$K/quantize/q.gguf" q4_k_m 2 --quiet
+kills imatrix "$OKILLS" "$K/imatrix" "$BIN" imatrix "$K/f16.gguf" --text "$TEXT" --ctx 256 --chunks 2 --threads 2 -o "$K/imatrix/imatrix.gguf"
+kills compare "$OKILLS" "$K/compare" "$BIN" compare "$CKPT" --types q8_0 --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet --keep "$K/compare"
+rm -f "$K/f16.gguf"
+
 # --- a full disk, a read-only destination ----------------------------------------------------
-M="$K/mnt"; mkdir -p "$M"
+M="$PWD/$K/mnt"; mkdir -p "$M"
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
   set +e; "$BIN" convert "$CKPT" --type q4_k_m --outfile "$M/full.gguf" --quiet 2> "$K/enospc.err"; code=$?; set -e
   echo "ENOSPC (8 MB tmpfs): exit $code: $(cat "$K/enospc.err")"
