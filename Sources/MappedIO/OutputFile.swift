@@ -48,19 +48,24 @@ public final class OutputFile: @unchecked Sendable {
         if let e = OutputFaults.shared.fault(for: path, op: .create) {
             throw FileError(path: path, message: "cannot create output: \(systemError(e))", writeErrno: e)
         }
+        // registered before it exists, so that a sweep by another thread of this process never
+        // takes it for the leftover of an earlier process with our pid
+        guard TempFileRegistry.shared.add(tempPath) else {
+            throw FileError(path: path, message: "is already being written by this process")
+        }
         // O_EXCL | O_NOFOLLOW: never write through something planted at the temporary name
         var f = open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        if f < 0, errno == EEXIST, !TempFileRegistry.shared.contains(tempPath) {
+        if f < 0, errno == EEXIST {
             // ours by name and pid, but not open here: left by an earlier process that had our pid
             unlink(tempPath)
             f = open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         }
         guard f >= 0 else {
             let e = errno
+            TempFileRegistry.shared.remove(tempPath)
             throw FileError(path: path, message: "cannot create output: \(systemError(e))", writeErrno: e)
         }
         fd = f
-        TempFileRegistry.shared.add(tempPath)
     }
 
     deinit {
@@ -200,7 +205,11 @@ public final class TempFileRegistry: @unchecked Sendable {
 
     init() { pthread_mutex_init(&lock, nil) }
 
-    func add(_ p: String) { pthread_mutex_lock(&lock); paths.insert(p); pthread_mutex_unlock(&lock) }
+    /// False if `p` is already registered (an output to the same path still open here).
+    func add(_ p: String) -> Bool {
+        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        return paths.insert(p).inserted
+    }
     func remove(_ p: String) { pthread_mutex_lock(&lock); paths.remove(p); pthread_mutex_unlock(&lock) }
     func contains(_ p: String) -> Bool {
         pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
