@@ -53,10 +53,14 @@ echo "convert: $KILLS SIGKILLs ($mid while writing the file): $absent absent, $s
 [ "$differ" = 0 ] && ok "convert kills: the output is absent or identical every time" || bad "convert kills: $differ outputs DIFFER"
 [ "$over" = 0 ] && ok "convert kills: every run removed the temp file of the run killed before it" || bad "convert kills: temp files ACCUMULATED ($over times)"
 # a temp file caught mid-write, removed by `edgequant clean`
+for attempt in 1 2 3 4 5 6 7 8 9 10; do              # until one is caught while writing
+  rm -f "$OUT"
+  "$BIN" convert "$CKPT" --type q4_k_m --outfile "$OUT" --quiet --threads 2 & pid=$!
+  while [ "$(temps "$K/convert")" = 0 ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done
+  kill -KILL $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  [ "$(temps "$K/convert")" = 0 ] || break
+done
 rm -f "$OUT"
-"$BIN" convert "$CKPT" --type q4_k_m --outfile "$OUT" --quiet --threads 2 & pid=$!
-while [ "$(temps "$K/convert")" = 0 ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done
-kill -KILL $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 before=$(temps "$K/convert")
 "$BIN" clean "$K/convert" --quiet
 [ "$before" -ge 1 ] && [ "$(temps "$K/convert")" = 0 ] && [ ! -e "$OUT" ] \
