@@ -8,8 +8,8 @@ import Darwin
 /// file in the same directory (so the rename is atomic), written with `pwrite` at precomputed
 /// offsets, fsync'd, then renamed. Dropped without `commit()`, the temporary file is removed; a
 /// process killed outright (SIGKILL, power loss) leaves it behind under a name that says whose it
-/// is (`.edgequant.tmp-<pid>.<name>`), and the next output created in that directory removes it
-/// once that process is gone (`TempFiles.sweep`).
+/// is (`.edgequant.tmp-<pid>-<host>.<name>`), and the next output created in that directory on the
+/// same host removes it once that process is gone (`TempFiles.sweep`).
 ///
 /// Before anything is created the destination is checked: a directory, a dangling symlink, a FIFO
 /// or device, or a file this process reads (`InputRegistry`) is refused.
@@ -24,11 +24,26 @@ public final class OutputFile: @unchecked Sendable {
     /// The longest file name the common file systems take (NAME_MAX on Linux and macOS).
     public static let nameMax = 255
 
-    /// `.edgequant.tmp-<pid>.<name>`, the name cut (at a UTF-8 character boundary) so that the whole
-    /// fits `nameMax` bytes whatever the length of a legal final name.
-    public static func tempName(for path: String) -> String {
+    /// 8 hex digits of a hash of this machine's host name. A pid means something only on the host
+    /// that issued it: in a directory shared between machines or containers (NFS, a CI volume), a
+    /// file written elsewhere is never taken for a dead process's.
+    public static let hostTag: String = {
+        var buf = [Int8](repeating: 0, count: 256)
+        let name = gethostname(&buf, buf.count - 1) == 0 ? buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) } : []
+        var h: UInt32 = 0x811C_9DC5
+        for b in name { h = (h ^ UInt32(b)) &* 0x0100_0193 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
+    }()
+
+    /// `.edgequant.tmp-<pid>-<host>.<name>`, the name cut (at a UTF-8 character boundary) so that the
+    /// whole fits `nameMax` bytes whatever the length of a legal final name.
+    public static func tempName(for path: String) -> String { tempName(for: path, pid: getpid()) }
+
+    /// The temporary name process `pid` of host `host` would use (tests make leftovers with it).
+    public static func tempName(for path: String, pid: Int32, host: String = hostTag) -> String {
         let (dir, base) = split(path)
-        let head = "\(tempPrefix)\(getpid())."
+        let head = "\(tempPrefix)\(pid)-\(host)."
         var kept: [UInt8] = []
         let room = nameMax - head.utf8.count
         for ch in base.unicodeScalars {

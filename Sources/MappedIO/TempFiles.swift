@@ -5,33 +5,46 @@ import Darwin
 #endif
 
 /// Temporary outputs left by processes that died before they could remove them (SIGKILL, an OOM
-/// kill, power loss). Ours are named `.edgequant.tmp-<pid>.<name>` (`OutputFile.tempName`); one is
-/// stale when its process is gone: `kill(pid, 0)` says ESRCH, or the pid is ours but the file is
-/// not open here (a recycled pid), or the file is older than the last boot (pids start again). A
-/// live writer's file — another edgequant writing into the same directory — is never touched.
+/// kill, power loss). Ours are named `.edgequant.tmp-<pid>-<host>.<name>` (`OutputFile.tempName`);
+/// one written on this host is stale when its process is gone: `kill(pid, 0)` says ESRCH, or the
+/// pid is ours but the file is not open here (a recycled pid), or the file is older than the last
+/// boot (pids start again). A live writer's file — another edgequant writing into the same
+/// directory — is never touched, nor is a file another host wrote (its pid means nothing here).
 public enum TempFiles {
     public struct Found: Sendable, Equatable {
         public var path: String
         public var pid: Int32
+        /// `OutputFile.hostTag` of the machine that wrote it; nil for the earlier versions' names.
+        public var host: String?
         /// The name format of earlier versions (`.<name>.tmp-<pid>`), recognised by `clean` only.
         public var legacy: Bool
         public var stale: Bool
+        /// Written on another host: not stale by any rule we can check from here.
+        public var foreign: Bool { host.map { $0 != OutputFile.hostTag } ?? false }
     }
 
-    /// The pid in one of our temporary names, or nil if `name` is not one. With `legacy`, also the
-    /// format earlier versions used.
-    public static func pid(inTempName name: String, legacy: Bool = false) -> (pid: Int32, legacy: Bool)? {
+    /// The pid and host tag in one of our temporary names, or nil if `name` is not one. With
+    /// `legacy`, also the format earlier versions used (no host).
+    public static func parse(tempName name: String, legacy: Bool = false) -> (pid: Int32, host: String?, legacy: Bool)? {
         if name.hasPrefix(OutputFile.tempPrefix) {
             let rest = name.dropFirst(OutputFile.tempPrefix.count)
-            guard let dot = rest.firstIndex(of: "."), dot != rest.startIndex,
-                  rest[..<dot].allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int32(rest[..<dot]), p > 0 else { return nil }
-            return (p, false)
+            guard let dash = rest.firstIndex(of: "-"), dash != rest.startIndex,
+                  rest[..<dash].allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int32(rest[..<dash]), p > 0 else { return nil }
+            let tail = rest[rest.index(after: dash)...]
+            guard let dot = tail.firstIndex(of: "."), tail.distance(from: tail.startIndex, to: dot) == 8,
+                  tail[..<dot].allSatisfy({ $0.isHexDigit }), tail.index(after: dot) != tail.endIndex else { return nil }
+            return (p, String(tail[..<dot]), false)
         }
         guard legacy, name.hasPrefix("."), let dash = name.lastIndex(of: "-") else { return nil }
         let head = name[..<dash], digits = name[name.index(after: dash)...]
         guard head.hasSuffix(".tmp"), head.count > 5, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
               let p = Int32(digits), p > 0 else { return nil }
-        return (p, true)
+        return (p, nil, true)
+    }
+
+    /// The pid in one of our temporary names (see `parse`).
+    public static func pid(inTempName name: String, legacy: Bool = false) -> (pid: Int32, legacy: Bool)? {
+        parse(tempName: name, legacy: legacy).map { ($0.pid, $0.legacy) }
     }
 
     /// Our temporary files in `directory` (not recursive), stale or not.
@@ -44,12 +57,13 @@ public enum TempFiles {
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            guard let (pid, isLegacy) = pid(inTempName: name, legacy: legacy) else { continue }
+            guard let (pid, host, isLegacy) = parse(tempName: name, legacy: legacy) else { continue }
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             var st = stat()
             guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            out.append(Found(path: path, pid: pid, legacy: isLegacy,
-                             stale: isStale(pid: pid, name: name, mtime: Int64(st.st_mtim_sec), boot: boot)))
+            let local = host == nil || host == OutputFile.hostTag
+            out.append(Found(path: path, pid: pid, host: host, legacy: isLegacy,
+                             stale: local && isStale(pid: pid, name: name, mtime: Int64(st.st_mtim_sec), boot: boot)))
         }
         return out.sorted { $0.path < $1.path }
     }

@@ -6,11 +6,13 @@ struct Clean: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove the temporary files that killed runs left in a directory.",
         discussion: """
-        Every output is written to a temporary file beside it, named .edgequant.tmp-<pid>.<name>, \
+        Every output is written to a temporary file beside it, named .edgequant.tmp-<pid>-<host>.<name>, \
         and renamed when complete. A run killed outright (SIGKILL, out of memory, power loss) cannot \
         remove its temporary file; the next output written into the same directory removes it, and \
         so does this command. A file whose process is still running is kept (another edgequant may \
-        be writing it). Files named as earlier versions named them (.<name>.tmp-<pid>) are removed too.
+        be writing it), and so is one written on another host (a shared directory), whose process \
+        cannot be checked from here, unless --other-hosts. Files named as earlier versions named \
+        them (.<name>.tmp-<pid>) are removed too.
 
         Examples:
           edgequant clean ./models
@@ -21,6 +23,8 @@ struct Clean: ParsableCommand {
     @Argument(help: "Directories to clean.") var directories: [String]
     @Flag(name: [.short, .long], help: "Also clean every subdirectory (symlinks are not followed).") var recursive = false
     @Flag(name: .customLong("dry-run"), help: "List what would be removed; remove nothing.") var dryRun = false
+    @Flag(name: .customLong("other-hosts"), help: "Also remove files written on other hosts (when no run there is writing).")
+    var otherHosts = false
     @Flag(help: "Print nothing.") var quiet = false
 
     func run() throws {
@@ -33,7 +37,10 @@ struct Clean: ParsableCommand {
                 }
                 for d in recursive ? subdirectories(dir) : [dir] {
                     for f in TempFiles.scan(directory: d, legacy: true) {
-                        if !f.stale {
+                        if f.foreign && !otherHosts {
+                            kept += 1
+                            if !quiet { print("kept \(f.path) (written on another host; --other-hosts removes it)") }
+                        } else if !f.stale && !f.foreign {
                             kept += 1
                             if !quiet { print("kept \(f.path) (process \(f.pid) is running)") }
                         } else if dryRun || unlink(f.path) == 0 {
@@ -47,7 +54,7 @@ struct Clean: ParsableCommand {
             }
             if !quiet {
                 print("\(removed) temporary file\(removed == 1 ? "" : "s") \(dryRun ? "to remove" : "removed")"
-                      + (kept > 0 ? ", \(kept) in use kept" : ""))
+                      + (kept > 0 ? ", \(kept) kept" : ""))
             }
         } catch {
             fail(error)

@@ -12,8 +12,8 @@ struct EdgeQuant: ParsableCommand {
           edgequant convert ./SmolLM2-135M-Instruct --type q8_0
           edgequant inspect ./SmolLM2-135M-Instruct-Q8_0.gguf
         Every error is one line naming the file and the fault; no partial output is ever left behind
-        (a run killed with SIGKILL leaves a .edgequant.tmp-<pid>.<name> file that the next run into
-        that directory, or `edgequant clean DIR`, removes).
+        (a run killed with SIGKILL leaves a .edgequant.tmp-<pid>-<host>.<name> file that the next run
+        into that directory, or `edgequant clean DIR`, removes).
         """,
         subcommands: [Convert.self, Quantize.self, Inspect.self, Types.self, Perplexity.self, Generate.self, Imatrix.self, Compare.self, BatchCommand.self, Clean.self]
     )

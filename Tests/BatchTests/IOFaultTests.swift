@@ -82,9 +82,9 @@ final class WritingExecutor: JobExecutor {
         p.waitUntilExit()
         let dead = p.processIdentifier
         _ = try BatchRunner().run(manifest: m, shard: nil, executor: WritingExecutor(), toolVersion: "t")
-        let left = [f.path("out/alpha/\(OutputFile.tempPrefix)\(dead).alpha-Q8_0.gguf"),
-                    f.path("out/.edgequant/jobs/\(OutputFile.tempPrefix)\(dead).alpha-q4_0.json"),
-                    f.path("out/\(OutputFile.tempPrefix)\(dead).report.json")]
+        let left = [OutputFile.tempName(for: f.path("out/alpha/alpha-Q8_0.gguf"), pid: dead),
+                    OutputFile.tempName(for: f.path("out/.edgequant/jobs/alpha-q4_0.json"), pid: dead),
+                    OutputFile.tempName(for: f.path("out/report.json"), pid: dead)]
         for l in left { _ = FileManager.default.createFile(atPath: l, contents: Data(count: 10)) }
         // every job up to date: nothing is written into out/alpha or the records, and still they are swept
         let ex = FakeExecutor()

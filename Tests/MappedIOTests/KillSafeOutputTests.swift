@@ -44,9 +44,13 @@ import Testing
     }
 
     @Test func tempNamesAreRecognised() {
-        #expect(TempFiles.pid(inTempName: ".edgequant.tmp-123.model.gguf")?.pid == 123)
-        #expect(TempFiles.pid(inTempName: ".edgequant.tmp-12x.model.gguf") == nil)
-        #expect(TempFiles.pid(inTempName: ".edgequant.tmp-.gguf") == nil)
+        #expect(TempFiles.parse(tempName: ".edgequant.tmp-123-0badcafe.model.gguf")! == (123, "0badcafe", false))
+        #expect(TempFiles.pid(inTempName: ".edgequant.tmp-12x-0badcafe.model.gguf") == nil)
+        #expect(TempFiles.pid(inTempName: ".edgequant.tmp-123-0badcaf.model.gguf") == nil)
+        #expect(TempFiles.pid(inTempName: ".edgequant.tmp-123-0badcafe.") == nil)
+        #expect(TempFiles.pid(inTempName: ".edgequant.tmp--0badcafe.gguf") == nil)
+        #expect(OutputFile.hostTag.count == 8)
+        #expect(OutputFile.tempName(for: "d/m.gguf", pid: 42) == "d/.edgequant.tmp-42-\(OutputFile.hostTag).m.gguf")
         #expect(TempFiles.pid(inTempName: "model.gguf") == nil)
         #expect(TempFiles.pid(inTempName: ".model.gguf.tmp-42") == nil)
         #expect(TempFiles.pid(inTempName: ".model.gguf.tmp-42", legacy: true)?.pid == 42)
@@ -59,19 +63,22 @@ import Testing
         let dir = scratchDirectory("sweep")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let dead = deadPID()
-        let stale = "\(OutputFile.tempPrefix)\(dead).model.gguf"
-        let live = "\(OutputFile.tempPrefix)1.other.gguf"            // pid 1 is always running
-        let ownLeft = "\(OutputFile.tempPrefix)\(getpid()).x.gguf"    // our pid, but not open here: a recycled pid
+        let stale = OutputFile.tempName(for: "model.gguf", pid: dead)
+        let live = OutputFile.tempName(for: "other.gguf", pid: 1)          // pid 1 is always running
+        let ownLeft = OutputFile.tempName(for: "x.gguf", pid: getpid())     // our pid, but not open here: a recycled pid
+        let elsewhere = OutputFile.tempName(for: "y.gguf", pid: dead, host: OutputFile.hostTag == "00000000" ? "11111111" : "00000000")
         let legacy = ".model.gguf.tmp-\(dead)"
-        for n in [stale, live, ownLeft, legacy, "keep.gguf"] {
+        for n in [stale, live, ownLeft, elsewhere, legacy, "keep.gguf"] {
             _ = FileManager.default.createFile(atPath: dir + "/" + n, contents: Data([1, 2, 3]))
         }
         try write(dir + "/new.gguf", [9])
-        #expect(entries(dir) == [live, legacy, "keep.gguf", "new.gguf"].sorted())
+        // another host's file: its pid cannot be checked here, so it stays
+        #expect(entries(dir) == [live, elsewhere, legacy, "keep.gguf", "new.gguf"].sorted())
+        #expect(TempFiles.scan(directory: dir).first { $0.path.hasSuffix(elsewhere) }?.foreign == true)
         // `edgequant clean` also removes the earlier versions' names
         let removed = TempFiles.sweep(directory: dir, legacy: true)
         #expect(removed == [dir + "/" + legacy])
-        #expect(entries(dir) == [live, "keep.gguf", "new.gguf"].sorted())
+        #expect(entries(dir) == [live, elsewhere, "keep.gguf", "new.gguf"].sorted())
     }
 
     @Test func sweepKeepsTheFileOfAnOutputStillBeingWritten() throws {
@@ -92,7 +99,7 @@ import Testing
         let dead = deadPID()
         try FileManager.default.createDirectory(atPath: dir + "/m/.edgequant/jobs", withIntermediateDirectories: true)
         for sub in ["", "/m", "/m/.edgequant/jobs"] {
-            _ = FileManager.default.createFile(atPath: dir + sub + "/\(OutputFile.tempPrefix)\(dead).f", contents: Data([0]))
+            _ = FileManager.default.createFile(atPath: OutputFile.tempName(for: dir + sub + "/f", pid: dead), contents: Data([0]))
         }
         #expect(TempFiles.sweep(tree: dir, depth: 1).count == 2)
         #expect(TempFiles.sweep(tree: dir, depth: 3).count == 1)
