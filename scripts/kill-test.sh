@@ -45,7 +45,7 @@ for i in $(seq 1 "$KILLS"); do
   kill -KILL $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
   got=$(sha "$OUT")
   if [ "$got" = missing ]; then absent=$((absent+1)); elif [ "$got" = "$REF" ]; then same=$((same+1)); else differ=$((differ+1)); fi
-  [ -z "$(find "$K/convert" -name ".edgequant.tmp-$pid.*")" ] || mid=$((mid+1))  # killed while writing
+  [ -z "$(find "$K/convert" -name ".edgequant.tmp-$pid-*")" ] || mid=$((mid+1))  # killed while writing
   left=$(temps "$K/convert"); [ "$left" -gt "$maxleft" ] && maxleft=$left
   [ "$left" -le 1 ] || over=$((over+1))   # each run removes the one before it left
 done
@@ -106,7 +106,7 @@ for i in $(seq 1 "$BKILLS"); do
     [ -e "$j" ] || continue
     python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$j" 2>/dev/null || badmeta=$((badmeta+1))
   done
-  [ -z "$(find "$B/out" -name ".edgequant.tmp-$pid.*")" ] || mid=$((mid+1))
+  [ -z "$(find "$B/out" -name ".edgequant.tmp-$pid-*")" ] || mid=$((mid+1))
   left=$(temps "$B/out"); [ "$left" -gt "$maxleft" ] && maxleft=$left
   [ "$left" -le 1 ] || over=$((over+1))
 done
@@ -134,7 +134,7 @@ kills() {
     "$@" > /dev/null 2>&1 & pid=$!
     r=$RANDOM; sleep "$(moment "$T" "$r")"
     kill -KILL $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
-    [ -z "$(find "$dir" -name ".edgequant.tmp-$pid.*")" ] || mid=$((mid+1))
+    [ -z "$(find "$dir" -name ".edgequant.tmp-$pid-*")" ] || mid=$((mid+1))
     while read -r f; do
       present=$((present+1))
       grep -qx "$(cd "$dir" && sha256sum "$f")" "$K/$label.ref" || bad=$((bad+1))
