@@ -166,6 +166,13 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
   [ "$code" = 1 ] && [ "$(wc -l < "$K/batch-enospc.err")" = 1 ] && grep -q "No space left on device" "$K/batch-enospc.err" \
     && [ "$(temps "$M")" = 0 ] && [ -z "$(find "$M" -name '*.gguf')" ] \
     && ok "batch onto a full disk: exit 1 (not a failed gate), one line, no partial GGUF" || bad "batch onto a full disk: exit $code"
+  rm -rf "${M:?}"/*
+  set +e; "$BIN" compare "$CKPT" --types q8_0 --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet --keep "$M/cmp" \
+    > /dev/null 2> "$K/compare-enospc.err"; code=$?; set -e
+  echo "compare --keep ENOSPC: exit $code: $(cat "$K/compare-enospc.err")"
+  [ "$code" = 1 ] && [ "$(wc -l < "$K/compare-enospc.err")" = 1 ] && grep -q "No space left on device" "$K/compare-enospc.err" \
+    && [ "$(temps "$M")" = 0 ] && [ -z "$(find "$M" -type f)" ] \
+    && ok "compare --keep onto a full disk: one-line error, exit 1, nothing left" || bad "compare --keep onto a full disk: exit $code"
   umount "$M"
   mount -t tmpfs -o ro,size=1m tmpfs "$M"
   set +e; "$BIN" convert "$CKPT" --type q4_k_m --outfile "$M/ro.gguf" --quiet 2> "$K/erofs.err"; code=$?; set -e
