@@ -59,7 +59,7 @@ public final class OutputFile: @unchecked Sendable {
         try OutputFile.checkDestination(path)
         tempPath = OutputFile.tempName(for: path)
         let (dir, _) = OutputFile.split(path)
-        TempFiles.sweep(directory: dir.isEmpty ? "." : String(dir.dropLast()))
+        TempFiles.sweep(directory: dir.isEmpty ? "." : dir == "/" ? "/" : String(dir.dropLast()))
         if let e = OutputFaults.shared.fault(for: path, op: .create) {
             throw FileError(path: path, message: "cannot create output: \(systemError(e))", writeErrno: e)
         }
