@@ -56,12 +56,13 @@ let package = Package(
         .executableTarget(name: "convert", dependencies: [
             "Reports", "Batch", .product(name: "Crypto", package: "swift-crypto"),
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Evaluation", "Tokenizer", "Calibration",
+            "Inference", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
         .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference"]),
@@ -73,7 +74,7 @@ let package = Package(
         .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [
-            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO",
+            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping",
         ]),
     ],
     swiftLanguageModes: [.v6]

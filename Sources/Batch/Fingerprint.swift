@@ -26,7 +26,8 @@ struct FileStat: Equatable {
 public enum FileHash {
     /// SHA-256 hex of a file, read 1 MiB at a time so multi-GB GGUFs and checkpoints never sit in memory.
     public static func sha256(path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, message: "cannot open for reading") }
+        let (fd, _) = try InputFile.open(path) // a FIFO or device is refused, not read forever
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? handle.close() }
         var hasher = SHA256()
         while true {

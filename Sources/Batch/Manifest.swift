@@ -57,10 +57,11 @@ public struct Manifest: Sendable, Equatable {
     public static func load(path: String, knownTypes: [String] = Manifest.knownTypes, checkFiles: Bool = true) throws -> Manifest {
         let absolute = standardize(path, relativeTo: FileManager.default.currentDirectoryPath)
         let text: String
-        do {
-            text = try String(contentsOfFile: absolute, encoding: .utf8)
+        do throws(FileError) {
+            // InputFile: a FIFO or device given as the manifest is refused instead of waited on
+            text = String(decoding: try InputFile.readAll(absolute), as: UTF8.self)
         } catch {
-            throw ManifestError(file: path, line: 0, column: 0, message: "cannot read the manifest (\(error.localizedDescription))")
+            throw ManifestError(file: path, line: 0, column: 0, message: "cannot read the manifest (\(error.message))")
         }
         return try parse(yaml: text, path: absolute, displayPath: path, knownTypes: knownTypes, checkFiles: checkFiles)
     }
@@ -229,6 +230,11 @@ private struct ManifestReader {
         switch kind {
         case .directory where !isDir.boolValue: throw error(at: node, "\(what): \(displayName(p)) is not a directory")
         case .file where isDir.boolValue: throw error(at: node, "\(what): \(displayName(p)) is a directory, expected a file")
+        case .file:
+            // a FIFO or device would hang the hashing and reading of it
+            var st = stat()
+            if stat(p, &st) == 0, let why = InputFile.notRegular(st.st_mode) { throw error(at: node, "\(what): \(displayName(p)) \(why), expected a regular file") }
+            return p
         default: return p
         }
     }

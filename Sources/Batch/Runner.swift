@@ -1,4 +1,5 @@
 import Foundation
+import MappedIO
 import Reports
 
 /// Quantizes one job's checkpoint into `job.outputPath` (temp file + rename, so a kill leaves no
@@ -10,6 +11,8 @@ public protocol JobExecutor: AnyObject {
 
 /// Thrown by an executor to stop the whole batch rather than fail one job (an interrupt, a full
 /// disk): the runner writes the partial report and rethrows, and a rerun redoes the unfinished jobs.
+/// The runner itself turns a `FileError` that is a write fault (disk full, read-only, I/O error)
+/// into one: that is the machine failing, reported as exit 1, not the job failing its gates.
 public struct BatchInterrupted: Error, CustomStringConvertible {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
@@ -49,6 +52,8 @@ public struct BatchRunner {
     /// report (after every executed job too, so a killed run leaves a readable partial one).
     public func run(manifest: Manifest, shard: Shard?, executor: any JobExecutor, toolVersion: String,
                     log: @escaping (String) -> Void = { _ in }) throws -> BatchReport {
+        // temporary files of a killed earlier run (its GGUFs, records, reports, reference log-probs)
+        TempFiles.sweep(tree: manifest.output, depth: 3)
         let planned = try plan(manifest: manifest, shard: shard, toolVersion: toolVersion)
         let total = planned.count
         var toRun = planned.filter(\.willRun).count
@@ -76,7 +81,9 @@ public struct BatchRunner {
             do {
                 row = try execute(job, hash: p.settingsHash, executor: executor, log: log)
             } catch let e as BatchInterrupted {
-                if writeReports { try report().write(toDirectory: manifest.output) }
+                // best effort: on a full disk the report cannot be written either, and the fault
+                // that stopped the batch is the one to report
+                if writeReports { try? report().write(toDirectory: manifest.output) }
                 throw e
             }
             let seconds = Date().timeIntervalSince(start)
@@ -107,6 +114,8 @@ public struct BatchRunner {
             row = try executor.execute(job, log: log)
         } catch let e as BatchInterrupted {
             throw e
+        } catch let e as FileError where e.isWriteFault {
+            throw BatchInterrupted("\(job.id): \(e)")
         } catch {
             row = QualityRow(type: job.type)
             row.error = "\(error)"
@@ -123,8 +132,8 @@ public struct BatchRunner {
         }
         let sha: String
         do { sha = try FileHash.sha256(path: job.outputPath) } catch {
-            row.error = "cannot hash the GGUF: \(error)"
-            return row
+            // the file was just written: failing to read it back is the machine's fault, not the job's
+            throw BatchInterrupted("\(job.id): cannot hash the GGUF: \(error)")
         }
         row.sha256 = sha
         row.sizeBytes = st.size

@@ -103,6 +103,7 @@ public struct Evaluation {
                 nlls[j] = -logSoftmax(row, nVocab, target)
             }
             for j in 0..<scored {
+                try PerplexityRun.checkFinite(nlls[j], chunk: c, position: first + j)
                 if base != nil { out.kld!.add(positions[j]) }
                 out.perplexity.nll += nlls[j]
                 out.perplexity.nll2 += nlls[j] * nlls[j]

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import MappedIO
 
 /// The perplexity figures of a run of llama-perplexity's method (see `Evaluation`).
 public enum PerplexityRun {
@@ -22,11 +23,27 @@ public enum PerplexityRun {
     }
 }
 
-/// log p(target) from logits, with the max subtracted and the sum in double (llama-perplexity).
+/// log p(target) from logits, with the max subtracted and the sum in double (llama-perplexity);
+/// NaN when any logit is inf or NaN (weights holding inf/NaN), which `checkFinite` turns into an error.
 func logSoftmax(_ logits: UnsafeMutablePointer<Float>, _ n: Int, _ target: Int) -> Double {
     var mx = logits[0]
-    for i in 1..<n { mx = max(mx, logits[i]) }
+    var special: UInt32 = 0
+    for i in 0..<n {
+        mx = max(mx, logits[i])
+        special |= UInt32(truncatingIfNeeded: (logits[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0)
+    }
+    guard special == 0 else { return .nan }
     var sum = 0.0
     for i in 0..<n { sum += Double(expf(logits[i] - mx)) }
     return Double(logits[target] - mx) - log(sum)
+}
+
+extension PerplexityRun {
+    /// A model whose logits are not finite has no perplexity: say so in one line rather than print
+    /// `PPL = nan` and succeed. `position` counts from the chunk's first token.
+    static func checkFinite(_ nll: Double, chunk: Int, position: Int) throws(FileError) {
+        guard !nll.isFinite else { return }
+        throw FileError(path: "", message: "chunk \(chunk + 1), position \(position): the model's logits are not finite "
+                        + "(inf or NaN); its weights hold inf or NaN values")
+    }
 }

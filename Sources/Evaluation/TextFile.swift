@@ -3,18 +3,17 @@ import Foundation
 import MappedIO
 
 /// Reads an evaluation text: plain, or gzip-compressed (detected by its magic bytes, not the name).
+/// A FIFO or device is refused at once (`InputFile`), and the text counts as an input that no
+/// output of the run may overwrite.
 public enum TextFile {
     public static func read(_ path: String) throws(FileError) -> [UInt8] {
-        guard let h = FileHandle(forReadingAtPath: path) else {
-            throw FileError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file")
+        let bytes = try InputFile.readAll(path)
+        guard bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B else { return bytes }
+        let (fd, _) = try InputFile.open(path)
+        guard let gz = gzdopen(fd, "rb") else {
+            close(fd)
+            throw FileError(path: path, message: "cannot open gzip stream")
         }
-        let magic = (try? h.read(upToCount: 2)).map(Array.init) ?? []
-        try? h.close()
-        if magic != [0x1F, 0x8B] {
-            guard let d = FileManager.default.contents(atPath: path) else { throw FileError(path: path, message: "cannot read") }
-            return Array(d)
-        }
-        guard let gz = gzopen(path, "rb") else { throw FileError(path: path, message: "cannot open gzip stream") }
         defer { gzclose(gz) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 1 << 16)

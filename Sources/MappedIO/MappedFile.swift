@@ -11,26 +11,29 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
     private let base: UnsafeRawPointer?
 
+    /// (device, inode) of the file, held in `InputRegistry` while it is mapped.
+    private let identity: stat
+
     public init(path: String) throws(FileError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(path: path, message: "cannot open: \(systemError())") }
+        // O_NONBLOCK: a FIFO or device is refused at once instead of hanging in open()
+        let (fd, st) = try InputFile.open(path)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FileError(path: path, message: "cannot stat: \(systemError())") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, message: "not a regular file") }
         size = Int(st.st_size)
+        identity = st
         if size == 0 {
             base = nil
-            return
+        } else {
+            let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+            guard let p, p != MAP_FAILED else { throw FileError(path: path, message: "cannot mmap: \(systemError())") }
+            base = UnsafeRawPointer(p)
         }
-        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let p, p != MAP_FAILED else { throw FileError(path: path, message: "cannot mmap: \(systemError())") }
-        base = UnsafeRawPointer(p)
+        InputRegistry.shared.hold(st)
     }
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        InputRegistry.shared.release(identity)
     }
 
     /// Bytes `range` of the file; the caller has checked the range against `size`.
@@ -63,12 +66,22 @@ public final class MappedFile: @unchecked Sendable {
 public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
     public let path: String
     public let message: String
-    public init(path: String, message: String) {
+    /// The system's error number when a system call failed while writing an output (ENOSPC, EROFS,
+    /// EIO, …): a fault of the machine rather than of the input, which batch reports as exit 1
+    /// instead of as a failed job.
+    public let writeErrno: Int32?
+
+    public init(path: String, message: String, writeErrno: Int32? = nil) {
         self.path = path
         self.message = message
+        self.writeErrno = writeErrno
     }
+
+    /// Writing an output failed for a reason of the machine (disk full, read-only, I/O error).
+    public var isWriteFault: Bool { writeErrno != nil }
+
     /// One line whatever the file held: the path shortened and escaped, the message freed of control characters.
-    public var description: String { "\(displayName(path)): \(oneLine(message))" }
+    public var description: String { path.isEmpty ? oneLine(message) : "\(displayName(path)): \(oneLine(message))" }
 }
 
-func systemError() -> String { String(cString: strerror(errno)) }
+func systemError(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }

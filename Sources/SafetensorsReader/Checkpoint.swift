@@ -67,21 +67,19 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
 
     static func openShards(directory: String, indexPath: String) throws(FileError) -> [SafetensorsFile] {
         func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
-            throw fail("cannot read: \(error.localizedDescription)")
-        }
+        let data = Data(try InputFile.readAll(indexPath))
         let root: JSONValue
         do { root = try JSONParser.parse(data) } catch { throw fail("invalid JSON: \(error)") }
         guard let map = root["weight_map"]?.objectValue else { throw fail("no \"weight_map\" object") }
         guard map.count > 0 else { throw fail("\"weight_map\" is empty") }
         let realDir = resolved(directory)
+        let blobs = huggingFaceBlobs(realDir: realDir)
         var shardNames: [String] = []
         var expected: [String: Set<String>] = [:]
         for (tensor, v) in map.entries {
             guard let shard = v.stringValue else { throw fail("weight_map[\"\(tensor)\"] is not a string") }
             if expected[shard] == nil {
-                try checkInside(shard: shard, directory: directory, realDir: realDir, indexPath: indexPath)
+                try checkInside(shard: shard, directory: directory, realDir: realDir, blobs: blobs, indexPath: indexPath)
                 shardNames.append(shard)
             }
             expected[shard, default: []].insert(tensor)
@@ -108,8 +106,10 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     }
 
     /// A weight_map entry must name a file inside the model directory: no absolute path, no `..`,
-    /// and no symlink that leads out.
-    static func checkInside(shard: String, directory: String, realDir: String, indexPath: String) throws(FileError) {
+    /// and no symlink that leads out — except into the `blobs/` folder of the Hugging Face cache
+    /// repository the directory is a snapshot of (`blobs`, see `huggingFaceBlobs`).
+    static func checkInside(shard: String, directory: String, realDir: String, blobs: String? = nil,
+                            indexPath: String) throws(FileError) {
         func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
         if shard.isEmpty { throw fail("weight_map names an empty file name") }
         if shard.hasPrefix("/") || shard.hasPrefix("\\") {
@@ -123,10 +123,24 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         let full = (directory as NSString).appendingPathComponent(shard)
         if FileManager.default.fileExists(atPath: full) {
             let real = resolved(full)
-            if !(real.hasPrefix(realDir + "/")) {
+            if !real.hasPrefix(realDir + "/") && !(blobs.map { real.hasPrefix($0 + "/") } ?? false) {
                 throw fail("weight_map path \"\(shard)\" resolves outside the model directory (to \(real))")
             }
         }
+    }
+
+    /// For a Hugging Face cache snapshot — `…/models--ORG--NAME/snapshots/REV`, every file a symlink
+    /// to `…/models--ORG--NAME/blobs/<hash>` — the resolved path of that repository's `blobs` folder;
+    /// nil for any other directory. Only this snapshot's own repository counts, not its neighbours.
+    static func huggingFaceBlobs(realDir: String) -> String? {
+        let snapshots = (realDir as NSString).deletingLastPathComponent
+        let repo = (snapshots as NSString).deletingLastPathComponent
+        guard (snapshots as NSString).lastPathComponent == "snapshots",
+              (repo as NSString).lastPathComponent.hasPrefix("models--") else { return nil }
+        let blobs = (repo as NSString).appendingPathComponent("blobs")
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: blobs, isDirectory: &isDir), isDir.boolValue else { return nil }
+        return resolved(blobs)
     }
 
     static func resolved(_ p: String) -> String {

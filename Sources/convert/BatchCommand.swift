@@ -1,6 +1,7 @@
 import ArgumentParser
 import Batch
 import Foundation
+import ModelMapping
 import StrictJSON
 
 struct BatchCommand: ParsableCommand {
@@ -28,7 +29,8 @@ struct BatchCommand: ParsableCommand {
         (<output>/report.shard-*-of-*.json unless REPORT files are given) into report.json.
 
         Exit status: 0 all gates passed, 3 a gate failed (the failing jobs are named on stderr), \
-        1 any other error (a bad manifest is reported as file:line:column).
+        1 any other error (a bad manifest is reported as file:line:column; a full or read-only disk \
+        stops the batch with exit 1, the jobs not done left for the rerun).
 
         Examples:
           edgequant batch models.yaml --dry-run
@@ -83,6 +85,8 @@ struct BatchCommand: ParsableCommand {
 
     func runJobs(_ m: Manifest) throws -> BatchReport {
         installSignalCleanup()
+        // a FIFO among a model's files is refused now, not waited on in the middle of the batch
+        for path in Set(m.jobs.map(\.modelPath)).sorted() { try ModelFiles.preflight(path) }
         let executor = makeBatchExecutor(threads: threads ?? m.threads, quiet: quiet)
         let quiet = self.quiet
         let report = try BatchRunner().run(manifest: m, shard: shard.flatMap(Shard.init(parsing:)), executor: executor,

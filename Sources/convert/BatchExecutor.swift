@@ -49,6 +49,6 @@ private final class SessionBatchExecutor: JobExecutor {
             }
         })
         try session.prepareReference(reuse: true)
-        return session.measure(type: job.type, output: job.outputPath, keep: true)
+        return try session.measure(type: job.type, output: job.outputPath, keep: true)
     }
 }

@@ -4,6 +4,7 @@ import Conversion
 import Evaluation
 import Foundation
 import MappedIO
+import ModelMapping
 import Reports
 
 struct Compare: ParsableCommand {
@@ -88,6 +89,9 @@ struct Compare: ParsableCommand {
             guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir.boolValue else {
                 throw FileError(path: modelDir, message: "not a checkpoint directory")
             }
+            try ModelFiles.preflight(modelDir)
+            try checkInputFiles(text, imatrix, calibrate)
+            for p in plot { try OutputFile.checkDestination(p) }
             let work: String
             if let k = keep {
                 try fm.createDirectory(atPath: k, withIntermediateDirectories: true)
@@ -108,7 +112,7 @@ struct Compare: ParsableCommand {
             try session.prepareReference(reuse: false)
             var rows: [QualityRow] = []
             for type in list {
-                let row = session.measure(type: type, output: keep, keep: keep != nil)
+                let row = try session.measure(type: type, output: keep, keep: keep != nil) // throws a full or read-only disk
                 progress.finished(row)
                 rows.append(row)
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Conversion
 import Foundation
 import GGMLCore
+import ModelMapping
 import MappedIO
 import StrictJSON
 
@@ -93,6 +94,11 @@ struct Convert: ParsableCommand {
             var isDir: ObjCBool = false
             let modelDirectory = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue
                 ? (dir as NSString).deletingLastPathComponent : dir
+            // FIFOs and devices are refused before anything opens them; inputs are never overwritten
+            try ModelFiles.preflight(dir)
+            try checkInputFiles(imatrixOptions.imatrix, calibration.calibrate)
+            if let f = calibration.sensitivityFile { try InputFile.requireRegularIfPresent(f) } // read, and rewritten
+            if let o = outfile, !isDirectory(o) { try OutputFile.checkDestination(o) }
             var imatrix = try imatrixOptions.load(quiet: quiet || json)
             var options = try mix.policyOptions()
             var encoder: Converter.TensorEncoder? = nil
@@ -113,10 +119,7 @@ struct Convert: ParsableCommand {
                 writeStderr("note: GGUF has no NF4 type that llama.cpp loads; writing IQ4_NL blocks (edgequant.requested_type = nf4)\n")
             }
             var dest = outfile ?? modelDirectory
-            var destIsDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dest, isDirectory: &destIsDir), destIsDir.boolValue {
-                dest = (dest as NSString).appendingPathComponent(defaultName)
-            }
+            if isDirectory(dest) { dest = (dest as NSString).appendingPathComponent(defaultName) }
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
             let summary = try Converter(plan: plan, threads: threads, encoder: encoder).run(outfile: dest, progress: progressPrinter(show: showProgress, start: start))

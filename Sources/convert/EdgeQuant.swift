@@ -11,14 +11,17 @@ struct EdgeQuant: ParsableCommand {
         Typical use:
           edgequant convert ./SmolLM2-135M-Instruct --type q8_0
           edgequant inspect ./SmolLM2-135M-Instruct-Q8_0.gguf
-        Every error is one line naming the file and the fault; no partial output is ever left behind.
+        Every error is one line naming the file and the fault; no partial output is ever left behind
+        (a run killed with SIGKILL leaves a .edgequant.tmp-<pid>-<host>.<name> file that the next run
+        into that directory, or `edgequant clean DIR`, removes).
         """,
-        subcommands: [Convert.self, Quantize.self, Inspect.self, Types.self, Perplexity.self, Generate.self, Imatrix.self, Compare.self, BatchCommand.self]
+        subcommands: [Convert.self, Quantize.self, Inspect.self, Types.self, Perplexity.self, Generate.self, Imatrix.self, Compare.self, BatchCommand.self, Clean.self]
     )
 }
 
 /// Prints `edgequant: error: <file>: <fault>` and exits non-zero, instead of ArgumentParser's usage dump.
 func fail(_ e: Error) -> Never {
+    TempFileRegistry.shared.removeAll()
     FileHandle.standardError.write(Data("edgequant: error: \(e)\n".utf8))
     exit(1)
 }
@@ -33,6 +36,21 @@ func installSignalCleanup() {
     signal(SIGINT, handler)
     signal(SIGTERM, handler)
     signal(SIGHUP, handler)
+}
+
+/// Refuses a FIFO or device given as an input file (reading it would hang) and marks the file as an
+/// input, so that no output of the run replaces it.
+func checkInputFiles(_ paths: String?...) throws {
+    for case let p? in paths {
+        try InputFile.requireRegularIfPresent(p)
+        InputRegistry.shared.remember(path: p)
+    }
+}
+
+/// Whether `path` is a directory (following symlinks).
+func isDirectory(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
 }
 
 func writeStderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 import Inference
+import ModelMapping
 import StrictJSON
 import Tokenizer
 
@@ -32,6 +33,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         do {
+            try ModelFiles.preflight(model) // a FIFO among the model's files is refused, not waited on
             let m = try ModelLoader.load(model)
             let tok = try ModelLoader.tokenizer(model, for: m)
             let engine: any MatMulEngine = f32Activations ? F32Engine(threads: threads) : GGMLEngine(threads: threads)

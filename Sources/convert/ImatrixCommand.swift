@@ -4,6 +4,7 @@ import Evaluation
 import Foundation
 import Inference
 import MappedIO
+import ModelMapping
 import StrictJSON
 
 struct Imatrix: ParsableCommand {
@@ -53,7 +54,10 @@ struct Imatrix: ParsableCommand {
                 writeStderr("edgequant: warning: writing the GGUF imatrix format to \(outfile), whose name does not end in .gguf; "
                             + "use --output-format dat for the legacy format\n")
             }
-            // the file is written at the end: find an unwritable destination before the hours of work
+            try ModelFiles.preflight(model)
+            try checkInputFiles(text)
+            // the file is written at the end: find an unwritable or forbidden destination before the hours of work
+            try OutputFile.checkDestination(outfile)
             let dir = (outfile as NSString).deletingLastPathComponent
             guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
                 throw FileError(path: outfile, message: "cannot write into \(dir.isEmpty ? "." : dir): \(String(cString: strerror(errno)))")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conversion
 import Foundation
+import ModelMapping
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,6 +28,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         do {
+            try ModelFiles.preflight(path) // a FIFO or device is refused, not waited on
             let i = try Inspection(path: path, showTensors: !noTensors)
             print(json ? i.json.serialized(pretty: true) : i.text)
         } catch {

@@ -4,6 +4,7 @@ import Foundation
 import GGUFWriter
 import Inference
 import MappedIO
+import ModelMapping
 import StrictJSON
 
 struct Perplexity: ParsableCommand {
@@ -55,6 +56,10 @@ struct Perplexity: ParsableCommand {
 
     func run() throws {
         do {
+            try ModelFiles.preflight(model)
+            if let r = reference { try ModelFiles.preflight(r) }
+            try checkInputFiles(text, tokenIDs, referenceLogits)
+            if let s = saveLogits { try OutputFile.checkDestination(s) }
             let m = try ModelLoader.load(model)
             let ids: [Int32]
             if let t = text {
@@ -112,6 +117,8 @@ struct Perplexity: ParsableCommand {
                     print(String(format: "mean Δp = %.3f %%   RMS Δp = %.3f %%   same top = %.3f %%", k.meanPDiffPct, k.rmsPDiffPct, k.sameTopPct))
                 }
             }
+        } catch let e as FileError where e.path.isEmpty {
+            fail(FileError(path: model, message: e.message)) // non-finite logits: name the model
         } catch {
             fail(error)
         }

@@ -112,8 +112,10 @@ final class ComparisonSession {
 
     /// Quantizes `type` from the checkpoint into `output` (a file, or a directory to put convert's
     /// default file name in; a temp name, renamed when complete) and
-    /// measures it. Errors of this type end up in the row, so one bad type does not stop the rest.
-    func measure(type: String, output: String?, keep: Bool) -> QualityRow {
+    /// measures it. Errors of this type end up in the row, so one bad type does not stop the rest;
+    /// a fault of the machine (disk full, read-only destination, I/O error) is thrown instead, since
+    /// every other type would meet it too.
+    func measure(type: String, output: String?, keep: Bool) throws -> QualityRow {
         var row = QualityRow(type: type.lowercased())
         do {
             guard let target = Self.target(for: type) else {
@@ -124,11 +126,8 @@ final class ComparisonSession {
             let (plan, defaultName) = try target.plan(directory: modelDir, preTokenizer: nil,
                                                       imatrix: target.isLlamaQuantize ? imatrix : nil)
             // a directory gets the file name `convert` would choose
-            var isDir: ObjCBool = false
-            let dest = output.map { o in
-                FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue
-                    ? (o as NSString).appendingPathComponent(defaultName) : o
-            } ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
+            let dest = output.map { o in isDirectory(o) ? (o as NSString).appendingPathComponent(defaultName) : o }
+                ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
             events.phase("quantize", row.type)
             let summary = try Converter(plan: plan, threads: threads, encoder: target.isLlamaQuantize ? encoder : nil)
                 .run(outfile: dest)
@@ -139,6 +138,8 @@ final class ComparisonSession {
             if keep { row.path = dest }
             events.phase("evaluate", row.type)
             try evaluate(Model(gguf: GGUFFile(path: dest)), into: &row)
+        } catch let e as FileError where e.isWriteFault {
+            throw e
         } catch {
             row.error = "\(error)"
         }

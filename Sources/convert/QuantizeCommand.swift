@@ -3,6 +3,7 @@ import Conversion
 import Foundation
 import GGMLCore
 import GGUFWriter
+import MappedIO
 import Quantizers
 import StrictJSON
 
@@ -57,7 +58,10 @@ struct Quantize: ParsableCommand {
         installSignalCleanup()
         let fileType = LlamaFileType(name: type)!
         do {
-            let inFile = try GGUFFile(path: input)
+            let inFile = try GGUFFile(path: input) // refused at once if a FIFO or device
+            try checkInputFiles(imatrixOptions.imatrix, calibration.calibrate)
+            if let f = calibration.sensitivityFile { try InputFile.requireRegularIfPresent(f) } // read, and rewritten
+            try OutputFile.checkDestination(output) // not a directory, a dangling symlink or the input
             let model = try QuantizePlan.model(from: inFile.metadata, path: input)
             var imatrix = try imatrixOptions.load(quiet: quiet || json)
             var options = try mix.policyOptions()

@@ -256,11 +256,9 @@ enum SensitivityFile {
                   "options": .array(i.options.map { .obj(["type": .string($0.type.name), "bytes": .int($0.bytes), "loss": .double($0.loss)]) })])
         }
         let doc = JSONValue.obj(["format": .string("edgequant-sensitivity-1"), "tensors": .array(tensors)])
-        do {
-            try Data(doc.serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw FileError(path: path, message: "cannot write: \(error.localizedDescription)")
-        }
+        let out = try OutputFile(path: path) // temp file + rename; removed unless committed
+        try out.write(Array(doc.serialized(pretty: true).utf8), at: 0)
+        try out.commit()
     }
 
     static func read(_ path: String, expecting weights: [String: Weight]) throws -> [Sensitivity.TensorInfo] {
