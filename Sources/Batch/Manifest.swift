@@ -119,10 +119,30 @@ private struct ManifestReader {
     static let calibrationKeys = ["imatrix", "calibrate"]
 
     func error(at node: Node?, _ message: String) -> ManifestError {
-        ManifestError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message)
+        ManifestError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: Self.oneLine(message))
+    }
+
+    /// Messages quote the manifest (keys, values, Yams' problem text and snippets): control
+    /// characters are escaped and the length bounded, so an error stays one line whatever the file holds.
+    static func oneLine(_ s: String, limit: Int = 300) -> String {
+        var out = ""
+        var n = 0
+        for u in s.unicodeScalars {
+            let piece = u.value < 0x20 || u.value == 0x7F || u == "\u{85}" || u == "\u{2028}" || u == "\u{2029}"
+                ? "\\u{\(String(u.value, radix: 16))}" : String(u)
+            n += 1
+            if n > limit { return out + "…" }
+            out += piece
+        }
+        return out
     }
 
     func error(from e: YamlError) -> ManifestError {
+        let r = yamlError(e)
+        return ManifestError(file: r.file, line: r.line, column: r.column, message: Self.oneLine(r.message))
+    }
+
+    private func yamlError(_ e: YamlError) -> ManifestError {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             let detail = context.map { "\(problem) (\($0.text) at line \($0.mark.line))" } ?? problem
