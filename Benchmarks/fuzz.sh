@@ -6,7 +6,9 @@
 #
 # Targets (Fuzz/Targets/*.swift): gguf, model, safetensors, checkpoint, imatrix, tokenizer, manifest.
 # The fuzz build lives in .build-fuzz (EDGEQUANT_FUZZ_BUILD): `swift build --sanitize fuzzer
-# --sanitize address -DFUZZING` of each fuzz-<target> product. Seeds come from Fixtures/ at run time
+# --sanitize address -DFUZZING` of each fuzz-<target> product, -c release by default (Swift's bounds
+# and overflow checks stay on; 2-3x the executions of debug), EDGEQUANT_FUZZ_CONFIG=debug builds
+# faster (CI's short run). A target stops early after EDGEQUANT_FUZZ_RUNS executions (default 1000000). Seeds come from Fixtures/ at run time
 # (Fuzz/seeds.py); the corpus each run grows is kept in .build-fuzz/corpus/<target> for the next.
 # Findings (crash-*, timeout-*, oom-*) go to .build-fuzz/findings/<target>/; minimise one with
 #   .build-fuzz/debug/fuzz-<target> -minimize_crash=1 -runs=10000 -exact_artifact_path=OUT FILE
@@ -25,16 +27,19 @@ TIMEOUT=${EDGEQUANT_FUZZ_TIMEOUT:-10}        # seconds for one input before it c
 RSS_MB=${EDGEQUANT_FUZZ_RSS_MB:-4096}
 MALLOC_MB=${EDGEQUANT_FUZZ_MALLOC_MB:-1024}  # a single allocation over this is a finding
 
+CONFIG=${EDGEQUANT_FUZZ_CONFIG:-release}
+RUNS=${EDGEQUANT_FUZZ_RUNS:-1000000}
 start=$(date +%s)
 for t in "${TARGETS[@]}"; do
-  swift build --scratch-path "$B" -j "${EDGEQUANT_FUZZ_BUILD_JOBS:-2}" --sanitize fuzzer --sanitize address \
+  swift build -c "$CONFIG" --scratch-path "$B" -j "${EDGEQUANT_FUZZ_BUILD_JOBS:-2}" --sanitize fuzzer --sanitize address \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product "fuzz-$t" 2>&1 | grep -E "error|warning: .*\.swift|Compiling|Build" | grep -v "^\[" || true
-  [ -x "$B/debug/fuzz-$t" ] || { echo "fuzz-$t did not build" >&2; exit 2; }
+  [ -x "$B/$CONFIG/fuzz-$t" ] || { echo "fuzz-$t did not build" >&2; exit 2; }
 done
 echo "fuzz build: $(( $(date +%s) - start )) s" >&2
 
 rm -rf "$B/seeds"
-python3 Fuzz/seeds.py "$B/seeds"
+python3 -c "import gguf" 2>/dev/null || pip install -q gguf numpy || true  # for the tiny model seed
+PYTHONDONTWRITEBYTECODE=1 python3 Fuzz/seeds.py "$B/seeds"
 
 dict_for() { case "$1" in gguf|model|imatrix) echo Fuzz/dicts/gguf.dict;; *) echo Fuzz/dicts/json.dict;; esac; }
 
@@ -42,14 +47,16 @@ printf "%-12s %12s %8s %6s %6s %8s %8s %7s %6s\n" target executions crashes hang
 bad=0
 for t in "${TARGETS[@]}"; do
   corpus="$B/corpus/$t"; findings="$B/findings/$t"; mkdir -p "$corpus" "$findings"
-  execs=0; crashes=0; hangs=0; ooms=0; cov=0; ft=0; tstart=$(date +%s); runs=0
+  execs=0; crashes=0; hangs=0; ooms=0; cov=0; ft=0; tCONFIG=${EDGEQUANT_FUZZ_CONFIG:-release}
+RUNS=${EDGEQUANT_FUZZ_RUNS:-1000000}
+start=$(date +%s); runs=0
   while :; do
     left=$(( SECONDS_PER_TARGET - ($(date +%s) - tstart) ))
-    [ "$left" -gt 0 ] && [ $((crashes + hangs + ooms)) -lt 5 ] || break
+    [ "$left" -gt 0 ] && [ "$execs" -lt "$RUNS" ] && [ $((crashes + hangs + ooms)) -lt 5 ] || break
     log="$findings/run-$runs.log"; runs=$((runs + 1))
     set +e
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0:abort_on_error=0 \
-      "$B/debug/fuzz-$t" "$corpus" "$B/seeds/$t" -dict="$(dict_for "$t")" -max_total_time="$left" -timeout="$TIMEOUT" \
+      "$B/$CONFIG/fuzz-$t" "$corpus" "$B/seeds/$t" -dict="$(dict_for "$t")" -max_total_time="$left" -runs=$((RUNS - execs)) -timeout="$TIMEOUT" \
       -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$MALLOC_MB" -max_len=400000 -len_control=200 -print_final_stats=1 \
       -artifact_prefix="$findings/" > "$log" 2>&1
     set -e

@@ -12,11 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift test   # includes FuzzRegressionTests: Fixtures/fuzz-regressions/ replayed, each input a one-line error
 
-# Fuzzing (issue 12): every fuzz target for 15 s, built with libFuzzer and AddressSanitizer in
-# .build-fuzz by Benchmarks/fuzz.sh; a crash, hang or over-limit allocation fails the run (at the
+# Fuzzing (issue 12): every fuzz target for 15 s, built (debug: the quicker build) with libFuzzer and
+# AddressSanitizer in .build-fuzz by Benchmarks/fuzz.sh; a crash, hang or over-limit allocation fails the run (at the
 # end, so the end-to-end checks below still report).
 fuzz=0
-bash Benchmarks/fuzz.sh "${EDGEQUANT_FUZZ_SECONDS:-15}" || fuzz=1
+EDGEQUANT_FUZZ_CONFIG=${EDGEQUANT_FUZZ_CONFIG:-debug} bash Benchmarks/fuzz.sh "${EDGEQUANT_FUZZ_SECONDS:-15}" || fuzz=1
 
 WORK=${EDGEQUANT_WORK:-.build/smollm2}
 CKPT="$WORK/SmolLM2-135M-Instruct"

@@ -57,6 +57,7 @@ public enum GGUFMutator {
 
     /// Overwrites one numeric field of `data[0..<size]`; returns false if none was found.
     public static func mutate(_ data: UnsafeMutableRawBufferPointer, size: Int, seed: UInt32) -> Bool {
+        guard size <= data.count else { return false }
         let fields = numericFields(UnsafeRawBufferPointer(rebasing: data[0..<size]))
         guard !fields.isEmpty else { return false }
         var rng = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 | 1

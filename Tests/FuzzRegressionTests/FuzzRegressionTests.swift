@@ -71,8 +71,16 @@ struct FuzzRegressionTests {
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
             try p.run()
+            // A hang is a finding too: give each input 30 s (they take milliseconds).
+            let deadline = Date().addingTimeInterval(30)
+            while p.isRunning && Date() < deadline { usleep(10_000) }
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                Issue.record("\(name): hung (killed after 30 s)")
+                return
+            }
             let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
             if p.terminationReason == .uncaughtSignal {
                 Issue.record("\(name): crashed (signal \(p.terminationStatus))")
             } else if p.terminationStatus != 0 {
