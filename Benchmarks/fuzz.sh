@@ -8,10 +8,10 @@
 # The fuzz build lives in .build-fuzz (EDGEQUANT_FUZZ_BUILD): `swift build --sanitize fuzzer
 # --sanitize address -DFUZZING` of each fuzz-<target> product, -c release by default (Swift's bounds
 # and overflow checks stay on; 2-3x the executions of debug), EDGEQUANT_FUZZ_CONFIG=debug builds
-# faster (CI's short run). A target stops early after EDGEQUANT_FUZZ_RUNS executions (default 1000000). Seeds come from Fixtures/ at run time
-# (Fuzz/seeds.py); the corpus each run grows is kept in .build-fuzz/corpus/<target> for the next.
+# faster (CI's short run). A target stops early after EDGEQUANT_FUZZ_RUNS executions (default
+# 1000000). Seeds come from Fixtures/ at run time (Fuzz/seeds.py); the corpus each run grows is kept in .build-fuzz/corpus/<target> for the next.
 # Findings (crash-*, timeout-*, oom-*) go to .build-fuzz/findings/<target>/; minimise one with
-#   .build-fuzz/debug/fuzz-<target> -minimize_crash=1 -runs=10000 -exact_artifact_path=OUT FILE
+#   .build-fuzz/release/fuzz-<target> -minimize_crash=1 -runs=10000 -exact_artifact_path=OUT FILE
 # and keep it in Fixtures/fuzz-regressions/<target>/, where `swift test` replays it.
 #
 # One fuzzing process at a time (2 cores, shared): EDGEQUANT_FUZZ_BUILD_JOBS sets the build's -j.
@@ -47,9 +47,7 @@ printf "%-12s %12s %8s %6s %6s %8s %8s %7s %6s\n" target executions crashes hang
 bad=0
 for t in "${TARGETS[@]}"; do
   corpus="$B/corpus/$t"; findings="$B/findings/$t"; mkdir -p "$corpus" "$findings"
-  execs=0; crashes=0; hangs=0; ooms=0; cov=0; ft=0; tCONFIG=${EDGEQUANT_FUZZ_CONFIG:-release}
-RUNS=${EDGEQUANT_FUZZ_RUNS:-1000000}
-start=$(date +%s); runs=0
+  execs=0; crashes=0; hangs=0; ooms=0; cov=0; ft=0; tstart=$(date +%s); runs=0
   while :; do
     left=$(( SECONDS_PER_TARGET - ($(date +%s) - tstart) ))
     [ "$left" -gt 0 ] && [ "$execs" -lt "$RUNS" ] && [ $((crashes + hangs + ooms)) -lt 5 ] || break
