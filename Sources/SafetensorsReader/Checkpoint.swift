@@ -49,7 +49,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             let names = f.tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
             for t in names {
                 if byName[t.name] != nil {
-                    throw FileError(path: f.path, message: "tensor \"\(t.name)\" also appears in another shard")
+                    throw FileError(path: f.path, message: oneLine("tensor \"\(t.name)\" also appears in another shard"))
                 }
                 byName[t.name] = entries.count
                 entries.append(Entry(tensor: t, fileIndex: fi))
@@ -66,7 +66,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     public var totalBytes: Int { files.reduce(0) { $0 + $1.file.size } }
 
     static func openShards(directory: String, indexPath: String) throws(FileError) -> [SafetensorsFile] {
-        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
+        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: oneLine(m)) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
             throw fail("cannot read: \(error.localizedDescription)")
@@ -110,7 +110,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     /// A weight_map entry must name a file inside the model directory: no absolute path, no `..`,
     /// and no symlink that leads out.
     static func checkInside(shard: String, directory: String, realDir: String, indexPath: String) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
+        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: oneLine(m)) }
         if shard.isEmpty { throw fail("weight_map names an empty file name") }
         if shard.hasPrefix("/") || shard.hasPrefix("\\") {
             throw fail("weight_map path \"\(shard)\" is absolute; shards must be inside the model directory")

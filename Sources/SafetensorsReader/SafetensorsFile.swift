@@ -53,7 +53,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public init(file: MappedFile) throws(FileError) {
         self.file = file
         self.path = file.path
-        func fail(_ m: String) -> FileError { FileError(path: file.path, message: m) }
+        func fail(_ m: String) -> FileError { FileError(path: file.path, message: oneLine(m)) }
 
         guard file.size >= 8 else { throw fail("truncated: \(file.size) bytes, too short for the 8-byte header length") }
         let lenBytes = file.bytes(0..<8)
@@ -151,4 +151,19 @@ public final class SafetensorsFile: @unchecked Sendable {
     public subscript(name: String) -> SafetensorsTensor? { byName[name].map { tensors[$0] } }
 
     public func data(_ t: SafetensorsTensor) -> UnsafeRawBufferPointer { file.bytes(t.range) }
+}
+
+/// An error message that quotes the file (tensor names, dtypes, keys): control characters escaped
+/// and the length bounded, so the error stays one line whatever the file holds.
+func oneLine(_ s: String, limit: Int = 400) -> String {
+    var out = ""
+    var n = 0
+    for u in s.unicodeScalars {
+        let piece = u.value < 0x20 || u.value == 0x7F || u == "\u{85}" || u == "\u{2028}" || u == "\u{2029}"
+            ? "\\u{\(String(u.value, radix: 16))}" : String(u)
+        n += 1
+        if n > limit { return out + "…" }
+        out += piece
+    }
+    return out
 }
