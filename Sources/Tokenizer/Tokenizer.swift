@@ -119,7 +119,7 @@ public final class Tokenizer: Sendable {
     public static var supportedPreTokenizers: [String] { bpePreTokenizers.keys.sorted() }
 
     init(spec s: Spec) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: s.path, message: m) }
+        func fail(_ m: String) -> FileError { FileError(path: s.path, message: oneLineMessage(m)) }
         let n = s.tokens.count
         guard n > 0 else { throw fail("the vocabulary is empty") }
         guard n < Int(Int32.max) else { throw fail("vocabulary of \(n) tokens is too large") }
@@ -622,4 +622,19 @@ public final class Tokenizer: Sendable {
     public func decode(_ ids: [Int32], removeSpecial: Bool = false, unparseSpecial: Bool = false) -> String {
         String(decoding: decodeBytes(ids, removeSpecial: removeSpecial, unparseSpecial: unparseSpecial), as: UTF8.self)
     }
+}
+
+/// An error message that quotes the vocabulary (model and pre-tokenizer names, tokens): control
+/// characters escaped and the length bounded, so the error stays one line whatever the file holds.
+func oneLineMessage(_ s: String, limit: Int = 400) -> String {
+    var out = ""
+    var n = 0
+    for u in s.unicodeScalars {
+        let piece = u.value < 0x20 || u.value == 0x7F || u == "\u{85}" || u == "\u{2028}" || u == "\u{2029}"
+            ? "\\u{\(String(u.value, radix: 16))}" : String(u)
+        n += 1
+        if n > limit { return out + "…" }
+        out += piece
+    }
+    return out
 }
