@@ -51,7 +51,7 @@ for t in "${TARGETS[@]}"; do
   while :; do
     left=$(( SECONDS_PER_TARGET - ($(date +%s) - tstart) ))
     [ "$left" -gt 0 ] && [ "$execs" -lt "$RUNS" ] && [ $((crashes + hangs + ooms)) -lt 5 ] || break
-    log="$findings/run-$runs.log"; runs=$((runs + 1))
+    log="$findings/run-$$-$runs.log"; runs=$((runs + 1))  # per process: sessions may overlap
     set +e
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0:abort_on_error=0 \
       "$B/$CONFIG/fuzz-$t" "$corpus" "$B/seeds/$t" -dict="$(dict_for "$t")" -max_total_time="$left" -runs=$((RUNS - execs)) -timeout="$TIMEOUT" \
