@@ -127,6 +127,12 @@ enum HFLoader {
             if a["rstrip"]?.boolValue == true { at.insert(.rstrip) }
             if !at.isEmpty { attrs[id] = at }
         }
+        // Ids missing below the highest become padding tokens, as convert_hf_to_gguf.py writes them;
+        // a few holes are normal, but a 400-token file claiming id 2,651,039 would make a vocabulary
+        // of millions (seconds and gigabytes per load: found by fuzz-tokenizer).
+        guard maxID < 2 * byID.count + 1024 else {
+            throw fail("vocabulary ids reach \(maxID) but only \(byID.count) tokens are defined")
+        }
         var spec = Tokenizer.Spec(path: path, model: "gpt2")
         var tokens: [String] = []
         var types: [Int32] = []
