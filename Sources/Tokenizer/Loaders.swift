@@ -207,6 +207,10 @@ enum HFLoader {
                                   config: JSONObject?) throws(FileError) -> Tokenizer.Spec {
         let pieces = try SentencePieceModel(path: spmPath).pieces
         let vocabSize = config?["vocab_size"]?.intValue.flatMap { $0 > 0 && $0 < 1 << 24 ? $0 : nil } ?? pieces.count
+        // config.json's vocab_size pads the pieces with [PAD] tokens; a few are normal, millions are an attack.
+        guard vocabSize <= 2 * pieces.count + 1024 else {
+            throw FileError(path: spmPath, message: "config.json's vocab_size \(vocabSize) is far beyond the model's \(pieces.count) pieces")
+        }
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
         var scores = [Float](repeating: -10000, count: vocabSize)
         var types = [Int32](repeating: 5, count: vocabSize)
