@@ -61,6 +61,20 @@ let package = Package(
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
         .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
+        // Fuzzing (Benchmarks/fuzz.sh): one function per input format in FuzzTargets, each run by a thin
+        // executable — libFuzzer's entry point when built with -DFUZZING and the fuzzer sanitizer,
+        // a replayer of files otherwise. Fixtures/fuzz-regressions/ is replayed by FuzzRegressionTests.
+        .target(name: "FuzzTargets", dependencies: [
+            "GGUFWriter", "SafetensorsReader", "Conversion", "Inference", "Calibration", "Tokenizer", "Batch", "MappedIO",
+        ], path: "Fuzz/Targets"),
+        .executableTarget(name: "fuzz-gguf", dependencies: ["FuzzTargets"], path: "Fuzz/gguf"),
+        .executableTarget(name: "fuzz-model", dependencies: ["FuzzTargets"], path: "Fuzz/model"),
+        .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzTargets"], path: "Fuzz/safetensors"),
+        .executableTarget(name: "fuzz-checkpoint", dependencies: ["FuzzTargets"], path: "Fuzz/checkpoint"),
+        .executableTarget(name: "fuzz-imatrix", dependencies: ["FuzzTargets"], path: "Fuzz/imatrix"),
+        .executableTarget(name: "fuzz-tokenizer", dependencies: ["FuzzTargets"], path: "Fuzz/tokenizer"),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzTargets"], path: "Fuzz/manifest"),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON"]),

@@ -10,7 +10,13 @@
 # (Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift test
+swift test   # includes FuzzRegressionTests: Fixtures/fuzz-regressions/ replayed, each input a one-line error
+
+# Fuzzing (issue 12): every fuzz target for 15 s, built (debug: the quicker build) with libFuzzer and
+# AddressSanitizer in .build-fuzz by Benchmarks/fuzz.sh; a crash, hang or over-limit allocation fails the run (at the
+# end, so the end-to-end checks below still report).
+fuzz=0
+EDGEQUANT_FUZZ_CONFIG=${EDGEQUANT_FUZZ_CONFIG:-debug} bash Benchmarks/fuzz.sh "${EDGEQUANT_FUZZ_SECONDS:-15}" || fuzz=1
 
 WORK=${EDGEQUANT_WORK:-.build/smollm2}
 CKPT="$WORK/SmolLM2-135M-Instruct"
@@ -171,4 +177,5 @@ then ok "smollm2 batch --shard 1/2 + 2/2: every job once; --merge equals the sin
 rm -rf "$B"
 
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]
+[ "$fuzz" -eq 0 ] || echo "fuzzing: FINDINGS (see the table above and .build-fuzz/findings/)"
+[ "$fuzz" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]

@@ -123,10 +123,15 @@ private struct ManifestReader {
     static let calibrationKeys = ["imatrix", "calibrate"]
 
     func error(at node: Node?, _ message: String) -> ManifestError {
-        ManifestError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message)
+        ManifestError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: oneLine(message))
     }
 
     func error(from e: YamlError) -> ManifestError {
+        let r = yamlError(e)
+        return ManifestError(file: r.file, line: r.line, column: r.column, message: oneLine(r.message))
+    }
+
+    private func yamlError(_ e: YamlError) -> ManifestError {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             let detail = context.map { "\(problem) (\($0.text) at line \($0.mark.line))" } ?? problem

@@ -24,20 +24,6 @@ public enum ImatrixReader {
         }
     }
 
-    /// Names in messages come from the file: control characters escaped and length bounded, so
-    /// the error stays one readable line whatever the file holds.
-    static func oneLine(_ s: String, limit: Int = 300) -> String {
-        var out = String.UnicodeScalarView()
-        var n = 0
-        for u in s.unicodeScalars {
-            let piece = u.value < 0x20 || u.value == 0x7F ? Array("\\u{\(String(u.value, radix: 16))}".unicodeScalars) : [u]
-            n += piece.count
-            if n > limit { return String(out) + "…" }
-            out.append(contentsOf: piece)
-        }
-        return String(out)
-    }
-
     static func readGGUF(_ f: GGUFFile, requireMetadata: Bool) throws(FileError) -> ImportanceMatrix {
         func fail(_ m: String) -> FileError { FileError(path: f.path, message: m) }
         guard !f.tensors.isEmpty else { throw fail("no data in imatrix file (no tensors)") }

@@ -43,9 +43,9 @@ public final class GGUFFile: @unchecked Sendable {
         meta.reserveCapacity(Int(nKV))
         for _ in 0..<Int(nKV) {
             let key = try c.string()
-            guard seen.insert(key).inserted else { throw c.fail("duplicate metadata key \"\(key)\"") }
+            guard seen.insert(key).inserted else { throw c.fail("duplicate metadata key \(quoted(key))") }
             let tRaw = try c.u32()
-            guard let t = GGUFValueType(rawValue: tRaw) else { throw c.fail("key \"\(key)\": unknown value type \(tRaw)") }
+            guard let t = GGUFValueType(rawValue: tRaw) else { throw c.fail("key \(quoted(key)): unknown value type \(tRaw)") }
             meta.append((key, try c.value(t, depth: 0, key: key)))
         }
         var align = GGUF.defaultAlignment
@@ -61,39 +61,39 @@ public final class GGUFFile: @unchecked Sendable {
         for _ in 0..<Int(nTensors) {
             let name = try c.string()
             let nd = try c.u32()
-            guard nd >= 1, nd <= UInt32(GGUF.maxDims) else { throw c.fail("tensor \"\(name)\": \(nd) dimensions (1 to 4 allowed)") }
+            guard nd >= 1, nd <= UInt32(GGUF.maxDims) else { throw c.fail("tensor \(quoted(name)): \(nd) dimensions (1 to 4 allowed)") }
             var ne: [Int] = []
             var count = 1
             for _ in 0..<Int(nd) {
                 let d = try c.u64()
-                guard d <= UInt64(Int64.max) else { throw c.fail("tensor \"\(name)\": dimension \(d) is absurd") }
+                guard d <= UInt64(Int64.max) else { throw c.fail("tensor \(quoted(name)): dimension \(d) is absurd") }
                 let (p, o) = count.multipliedReportingOverflow(by: Int(d))
-                guard !o else { throw c.fail("tensor \"\(name)\": element count overflows") }
+                guard !o else { throw c.fail("tensor \(quoted(name)): element count overflows") }
                 count = p
                 ne.append(Int(d))
             }
             let tRaw = try c.u32()
-            guard let type = GGMLType(rawValue: tRaw) else { throw c.fail("tensor \"\(name)\": unknown ggml type \(tRaw)") }
+            guard let type = GGMLType(rawValue: tRaw) else { throw c.fail("tensor \(quoted(name)): unknown ggml type \(tRaw)") }
             guard ne[0] % type.blockSize == 0 else {
-                throw c.fail("tensor \"\(name)\": row of \(ne[0]) is not a multiple of \(type.name)'s block size \(type.blockSize)")
+                throw c.fail("tensor \(quoted(name)): row of \(ne[0]) is not a multiple of \(type.name)'s block size \(type.blockSize)")
             }
             let off = try c.u64()
-            guard off % UInt64(align) == 0 else { throw c.fail("tensor \"\(name)\": offset \(off) is not aligned to \(align)") }
-            guard off <= UInt64(file.size) else { throw c.fail("tensor \"\(name)\": offset \(off) is past the end of the file") }
-            guard names[name] == nil else { throw c.fail("duplicate tensor name \"\(name)\"") }
+            guard off % UInt64(align) == 0 else { throw c.fail("tensor \(quoted(name)): offset \(off) is not aligned to \(align)") }
+            guard off <= UInt64(file.size) else { throw c.fail("tensor \(quoted(name)): offset \(off) is past the end of the file") }
+            guard names[name] == nil else { throw c.fail("duplicate tensor name \(quoted(name))") }
             names[name] = infos.count
             let info = GGUFTensorInfo(name: name, ne: ne, type: type, offset: Int(off))
             // byteCount = rowSize × rows; checking it here makes every later use overflow-free.
             let (rowBytes, o1) = (ne[0] / type.blockSize).multipliedReportingOverflow(by: type.typeSize)
             let (_, o2) = rowBytes.multipliedReportingOverflow(by: ne[0] == 0 ? 0 : count / ne[0])
-            guard !o1, !o2 else { throw c.fail("tensor \"\(name)\": byte size overflows") }
+            guard !o1, !o2 else { throw c.fail("tensor \(quoted(name)): byte size overflows") }
             infos.append(info)
         }
         let start = GGUF.pad(c.pos, align)
         for t in infos {
             let (end, o) = (start + t.offset).addingReportingOverflow(t.byteCount)
             guard !o, end <= file.size else {
-                throw c.fail("tensor \"\(t.name)\": data [\(t.offset), \(t.offset + t.byteCount)) runs past the end of the file (truncated?)")
+                throw c.fail("tensor \(quoted(t.name)): data [\(t.offset), \(t.offset + t.byteCount)) runs past the end of the file (truncated?)")
             }
         }
         metadata = meta
@@ -157,21 +157,21 @@ private struct Cursor {
         case .float32: return .float32(Float(bitPattern: try u32()))
         case .bool:
             let b = try int(UInt8.self)
-            guard b <= 1 else { throw fail("key \"\(key)\": bool value \(b) is neither 0 nor 1") }
+            guard b <= 1 else { throw fail("key \(quoted(key)): bool value \(b) is neither 0 nor 1") }
             return .bool(b == 1)
         case .string: return .string(try string())
         case .uint64: return .uint64(try u64())
         case .int64: return .int64(try int(Int64.self))
         case .float64: return .float64(Double(bitPattern: try u64()))
         case .array:
-            guard depth < GGUFFile.maxArrayNesting else { throw fail("key \"\(key)\": arrays nested too deeply") }
+            guard depth < GGUFFile.maxArrayNesting else { throw fail("key \(quoted(key)): arrays nested too deeply") }
             let etRaw = try u32()
-            guard let et = GGUFValueType(rawValue: etRaw) else { throw fail("key \"\(key)\": unknown array element type \(etRaw)") }
+            guard let et = GGUFValueType(rawValue: etRaw) else { throw fail("key \(quoted(key)): unknown array element type \(etRaw)") }
             let n = try u64()
             // Every element takes at least one byte (strings eight), so the count is bounded by the file.
             let minSize = UInt64(et.fixedSize ?? (et == .string ? 8 : 12))
             guard n <= UInt64(remaining) / minSize else {
-                throw fail("key \"\(key)\": array of \(n) elements is larger than the file can hold")
+                throw fail("key \(quoted(key)): array of \(n) elements is larger than the file can hold")
             }
             var items: [GGUFValue] = []
             items.reserveCapacity(Int(n))
@@ -179,4 +179,19 @@ private struct Cursor {
             return .array(et, items)
         }
     }
+}
+
+/// A key or tensor name from the file as an error message quotes it: control characters escaped
+/// and the length bounded, so the error stays one line whatever the file holds.
+func quoted(_ s: String, limit: Int = 200) -> String {
+    var out = "\""
+    var n = 0
+    for u in s.unicodeScalars {
+        let piece = u.value < 0x20 || u.value == 0x7F || u == "\"" || u == "\\" || u == "\u{2028}" || u == "\u{2029}" || u == "\u{85}"
+            ? (u == "\"" || u == "\\" ? "\\\(u)" : "\\u{\(String(u.value, radix: 16))}") : String(u)
+        n += 1
+        if n > limit { return out + "…\"" }
+        out += piece
+    }
+    return out + "\""
 }

@@ -28,7 +28,7 @@ public func displayName(_ s: some StringProtocol, limit: Int = 80) -> String {
 public func oneLine(_ s: String, limit: Int = 1000) -> String {
     var out = ""
     for ch in s.unicodeScalars {
-        if ch.value < 0x20 || ch.value == 0x7f || ch.value == 0x2028 || ch.value == 0x2029 {
+        if ch.value < 0x20 || ch.value == 0x7f || ch.value == 0x85 || ch.value == 0x2028 || ch.value == 0x2029 {
             out += ch == "\n" ? "\\n" : ch == "\r" ? "\\r" : ch == "\t" ? "\\t" : "\\u{\(String(ch.value, radix: 16))}"
         } else {
             out.unicodeScalars.append(ch)

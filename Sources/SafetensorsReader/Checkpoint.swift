@@ -49,7 +49,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             let names = f.tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
             for t in names {
                 if byName[t.name] != nil {
-                    throw FileError(path: f.path, message: "tensor \"\(t.name)\" also appears in another shard")
+                    throw FileError(path: f.path, message: oneLine("tensor \"\(t.name)\" also appears in another shard"))
                 }
                 byName[t.name] = entries.count
                 entries.append(Entry(tensor: t, fileIndex: fi))

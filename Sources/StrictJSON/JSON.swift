@@ -155,7 +155,7 @@ private struct Parser {
             skipWhitespace()
             let v = try parseValue(depth: depth + 1)
             guard obj.append(key, v) else {
-                throw JSONError(message: "duplicate key \"\(key)\"", offset: keyStart)
+                throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
             }
             skipWhitespace()
             guard pos < buf.count else { throw error("unterminated object") }
@@ -369,4 +369,19 @@ extension JSONValue {
         for (k, v) in pairs { o.append(k, v) }
         return .object(o)
     }
+}
+
+/// A string from the document as an error quotes it: control characters escaped and the length
+/// bounded, so the error stays one line whatever the document holds.
+func quotedForMessage(_ s: String, limit: Int = 200) -> String {
+    var out = "\""
+    var n = 0
+    for u in s.unicodeScalars {
+        let piece = u.value < 0x20 || u.value == 0x7F || u == "\u{85}" || u == "\u{2028}" || u == "\u{2029}"
+            ? "\\u{\(String(u.value, radix: 16))}" : String(u)
+        n += 1
+        if n > limit { return out + "…\"" }
+        out += piece
+    }
+    return out + "\""
 }

@@ -7,7 +7,7 @@ import StrictJSON
 extension Tokenizer {
     /// Loads the `tokenizer.*` metadata of a GGUF file, as llama.cpp's `llama_vocab::load` reads it.
     public convenience init(gguf: GGUFFile) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: gguf.path, message: m) }
+        func fail(_ m: String) -> FileError { FileError(path: gguf.path, message: oneLine(m)) }
         var spec = Spec(path: gguf.path, model: "")
         var meta: [String: GGUFValue] = [:]
         for (k, v) in gguf.metadata where k.hasPrefix("tokenizer.") { meta[k] = v }
@@ -101,7 +101,7 @@ enum HFLoader {
 
     /// tokenizer.json with a byte-level BPE model, read the way Hugging Face `tokenizers` uses it.
     static func bpeSpec(_ tj: JSONObject, path: String, tokenizerConfig tc: JSONObject?, preTokenizer: String?) throws(FileError) -> Tokenizer.Spec {
-        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m)) }
         guard let model = tj["model"]?.objectValue else { throw fail("no model object") }
         guard model["type"]?.stringValue ?? "BPE" == "BPE" else {
             throw fail("model type \(model["type"]?.stringValue ?? "?") is not supported (byte-level BPE only)")
@@ -126,6 +126,12 @@ enum HFLoader {
             if a["lstrip"]?.boolValue == true { at.insert(.lstrip) }
             if a["rstrip"]?.boolValue == true { at.insert(.rstrip) }
             if !at.isEmpty { attrs[id] = at }
+        }
+        // Ids missing below the highest become padding tokens, as convert_hf_to_gguf.py writes them;
+        // a few holes are normal, but a 400-token file claiming id 2,651,039 would make a vocabulary
+        // of millions (seconds and gigabytes per load: found by fuzz-tokenizer).
+        guard maxID < 2 * byID.count + 1024 else {
+            throw fail("vocabulary ids reach \(maxID) but only \(byID.count) tokens are defined")
         }
         var spec = Tokenizer.Spec(path: path, model: "gpt2")
         var tokens: [String] = []
@@ -201,6 +207,10 @@ enum HFLoader {
                                   config: JSONObject?) throws(FileError) -> Tokenizer.Spec {
         let pieces = try SentencePieceModel(path: spmPath).pieces
         let vocabSize = config?["vocab_size"]?.intValue.flatMap { $0 > 0 && $0 < 1 << 24 ? $0 : nil } ?? pieces.count
+        // config.json's vocab_size pads the pieces with [PAD] tokens; a few are normal, millions are an attack.
+        guard vocabSize <= 2 * pieces.count + 1024 else {
+            throw FileError(path: spmPath, message: "config.json's vocab_size \(vocabSize) is far beyond the model's \(pieces.count) pieces")
+        }
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
         var scores = [Float](repeating: -10000, count: vocabSize)
         var types = [Int32](repeating: 5, count: vocabSize)
