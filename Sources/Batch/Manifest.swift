@@ -123,12 +123,12 @@ private struct ManifestReader {
     static let calibrationKeys = ["imatrix", "calibrate"]
 
     func error(at node: Node?, _ message: String) -> ManifestError {
-        ManifestError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: oneLine(message))
+        ManifestError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: oneLine(message, limit: 300))
     }
 
     func error(from e: YamlError) -> ManifestError {
         let r = yamlError(e)
-        return ManifestError(file: r.file, line: r.line, column: r.column, message: oneLine(r.message))
+        return ManifestError(file: r.file, line: r.line, column: r.column, message: oneLine(r.message, limit: 300))
     }
 
     private func yamlError(_ e: YamlError) -> ManifestError {

@@ -20,7 +20,7 @@ public enum ImatrixReader {
             }
             return try readLegacy(file)
         } catch {
-            throw FileError(path: error.path, message: oneLine(error.message))
+            throw FileError(path: error.path, message: oneLine(error.message, limit: 300))
         }
     }
 

@@ -53,7 +53,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public init(file: MappedFile) throws(FileError) {
         self.file = file
         self.path = file.path
-        func fail(_ m: String) -> FileError { FileError(path: file.path, message: oneLine(m)) }
+        func fail(_ m: String) -> FileError { FileError(path: file.path, message: oneLine(m, limit: 400)) }
 
         guard file.size >= 8 else { throw fail("truncated: \(file.size) bytes, too short for the 8-byte header length") }
         let lenBytes = file.bytes(0..<8)

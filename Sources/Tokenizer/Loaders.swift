@@ -7,7 +7,7 @@ import StrictJSON
 extension Tokenizer {
     /// Loads the `tokenizer.*` metadata of a GGUF file, as llama.cpp's `llama_vocab::load` reads it.
     public convenience init(gguf: GGUFFile) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: gguf.path, message: oneLine(m)) }
+        func fail(_ m: String) -> FileError { FileError(path: gguf.path, message: oneLine(m, limit: 400)) }
         var spec = Spec(path: gguf.path, model: "")
         var meta: [String: GGUFValue] = [:]
         for (k, v) in gguf.metadata where k.hasPrefix("tokenizer.") { meta[k] = v }
@@ -101,7 +101,7 @@ enum HFLoader {
 
     /// tokenizer.json with a byte-level BPE model, read the way Hugging Face `tokenizers` uses it.
     static func bpeSpec(_ tj: JSONObject, path: String, tokenizerConfig tc: JSONObject?, preTokenizer: String?) throws(FileError) -> Tokenizer.Spec {
-        func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m)) }
+        func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m, limit: 400)) }
         guard let model = tj["model"]?.objectValue else { throw fail("no model object") }
         guard model["type"]?.stringValue ?? "BPE" == "BPE" else {
             throw fail("model type \(model["type"]?.stringValue ?? "?") is not supported (byte-level BPE only)")
