@@ -177,5 +177,9 @@ then ok "smollm2 batch --shard 1/2 + 2/2: every job once; --merge equals the sin
 rm -rf "$B"
 
 echo "smollm2-end-to-end: $pass passed, $fail failed"
+# Kill-safety (issue 12): random-moment SIGKILLs of convert, batch, quantize, imatrix and compare
+# --keep on SmolLM2, then a full and a read-only disk (scripts/kill-test.sh prints its own count).
+kills=0
+bash scripts/kill-test.sh || kills=1
 [ "$fuzz" -eq 0 ] || echo "fuzzing: FINDINGS (see the table above and .build-fuzz/findings/)"
-[ "$fuzz" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]
+[ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]
