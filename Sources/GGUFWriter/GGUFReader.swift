@@ -84,9 +84,12 @@ public final class GGUFFile: @unchecked Sendable {
             names[name] = infos.count
             let info = GGUFTensorInfo(name: name, ne: ne, type: type, offset: Int(off))
             // byteCount = rowSize × rows; checking it here makes every later use overflow-free.
+            // (the rows are multiplied on their own: an empty row, ne[0] = 0, hides huge outer
+            // dimensions from the element count)
             let (rowBytes, o1) = (ne[0] / type.blockSize).multipliedReportingOverflow(by: type.typeSize)
-            let (_, o2) = rowBytes.multipliedReportingOverflow(by: ne[0] == 0 ? 0 : count / ne[0])
-            guard !o1, !o2 else { throw c.fail("tensor \(quoted(name)): byte size overflows") }
+            guard !o1, let rows = checkedProduct(ne.dropFirst()), rowBytes.multipliedReportingOverflow(by: rows).overflow == false else {
+                throw c.fail("tensor \(quoted(name)): byte size overflows")
+            }
             infos.append(info)
         }
         let start = GGUF.pad(c.pos, align)

@@ -1,6 +1,9 @@
 /// Sizes computed from numbers a file supplies: nil instead of a trap when they overflow, so the
 /// caller can refuse the file with a message.
-public func checkedProduct(_ factors: Int...) -> Int? {
+public func checkedProduct(_ factors: Int...) -> Int? { checkedProduct(factors) }
+
+/// `checkedProduct` of a sequence.
+public func checkedProduct(_ factors: some Sequence<Int>) -> Int? {
     var p = 1
     for f in factors {
         guard f >= 0 else { return nil }
