@@ -76,3 +76,20 @@ public enum GGUFMutator {
         return true
     }
 }
+
+#if FUZZING
+@_silgen_name("LLVMFuzzerMutate")
+func libFuzzerMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int) -> Int
+
+extension GGUFMutator {
+    /// The body of a GGUF target's `LLVMFuzzerCustomMutator`: half the mutations are libFuzzer's
+    /// own, half overwrite one numeric GGUF field (hyper-parameters, array lengths and tensor shapes
+    /// that byte flips rarely reach intact).
+    public static func customMutator(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int, _ seed: UInt32) -> Int {
+        if seed % 2 == 0, mutate(UnsafeMutableRawBufferPointer(start: data, count: maxSize), size: size, seed: seed) {
+            return size
+        }
+        return libFuzzerMutate(data, size, maxSize)
+    }
+}
+#endif

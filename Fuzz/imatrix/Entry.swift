@@ -8,17 +8,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-@_silgen_name("LLVMFuzzerMutate")
-func libFuzzerMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int) -> Int
-
-// Half the mutations are libFuzzer's own, half overwrite one numeric GGUF field (GGUFMutator):
-// hyper-parameters, array lengths and tensor shapes that byte flips rarely reach intact.
+// the GGUF-aware mutator (GGUFMutator.customMutator); libFuzzer finds it by this name in each binary
 @_cdecl("LLVMFuzzerCustomMutator")
 public func fuzzCustomMutator(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int, _ seed: UInt32) -> Int {
-    if seed % 2 == 0, GGUFMutator.mutate(UnsafeMutableRawBufferPointer(start: data, count: maxSize), size: size, seed: seed) {
-        return size
-    }
-    return libFuzzerMutate(data, size, maxSize)
+    GGUFMutator.customMutator(data, size, maxSize, seed)
 }
 #else
 // The ordinary build: replays the files given as arguments (a crasher, a corpus) and prints each outcome.
