@@ -203,12 +203,8 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     /// Refuses GPTQ on a model whose second moments would not fit in this machine's memory, with
     /// the figure (they grow with the square of the widths, which a hostile file can set).
     public static func checkMemory(_ model: Model, output: Bool = false) throws(FileError) {
-        let need = bytesNeeded(model.layout, output: output)
-        do { try model.checkMemory(tokens: 0, extra: need ?? Int.max, path: model.path) } catch {
-            throw FileError(path: model.path, message: "GPTQ's second moments need "
-                            + (need.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "more than 2^63 bytes")
-                            + " (8 bytes × width² per input of each layer), more than this machine has; use --gptq-chunks 0")
-        }
+        try Model.checkFits(bytesNeeded(model.layout, output: output), path: model.path, what: "GPTQ's second moments",
+                            why: "(8 bytes × width² per input of each layer); use --gptq-chunks 0")
     }
 
     /// Runs `model` over `chunks` (token chunks as `perplexity` makes them: BOS already in place)

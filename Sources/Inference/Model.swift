@@ -148,15 +148,19 @@ extension Model {
     /// Refuses a run whose buffers (`LlamaLayout.workingSetBytes` plus `extra`) would not fit in
     /// this machine's memory, with the figure, instead of dying in an allocation half-way.
     public func checkMemory(tokens: Int, cacheTokens: Int = 0, extra: Int = 0, path: String) throws(FileError) {
+        let need = tokens < 0 || cacheTokens < 0 || tokens > 1 << 40 || cacheTokens > 1 << 40 ? nil
+            : checkedSum(layout.workingSetBytes(tokens: tokens, cacheTokens: cacheTokens), extra)
+        try Self.checkFits(need, path: path, what: "\(tokens) positions\(cacheTokens > 0 ? " with a cache of \(cacheTokens)" : "")",
+                           why: "of working memory (n_vocab \(hparams.nVocab), n_ff \(hparams.nFF), \(hparams.nLayer) layers)")
+    }
+
+    /// Refuses `need` bytes (nil: more than an Int holds) when they exceed this machine's memory:
+    /// "`what` need N GB `why`; this machine has M GB".
+    public static func checkFits(_ need: Int?, path: String, what: String, why: String) throws(FileError) {
         let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
         let limit = physical > 0 ? physical : Int.max
-        guard tokens >= 0, cacheTokens >= 0, tokens <= 1 << 40, cacheTokens <= 1 << 40,
-              let need = checkedSum(layout.workingSetBytes(tokens: tokens, cacheTokens: cacheTokens), extra), need <= limit else {
-            let need = checkedSum(layout.workingSetBytes(tokens: min(tokens, 1 << 40), cacheTokens: min(cacheTokens, 1 << 40)), max(extra, 0))
-            throw FileError(path: path, message: "\(tokens) positions\(cacheTokens > 0 ? " with a cache of \(cacheTokens)" : "") need "
-                            + (need.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "more than 2^63 bytes")
-                            + " of working memory (n_vocab \(hparams.nVocab), n_ff \(hparams.nFF), \(hparams.nLayer) layers); "
-                            + String(format: "this machine has %.1f GB", Double(limit) / 1e9))
-        }
+        if let need, need <= limit { return }
+        throw FileError(path: path, message: "\(what) need " + (need.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "more than 2^63 bytes")
+                        + " \(why); " + String(format: "this machine has %.1f GB", Double(limit) / 1e9))
     }
 }

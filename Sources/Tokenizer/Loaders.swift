@@ -86,6 +86,10 @@ extension Tokenizer {
 
 
 enum HFLoader {
+    /// A vocabulary of `size` ids of which `defined` are real tokens, the rest padding: a few holes
+    /// are normal, millions from a few hundred tokens are a hostile file (seconds and gigabytes per load).
+    static func isPlausibleVocabulary(size: Int, defined: Int) -> Bool { size <= 2 * defined + 1024 }
+
     static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
@@ -130,7 +134,7 @@ enum HFLoader {
         // Ids missing below the highest become padding tokens, as convert_hf_to_gguf.py writes them;
         // a few holes are normal, but a 400-token file claiming id 2,651,039 would make a vocabulary
         // of millions (seconds and gigabytes per load: found by fuzz-tokenizer).
-        guard maxID < 2 * byID.count + 1024 else {
+        guard isPlausibleVocabulary(size: maxID + 1, defined: byID.count) else {
             throw fail("vocabulary ids reach \(maxID) but only \(byID.count) tokens are defined")
         }
         var spec = Tokenizer.Spec(path: path, model: "gpt2")
@@ -208,7 +212,7 @@ enum HFLoader {
         let pieces = try SentencePieceModel(path: spmPath).pieces
         let vocabSize = config?["vocab_size"]?.intValue.flatMap { $0 > 0 && $0 < 1 << 24 ? $0 : nil } ?? pieces.count
         // config.json's vocab_size pads the pieces with [PAD] tokens; a few are normal, millions are an attack.
-        guard vocabSize <= 2 * pieces.count + 1024 else {
+        guard isPlausibleVocabulary(size: vocabSize, defined: pieces.count) else {
             throw FileError(path: spmPath, message: "config.json's vocab_size \(vocabSize) is far beyond the model's \(pieces.count) pieces")
         }
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
