@@ -36,17 +36,21 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["StrictJSON", "GGUFWriter", "MappedIO", "ModelMapping"]),
         // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.
         .target(name: "Conversion", dependencies: [
-            "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore",
+            "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore", "Families", "Inference", "MappedIO",
         ]),
-        // The llama-family forward pass on GGUF weights of any type we read.
+        // The shared layers of the forward pass (norms, rope, flash attention over the f16 KV cache,
+        // GLU MLPs) on GGUF weights of any type we read, and the `Architecture` a family implements.
         .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels", "CKernels"]),
+        // One file per model family: its HF classes, hyper-parameter keys, tensor names and
+        // transforms, and its forward pass; `Families.all` registers them.
+        .target(name: "Families", dependencies: ["Inference", "ModelMapping", "GGUFWriter", "MappedIO", "StrictJSON"]),
         // zlib from the system (libz-dev), for gzip-compressed evaluation text.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Importance matrices: llama.cpp's imatrix files (GGUF and legacy .dat), collected by running
         // the model on calibration text.
         .target(name: "Calibration", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer"]),
         // Perplexity and KL divergence with llama-perplexity's method.
-        .target(name: "Evaluation", dependencies: ["Inference", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
+        .target(name: "Evaluation", dependencies: ["Inference", "Families", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
         // Size/quality rows as tables (Markdown, CSV, JSON) and plots (SVG, PNG with zlib).
         .target(name: "Reports", dependencies: ["StrictJSON", "CZlib"]),
         // Manifests (YAML) → jobs, sharding, resumable job records, quality gates, merged reports.
@@ -56,7 +60,7 @@ let package = Package(
         .executableTarget(name: "convert", dependencies: [
             "Reports", "Batch", .product(name: "Crypto", package: "swift-crypto"),
             "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
+            "Inference", "Families", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
@@ -65,7 +69,7 @@ let package = Package(
         // executable — libFuzzer's entry point when built with -DFUZZING and the fuzzer sanitizer,
         // a replayer of files otherwise. Fixtures/fuzz-regressions/ is replayed by FuzzRegressionTests.
         .target(name: "FuzzTargets", dependencies: [
-            "GGUFWriter", "SafetensorsReader", "Conversion", "Inference", "Calibration", "Tokenizer", "Batch", "MappedIO",
+            "GGUFWriter", "SafetensorsReader", "Conversion", "Inference", "Families", "Calibration", "Tokenizer", "Batch", "MappedIO",
         ], path: "Fuzz/Targets"),
         .executableTarget(name: "fuzz-gguf", dependencies: ["FuzzTargets"], path: "Fuzz/gguf"),
         .executableTarget(name: "fuzz-model", dependencies: ["FuzzTargets"], path: "Fuzz/model"),
@@ -79,8 +83,8 @@ let package = Package(
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Conversion"]),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Families", "Conversion"]),
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
         .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
         .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
@@ -88,7 +92,7 @@ let package = Package(
         .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [
-            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping",
+            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping", "Families",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import GGUFWriter
+import Families
 import Inference
 import MappedIO
 

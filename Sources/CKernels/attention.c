@@ -175,13 +175,15 @@ EK_AVX512 static void vkq512(scratch *s, int nrows, int nkeys, int64_t dv) {
     }
 }
 
-/// Scale, mask (keys j ≥ `valid` → −inf) and max of one 64-score row, vectorised.
-EK_AVX512 static float prep_row512(float *row, float scale, int valid) {
+/// Scale, mask (keys j < `first` or ≥ `valid` → −inf) and max of one 64-score row, vectorised.
+EK_AVX512 static float prep_row512(float *row, float scale, int first, int valid) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int g = 0; g < TKV; g += 16) {
-        const __mmask16 keep = _mm512_cmplt_epi32_mask(_mm512_add_epi32(lane, _mm512_set1_epi32(g)), _mm512_set1_epi32(valid));
+        const __m512i idx = _mm512_add_epi32(lane, _mm512_set1_epi32(g));
+        const __mmask16 keep = _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(valid)) &
+                               _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(first));
         const __m512 x = _mm512_mask_blend_ps(keep, ninf, _mm512_mul_ps(_mm512_loadu_ps(row + g), sc));
         _mm512_storeu_ps(row + g, x);
         mx = _mm512_max_ps(mx, x);
@@ -212,11 +214,24 @@ void ek_attention_pack_k(const float *k, size_t ldkv, int64_t nkv, int64_t dk, f
     }
 }
 
-static float prep_row_scalar(float *row, float scale, int valid) {
+static float prep_row_scalar(float *row, float scale, int first, int valid) {
     float tile_max = -INFINITY;
     for (int j = 0; j < TKV; j++) {
         float x = row[j] * scale;
-        if (j >= valid) x = -INFINITY;
+        if (j >= valid || j < first) x = -INFINITY;
+        row[j] = x;
+        tile_max = tile_max > x ? tile_max : x;
+    }
+    return tile_max;
+}
+
+/// ggml with a logit soft-cap: score·(scale/cap), tanhf, ·cap, then the mask.
+static float prep_row_softcap(float *row, float scale, float cap, int first, int valid) {
+    const float s = scale / cap;
+    float tile_max = -INFINITY;
+    for (int j = 0; j < TKV; j++) {
+        float x = cap * tanhf(row[j] * s);
+        if (j >= valid || j < first) x = -INFINITY;
         row[j] = x;
         tile_max = tile_max > x ? tile_max : x;
     }
@@ -229,12 +244,12 @@ static void scale_row_scalar(float *x, int64_t n, float v) {
 
 void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float *v, size_t ldkv,
                         int64_t past, int64_t q0, int64_t q1, int64_t dk, int64_t dv, float scale,
-                        float *out, size_t ldo) {
+                        int64_t window, float softcap, float *out, size_t ldo) {
     // One implementation per step, chosen once: every level computes the same bits.
     void (*kq)(scratch *, int, int64_t) = kq_scalar;
     void (*vkq)(scratch *, int, int, int64_t) = vkq_scalar;
     double (*softmax64)(float *, float) = softmax64_scalar;
-    float (*prep_row)(float *, float, int) = prep_row_scalar;
+    float (*prep_row)(float *, float, int, int) = prep_row_scalar;
     void (*scale_row)(float *, int64_t, float) = scale_row_scalar;
 #if EK_X86
     const ek_level level = ek_cpu_level();
@@ -255,7 +270,9 @@ void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float
         for (int i = 0; i < TQ; i++) { s.S[i] = 0; s.M[i] = -INFINITY; }
         memset(s.VKQ, 0, (size_t)TQ * dv * 4);
         const int64_t nkv = past + i0 + rows; // keys the last row of the tile sees
-        for (int64_t ic = 0; ic < nkv; ic += TKV) {
+        // tiles every row's window has left behind hold only masked keys: ggml skips them too
+        const int64_t lo = window > 0 && past + i0 - window + 1 > 0 ? past + i0 - window + 1 : 0;
+        for (int64_t ic = lo / TKV * TKV; ic < nkv; ic += TKV) {
             const int kvt = (int)(nkv - ic < TKV ? nkv - ic : TKV);
             s.KT = kt + (size_t)(ic / TKV) * dk * TKV;
             s.V = v + (size_t)ic * ldkv;
@@ -265,7 +282,10 @@ void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float
                 float *row = s.KQ + i * TKV;
                 const int64_t vis = past + i0 + i - ic + 1; // keys j < vis are unmasked
                 const int valid = (int)(vis < 0 ? 0 : vis < kvt ? vis : kvt);
-                const float tile_max = prep_row(row, scale, valid);
+                const int64_t f = window > 0 ? vis - window : 0; // and j ≥ f inside the window
+                const int first = (int)(f < 0 ? 0 : f > TKV ? TKV : f);
+                const float tile_max = softcap > 0 ? prep_row_softcap(row, scale, softcap, first, valid)
+                                                   : prep_row(row, scale, first, valid);
                 skip[i] = tile_max == -INFINITY;
                 if (skip[i]) continue;
                 const float Mold = s.M[i], Mnew = fmaxf(Mold, tile_max);

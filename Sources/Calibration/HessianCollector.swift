@@ -194,7 +194,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     /// The bytes the second moments of `model` take (8·cols² per distinct input: the attention
     /// norm's output shared by q/k/v, the attention's output, the ffn norm's output shared by
     /// gate/up, and SwiGLU's output), nil when the figure overflows.
-    public static func bytesNeeded(_ layout: LlamaLayout, output: Bool = false) -> Int? {
+    public static func bytesNeeded(_ layout: ModelDims, output: Bool = false) -> Int? {
         let q = layout.nHead * layout.headDim
         return checkedSum(checkedProduct(8, layout.nLayer, 2 * layout.nEmbd * layout.nEmbd + q * q + layout.nFF * layout.nFF),
                           output ? checkedProduct(8, layout.nEmbd, layout.nEmbd) : 0)
@@ -203,7 +203,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     /// Refuses GPTQ on a model whose second moments would not fit in this machine's memory, with
     /// the figure (they grow with the square of the widths, which a hostile file can set).
     public static func checkMemory(_ model: Model, output: Bool = false) throws(FileError) {
-        try Model.checkFits(bytesNeeded(model.layout, output: output), path: model.path, what: "GPTQ's second moments",
+        try Model.checkFits(bytesNeeded(model.hparams, output: output), path: model.path, what: "GPTQ's second moments",
                             why: "(8 bytes × width² per input of each layer); use --gptq-chunks 0")
     }
 

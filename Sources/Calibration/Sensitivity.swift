@@ -55,7 +55,7 @@ public final class Sensitivity: @unchecked Sendable {
         first = (chunks.first?.count ?? 2) / 2
         for c in chunks {
             states.append(forward.hiddenStates(c))
-            let l = forward.logits(fromLayer: reference.layers.count, hidden: states.last!.last!, outputsFrom: first)
+            let l = forward.logits(fromLayer: reference.hparams.nLayer, hidden: states.last!.last!, outputsFrom: first)
             Self.logSoftmaxRows(l, threads: self.threads)
             refLogProbs.append(l)
         }
@@ -89,7 +89,7 @@ public final class Sensitivity: @unchecked Sendable {
             let rest = name.dropFirst(4)
             if let dot = rest.firstIndex(of: "."), let l = Int(rest[..<dot]) { return l }
         }
-        if name == "output.weight" { return reference.layers.count }
+        if name == "output.weight" { return reference.hparams.nLayer }
         return nil
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 import GGMLCore
+import Families
 import GGUFWriter
+import Inference
 import MappedIO
 import ModelMapping
 import Quantizers
@@ -65,6 +67,8 @@ public struct PlannedTensor: Sendable {
     }
 
     public var rows: Int { ne.dropFirst().reduce(1, *) }
+    /// Bytes of the source this tensor reads: all of it, or the first rows of a trimmed one.
+    public var sourceByteCount: Int { (sourceType.rowSize(ne[0]) ?? 0) * rows }
     public var byteCount: Int { (type.rowSize(ne[0]) ?? 0) * rows }
 }
 
@@ -85,63 +89,83 @@ public struct ConversionPlan: OutputPlan {
     public let naming: ModelNaming
     public let defaultFileName: String
 
+    public let family: any Family.Type
+
     public init(directory: String, outType: OutType, preTokenizer: String? = nil) throws(FileError) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw FileError(path: directory, message: "not a model directory (no such directory)")
         }
-        let config = try ModelConfig(directory: directory)
+        let raw = try ModelConfig.architecture(directory: directory)
+        guard let family = Families.forHF(raw.architecture) else {
+            throw FileError(path: raw.path, message: "unsupported architecture \(displayName(raw.architecture)); supported: \(Families.supportedHF)")
+        }
+        let config = try ModelConfig(path: raw.path, json: raw.json, defaults: family.configDefaults)
         let ckpt = try SafetensorsCheckpoint(path: directory)
         self.directory = directory
         self.config = config
         self.checkpoint = ckpt
         self.outType = outType
+        self.family = family
 
         var tensors: [PlannedTensor] = []
         for e in ckpt.entries {
             let t = e.tensor
-            if TensorNames.isIgnored(t.name) { continue }
             let path = ckpt.files[e.fileIndex].path
+            guard let rule = family.tensor(t.name, config) else {
+                throw FileError(path: path, message: "tensor \"\(t.name)\" has no GGUF name for \(config.architecture)")
+            }
+            guard case .map(let name, let transform) = rule else { continue }
             guard t.dtype.isFloatSupported else {
                 throw FileError(path: path, message: "tensor \"\(t.name)\": unsupported dtype \(t.dtype.rawValue) (F32, F16 and BF16 are supported)")
-            }
-            guard let (name, _) = TensorNames.map(t.name, blockCount: config.blockCount) else {
-                throw FileError(path: path, message: "tensor \"\(t.name)\" has no GGUF name for \(config.architecture.rawValue)")
             }
             guard !t.shape.isEmpty, t.shape.count <= GGUF.maxDims else {
                 throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape.count) dimensions are not supported")
             }
+            var ne = Array(t.shape.reversed())
             var permute: Int? = nil
-            if config.architecture.permutesQK {
-                if name.hasPrefix("blk."), name.contains(".attn_q.") { permute = config.headCount }
-                if name.hasPrefix("blk."), name.contains(".attn_k.") { permute = config.kvHeads }
+            switch transform {
+            case .none: break
+            case .permuteHeads(let h):
+                guard h > 0, t.shape[0] % (2 * h) == 0 else {
+                    throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape[0]) rows cannot be split into \(h) rotary heads")
+                }
+                permute = h
+            case .trimRows(let n):
+                if ne.count >= 2, ne[ne.count - 1] > n, n > 0 { ne[ne.count - 1] = n }
+            case .addOne:
+                break
             }
-            if let h = permute, t.shape[0] % (2 * h) != 0 {
-                throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape[0]) rows cannot be split into \(h) rotary heads")
-            }
-            let ne = Array(t.shape.reversed())
-            if let h = permute, ne.count == 1 {
-                // A q/k bias is permuted element by element (LlamaModel.permute of a 1-D tensor); it is
-                // small and written as f32, so it is read and reordered here.
+            // Small tensors the converter changes element by element (a permuted q/k bias, Gemma's
+            // shifted norms) are read and computed here, in the checkpoint's dtype as torch does.
+            if ne.count == 1, permute != nil || transform == .addOne {
                 let src = ckpt.files[e.fileIndex].data(t)
+                let dtype = PlannedTensor.floatType(t.dtype)
                 var raw = [Float](repeating: 0, count: ne[0])
-                raw.withUnsafeMutableBufferPointer { Quantizers.quantizer(for: PlannedTensor.floatType(t.dtype))!.dequantizeRow(src, into: $0) }
-                let order = RowPermutation(rows: ne[0], heads: h)
-                tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: .f32,
-                                             source: .generated((0..<ne[0]).map { raw[order[$0]] })))
+                raw.withUnsafeMutableBufferPointer { Quantizers.quantizer(for: dtype)!.dequantizeRow(src, into: $0) }
+                if let h = permute {
+                    let order = RowPermutation(rows: ne[0], heads: h)
+                    raw = (0..<ne[0]).map { raw[order[$0]] }
+                }
+                if transform == .addOne { raw = raw.map { Self.roundTo(dtype, $0 + 1) } }
+                tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: .f32, source: .generated(raw)))
                 continue
+            }
+            if transform == .addOne {
+                throw FileError(path: path, message: "tensor \"\(t.name)\": a norm shift applies to 1-D tensors only")
             }
             tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: outType.tensorType(name: name, ne: ne),
                                          source: .checkpoint(ckpt.files[e.fileIndex], t, permuteHeads: permute)))
         }
-        for required in ["token_embd.weight", "output_norm.weight"] where !tensors.contains(where: { $0.name == required }) {
+        for required in [TensorName.tokenEmbd, TensorName.outputNorm] where !tensors.contains(where: { $0.name == required }) {
             throw FileError(path: directory, message: "checkpoint has no tensor for \(required)")
         }
-        try Self.validate(config, tensors: tensors)
-        // generated once the head size it is computed from is known to fit the tensors
-        if let freqs = try Self.llama3RopeFactors(config) {
-            tensors.insert(PlannedTensor(name: "rope_freqs.weight", sourceName: "(generated)", ne: [freqs.count],
-                                         type: .f32, source: .generated(freqs)), at: 0)
+        let hparams = try family.hyperParameters(config, fileType: outType.fileType.rawValue)
+        try Self.validate(config, family: family, hparams: hparams, tensors: tensors)
+        // generated once the hyper-parameters they are computed from are known to fit the tensors
+        for g in try family.generatedTensors(config).reversed() {
+            tensors.insert(PlannedTensor(name: g.name, sourceName: "(generated)", ne: [g.values.count],
+                                         type: .f32, source: .generated(g.values)), at: 0)
         }
         self.tensors = tensors
 
@@ -154,99 +178,38 @@ public struct ConversionPlan: OutputPlan {
         defaultFileName = ModelNaming.defaultFileName(naming: naming, fileTypeName: outType.fileType.name)
 
         var kv: [(String, GGUFValue)] = []
-        let arch = config.architecture.ggufArchitecture
-        kv.append(("general.architecture", .string(arch)))
+        kv.append(("general.architecture", .string(family.ggufArchitecture)))
         kv.append(("general.type", .string("model")))
         kv += naming.ggufKeys()
-        kv += Self.hyperParameters(config, arch: arch, fileType: outType.fileType)
+        kv += hparams
         kv.append(("general.quantization_version", .uint32(2)))
-        kv += try TokenizerMetadata(directory: directory, config: config, preTokenizer: preTokenizer).entries
+        kv += try TokenizerMetadata(directory: directory, config: config, options: family.tokenizerOptions(config),
+                                    preTokenizer: preTokenizer).entries
         metadata = kv
+    }
+
+    /// A value as the checkpoint's dtype holds it (torch computes `x + 1` in the tensor's dtype).
+    static func roundTo(_ t: GGMLType, _ x: Float) -> Float {
+        switch t {
+        case .bf16:
+            let u = x.bitPattern
+            return Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000)
+        case .f16: return Float(Float16(x))
+        default: return x
+        }
     }
 
     /// What llama.cpp's loader (and our inference) will demand of the file, proven before a byte is
     /// written: a config.json that does not match its tensors would otherwise convert "successfully"
     /// into a file no engine can run, and a vocab_size larger than the embedding would pad the
     /// vocabulary to whatever the config claims.
-    static func validate(_ config: ModelConfig, tensors: [PlannedTensor]) throws(FileError) {
-        let arch = config.architecture.ggufArchitecture
-        var meta = Dictionary(hyperParameters(config, arch: arch, fileType: .allF32), uniquingKeysWith: { a, _ in a })
-        meta["general.architecture"] = .string(arch)
-        let layout = try LlamaLayout(path: config.path, metadata: meta,
-                                     shapes: Dictionary(tensors.map { ($0.name, $0.ne) }, uniquingKeysWith: { a, _ in a }))
-        if let v = config.vocabSize, v != layout.nVocab {
-            throw FileError(path: config.path, message: "vocab_size \(v) differs from the embedding's \(layout.nVocab) rows")
+    static func validate(_ config: ModelConfig, family: any Family.Type, hparams: [(String, GGUFValue)], tensors: [PlannedTensor]) throws(FileError) {
+        var meta = Dictionary(hparams, uniquingKeysWith: { a, _ in a })
+        meta["general.architecture"] = .string(family.ggufArchitecture)
+        let shapes = Dictionary(tensors.map { ($0.name, $0.ne) }, uniquingKeysWith: { a, _ in a })
+        let model = try family.init(TensorSet.shapes(path: config.path, metadata: meta, shapes: shapes))
+        if let v = config.vocabSize, v != model.dims.nVocab {
+            throw FileError(path: config.path, message: "vocab_size \(v) differs from the embedding's \(model.dims.nVocab) rows")
         }
-    }
-
-    /// TextModel/LlamaModel `set_gguf_parameters`, in their order.
-    static func hyperParameters(_ c: ModelConfig, arch: String, fileType: LlamaFileType) -> [(String, GGUFValue)] {
-        var kv: [(String, GGUFValue)] = []
-        kv.append(("\(arch).block_count", .uint32(UInt32(c.blockCount))))
-        if let n = c.contextLength { kv.append(("\(arch).context_length", .uint32(UInt32(n)))) }
-        kv.append(("\(arch).embedding_length", .uint32(UInt32(c.embeddingLength))))
-        if let n = c.feedForwardLength { kv.append(("\(arch).feed_forward_length", .uint32(UInt32(n)))) }
-        kv.append(("\(arch).attention.head_count", .uint32(UInt32(c.headCount))))
-        if let n = c.headCountKV { kv.append(("\(arch).attention.head_count_kv", .uint32(UInt32(n)))) }
-        let rope = c.rope
-        if let type = rope["rope_type"]?.stringValue {
-            let factor = rope["factor"]?.doubleValue
-            switch type {
-            case "linear" where factor != nil:
-                kv.append(("\(arch).rope.scaling.type", .string("linear")))
-                kv.append(("\(arch).rope.scaling.factor", .float32(Float(factor!))))
-            case "yarn" where factor != nil:
-                kv.append(("\(arch).rope.scaling.type", .string("yarn")))
-                kv.append(("\(arch).rope.scaling.factor", .float32(Float(factor!))))
-                if let o = rope["original_max_position_embeddings"]?.intValue {
-                    kv.append(("\(arch).rope.scaling.original_context_length", .uint32(UInt32(o))))
-                }
-                if let v = rope["extrapolation_factor"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_ext_factor", .float32(Float(v)))) }
-                if let v = (rope["attention_factor"] ?? rope["attn_factor"])?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_attn_factor", .float32(Float(v)))) }
-                if let v = rope["beta_fast"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_beta_fast", .float32(Float(v)))) }
-                if let v = rope["beta_slow"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_beta_slow", .float32(Float(v)))) }
-            case "su", "longrope":
-                kv.append(("\(arch).rope.scaling.type", .string("longrope")))
-            default: break
-            }
-        }
-        if let theta = rope["rope_theta"]?.doubleValue { kv.append(("\(arch).rope.freq_base", .float32(Float(theta)))) }
-        if let eps = c.rmsNormEps { kv.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(eps)))) }
-        if let hd = c.headDim {
-            kv.append(("\(arch).attention.key_length", .uint32(UInt32(hd))))
-            kv.append(("\(arch).attention.value_length", .uint32(UInt32(hd))))
-        }
-        kv.append(("general.file_type", .uint32(fileType.rawValue)))
-        if c.architecture != .qwen2 {
-            if let v = c.vocabSize { kv.append(("\(arch).vocab_size", .uint32(UInt32(v)))) }
-            kv.append(("\(arch).rope.dimension_count", .uint32(UInt32(c.ropeDimension))))
-        }
-        return kv
-    }
-
-    /// LlamaModel.generate_extra_tensors: per-frequency scaling factors for `rope_type: llama3`,
-    /// computed in f32 as torch does there.
-    static func llama3RopeFactors(_ c: ModelConfig) throws(FileError) -> [Float]? {
-        guard c.architecture != .qwen2, c.rope["rope_type"]?.stringValue?.lowercased() == "llama3" else { return nil }
-        let base = Float(c.rope["rope_theta"]?.doubleValue ?? 10000)
-        let dim = c.ropeDimension
-        let factor = c.rope["factor"]?.doubleValue ?? 8
-        let low = c.rope["low_freq_factor"]?.doubleValue ?? 1
-        let high = c.rope["high_freq_factor"]?.doubleValue ?? 4
-        let oldCtx = Double(c.rope["original_max_position_embeddings"]?.intValue ?? 8192)
-        let lowWavelen = oldCtx / low
-        let highWavelen = oldCtx / high
-        var out: [Float] = []
-        for i in stride(from: 0, to: dim, by: 2) {
-            let freq: Float = 1 / powf(base, Float(i) / Float(dim))
-            let wavelen: Float = Float(2 * Double.pi) / freq
-            if Double(wavelen) < highWavelen { out.append(1) }
-            else if Double(wavelen) > lowWavelen { out.append(Float(factor)) }
-            else {
-                let smooth: Float = (Float(oldCtx) / wavelen - Float(low)) / Float(high - low)
-                out.append(1 / ((1 - smooth) / Float(factor) + smooth))
-            }
-        }
-        return out
     }
 }

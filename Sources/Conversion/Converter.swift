@@ -88,7 +88,8 @@ public struct Converter {
                                                                          rows: t.rows, path: file.path),
                             writer: writer, path: file.path)
         case .checkpoint(let file, let tensor, let permuteHeads):
-            let src = file.data(tensor)
+            // a trimmed tensor (Gemma 3's embedding) is its first rows
+            let src = UnsafeRawBufferPointer(rebasing: file.data(tensor).prefix(t.sourceByteCount))
             defer { file.file.adviseDone(tensor.range) }
             // Same type in and out, rows in place: the bytes are already what convert writes.
             if permuteHeads == nil, (t.sourceType == .f32 && t.type == .f32) || (t.sourceType == .f16 && t.type == .f16) {

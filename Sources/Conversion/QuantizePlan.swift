@@ -1,6 +1,7 @@
 import Foundation
 import GGMLCore
 import GGUFWriter
+import Inference
 import MappedIO
 import Quantizers
 
@@ -101,7 +102,7 @@ public struct QuantizePlan: OutputPlan {
         guard value("\(arch).block_count") != nil, value("\(arch).attention.head_count") != nil else {
             throw FileError(path: path, message: "no \(displayName(arch)).block_count or \(displayName(arch)).attention.head_count in metadata")
         }
-        // The policy counts layers and divides by them: bounded here, as LlamaLayout bounds them.
+        // The policy counts layers and divides by them: bounded here, as ModelDims bounds them.
         func int(_ k: String, _ range: ClosedRange<Int>, default d: Int) throws(FileError) -> Int {
             guard let raw = value("\(arch).\(k)") else { return d }
             guard let v = raw.intValue, range.contains(v) else {
@@ -109,11 +110,11 @@ public struct QuantizePlan: OutputPlan {
             }
             return v
         }
-        let blocks = try int("block_count", 0...LlamaLayout.maxLayers, default: 0)
-        let heads = try int("attention.head_count", 0...LlamaLayout.maxHeads, default: 0)
-        let kv = try int("attention.head_count_kv", 0...LlamaLayout.maxHeads, default: heads)
+        let blocks = try int("block_count", 0...ModelDims.maxLayers, default: 0)
+        let heads = try int("attention.head_count", 0...ModelDims.maxHeads, default: 0)
+        let kv = try int("attention.head_count_kv", 0...ModelDims.maxHeads, default: heads)
         return .init(architecture: arch, blockCount: blocks, headCount: heads, headCountKV: kv,
-                     expertCount: try int("expert_count", 0...LlamaLayout.maxHeads, default: 0))
+                     expertCount: try int("expert_count", 0...ModelDims.maxHeads, default: 0))
     }
 }
 

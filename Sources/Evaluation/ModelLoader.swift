@@ -1,4 +1,5 @@
 import Conversion
+import Families
 import Foundation
 import GGMLCore
 import GGUFWriter
@@ -24,7 +25,8 @@ public enum ModelLoader {
             switch t.source {
             case .checkpoint(let file, let tensor, let permute):
                 let type = t.sourceType
-                let src = file.data(tensor)
+                // a trimmed tensor (Gemma 3's embedding) is its first rows
+                let src = UnsafeRawBufferPointer(rebasing: file.data(tensor).prefix(t.sourceByteCount))
                 if let heads = permute {
                     let buf = OwnedBytes(count: src.count)
                     let rowBytes = src.count / rows
@@ -34,21 +36,21 @@ public enum ModelLoader {
                         buf.pointer.advanced(by: r * rowBytes).copyMemory(from: src.baseAddress! + s * rowBytes, byteCount: rowBytes)
                     }
                     storage.append(buf)
-                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer))
+                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer), ne: t.ne)
                 } else {
-                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: src.baseAddress!)
+                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: src.baseAddress!, ne: t.ne)
                 }
             case .generated(let values):
                 let buf = OwnedBytes(count: values.count * 4)
                 values.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                 storage.append(buf)
-                tensors[t.name] = Weight(type: .f32, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer))
+                tensors[t.name] = Weight(type: .f32, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer), ne: t.ne)
             case .gguf(let f, let info):
-                tensors[t.name] = Weight(type: info.type, rows: rows, cols: t.ne[0], data: f.data(info).baseAddress!)
+                tensors[t.name] = Weight(type: info.type, rows: rows, cols: t.ne[0], data: f.data(info).baseAddress!, ne: t.ne)
             }
         }
         let meta = Dictionary(plan.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        return try Model(path: path, metadata: meta, tensors: tensors, storage: storage)
+        return try Model(path: path, metadata: meta, tensors: tensors, storage: storage, family: plan.family)
     }
 }
 

@@ -26,9 +26,10 @@ public protocol MatMulEngine: Sendable {
     func multiply(_ w: Weight, _ x: Matrix, into out: Matrix)
 }
 
-/// The llama-family forward pass over a batch of consecutive positions starting at 0, as
-/// llama.cpp computes it: RMSNorm, RoPE, causal grouped-query attention, SwiGLU, tied output.
-/// Memory is a few activations of the batch, independent of the text length.
+/// A forward pass over a batch of consecutive positions starting at 0 (or continuing a KV cache),
+/// as llama.cpp computes it: the model's family supplies the embedding, each layer and the output
+/// head from the shared layers of `Pass`. Memory is a few activations of the batch, independent of
+/// the text length.
 public struct Forward: Sendable {
     public let model: Model
     public let engine: any MatMulEngine
@@ -46,23 +47,27 @@ public struct Forward: Sendable {
     /// their keys/values are appended to it.
     public func logits(_ tokens: [Int32], cache: KVCache? = nil, outputsFrom: Int = 0) -> Matrix {
         precondition(outputsFrom >= 0 && outputsFrom < max(tokens.count, 1), "outputsFrom \(outputsFrom) out of range")
-        let x = embed(tokens)
+        let pass = Pass(forward: self, rows: tokens.count, cache: cache)
+        defer { pass.free() }
+        let x = model.architecture.embed(tokens, pass)
         defer { x.free() }
-        return run(x, layers: 0..<model.layers.count, cache: cache, outputsFrom: outputsFrom)
+        return run(x, layers: 0..<model.hparams.nLayer, pass: pass, outputsFrom: outputsFrom)
     }
 
     /// The residual stream entering each layer (element l enters layer l, element n_layer leaves
     /// the last; the caller frees them): with `logits(fromLayer:hidden:)`, the effect of changing
     /// one layer's weights is measured without recomputing the layers before it.
     public func hiddenStates(_ tokens: [Int32]) -> [Matrix] {
-        let x = embed(tokens)
+        let pass = Pass(forward: self, rows: tokens.count, cache: nil)
+        defer { pass.free() }
+        let x = model.architecture.embed(tokens, pass)
         defer { x.free() }
         var states: [Matrix] = []
-        for l in 0...model.layers.count {
+        for l in 0...model.hparams.nLayer {
             let copy = Matrix(rows: x.rows, cols: x.cols)
             copy.data.update(from: x.data, count: x.rows * x.cols)
             states.append(copy)
-            if l < model.layers.count { runLayers(x, layers: l..<(l + 1), cache: nil) }
+            if l < model.hparams.nLayer { model.architecture.layer(l, x, pass) }
         }
         return states
     }
@@ -70,113 +75,137 @@ public struct Forward: Sendable {
     /// Logits of positions `outputsFrom...` continuing from `hidden`, the residual stream entering
     /// layer `first` of a chunk that starts at position 0 (`hidden` is left unchanged).
     public func logits(fromLayer first: Int, hidden: Matrix, outputsFrom: Int = 0) -> Matrix {
+        let pass = Pass(forward: self, rows: hidden.rows, cache: nil)
+        defer { pass.free() }
         let x = Matrix(rows: hidden.rows, cols: hidden.cols)
         defer { x.free() }
         x.data.update(from: hidden.data, count: hidden.rows * hidden.cols)
-        return run(x, layers: first..<model.layers.count, cache: nil, outputsFrom: outputsFrom)
+        return run(x, layers: first..<model.hparams.nLayer, pass: pass, outputsFrom: outputsFrom)
     }
 
-    func embed(_ tokens: [Int32]) -> Matrix {
-        let h = model.hparams
-        let x = Matrix(rows: tokens.count, cols: h.nEmbd)
-        for (t, id) in tokens.enumerated() {
-            model.tokenEmbd.row(Int(id), into: UnsafeMutableBufferPointer(start: x.row(t), count: h.nEmbd))
-        }
-        return x
-    }
-
-    /// Runs `layers` on the residual stream `x` (updated in place), then the output layer.
-    func run(_ x: Matrix, layers: Range<Int>, cache: KVCache?, outputsFrom: Int) -> Matrix {
-        let h = model.hparams
-        let n = x.rows
-        runLayers(x, layers: layers, cache: cache)
-        let nOut = n - outputsFrom
-        let tail = Matrix(rows: nOut, cols: h.nEmbd)
+    /// Runs `layers` on the residual stream `x` (updated in place), then the output head on the
+    /// rows from `outputsFrom`.
+    func run(_ x: Matrix, layers: Range<Int>, pass: Pass, outputsFrom: Int) -> Matrix {
+        for l in layers { model.architecture.layer(l, x, pass) }
+        let nOut = x.rows - outputsFrom
+        let tail = Matrix(rows: nOut, cols: x.cols)
         defer { tail.free() }
-        (tail.data).update(from: x.row(outputsFrom), count: nOut * h.nEmbd)
-        let normed = Matrix(rows: nOut, cols: h.nEmbd)
-        defer { normed.free() }
-        rmsNorm(tail, model.outputNorm, eps: h.rmsEps, into: normed)
-        let out = Matrix(rows: nOut, cols: h.nVocab)
-        engine.multiply(model.output, normed, into: out)
-        cache?.count += n
+        tail.data.update(from: x.row(outputsFrom), count: nOut * x.cols)
+        let out = model.architecture.output(tail, pass)
+        pass.cache?.count += x.rows
+        return out
+    }
+}
+
+/// One batch's trip through the layers: its scratch matrices (allocated once, reused by every
+/// layer), its rope tables, its place in the KV cache — and the operations families build their
+/// layers from, each computed as ggml-cpu computes it.
+public final class Pass: @unchecked Sendable {
+    public let engine: any MatMulEngine
+    public let threads: Int
+    /// Rows (positions) of the batch.
+    public let rows: Int
+    /// Positions already in the cache: the batch's first row sits at position `past`.
+    public let past: Int
+    public let cache: KVCache?
+    private var scratch: [String: Matrix] = [:]
+    private var ropes: [RoPE.Key: RoPE] = [:]
+
+    init(forward: Forward, rows: Int, cache: KVCache?) {
+        engine = forward.engine
+        threads = forward.threads
+        self.rows = rows
+        self.cache = cache
+        past = cache?.count ?? 0
+    }
+
+    func free() { for m in scratch.values { m.free() } }
+
+    /// A `rows × cols` scratch matrix named `key`, the same memory each time it is asked for.
+    public func matrix(_ key: String, cols: Int, rows r: Int? = nil) -> Matrix {
+        let r = r ?? rows
+        if let m = scratch[key], m.cols == cols, m.rows == r { return m }
+        scratch[key]?.free()
+        let m = Matrix(rows: r, cols: cols)
+        scratch[key] = m
+        return m
+    }
+
+    /// W·x for every row of `x`, into the scratch matrix `key`.
+    public func mul(_ w: Weight, _ x: Matrix, _ key: String) -> Matrix {
+        let out = matrix(key, cols: w.rows, rows: x.rows)
+        engine.multiply(w, x, into: out)
         return out
     }
 
-    func runLayers(_ x: Matrix, layers: Range<Int>, cache: KVCache?) {
-        let h = model.hparams
-        let n = x.rows
-        let past = cache?.count ?? 0
-        let cur = Matrix(rows: n, cols: h.nEmbd)
-        let q = Matrix(rows: n, cols: h.nHead * h.headDim)
-        let k = Matrix(rows: n, cols: h.nHeadKV * h.headDim)
-        let v = Matrix(rows: n, cols: h.nHeadKV * h.headDim)
-        let attn = Matrix(rows: n, cols: h.nHead * h.headDim)
-        let proj = Matrix(rows: n, cols: h.nEmbd)
-        let gate = Matrix(rows: n, cols: h.nFF)
-        let up = Matrix(rows: n, cols: h.nFF)
-        defer { for m in [cur, q, k, v, attn, proj, gate, up] { m.free() } }
-        let rope = RoPE(hparams: h, freqFactors: model.ropeFreqs, positions: past + n)
-
-        for li in layers {
-            let layer = model.layers[li]
-            rmsNorm(x, layer.attnNorm, eps: h.rmsEps, into: cur)
-            engine.multiply(layer.wq, cur, into: q)
-            engine.multiply(layer.wk, cur, into: k)
-            engine.multiply(layer.wv, cur, into: v)
-            if let b = layer.bq { addBias(q, b) }
-            if let b = layer.bk { addBias(k, b) }
-            if let b = layer.bv { addBias(v, b) }
-            rope.apply(q, heads: h.nHead, offset: past)
-            rope.apply(k, heads: h.nHeadKV, offset: past)
-            roundToF16(k)
-            roundToF16(v)
-            if let cache {
-                cache.append(layer: li, k: k, v: v)
-                attention(q: q, k: cache.keys(li), v: cache.values(li), past: past, into: attn)
-            } else {
-                attention(q: q, k: k.data, v: v.data, past: 0, into: attn)
-            }
-            engine.multiply(layer.wo, attn, into: proj)
-            add(x, proj)
-            rmsNorm(x, layer.ffnNorm, eps: h.rmsEps, into: cur)
-            engine.multiply(layer.wGate, cur, into: gate)
-            engine.multiply(layer.wUp, cur, into: up)
-            swiglu(gate, up)
-            engine.multiply(layer.wDown, gate, into: proj)
-            add(x, proj)
+    /// ggml_get_rows of the embedding (dequantized), then ggml_scale when the family scales it.
+    /// The caller frees the result.
+    public func embedRows(_ w: Weight, _ tokens: [Int32], scale: Float?) -> Matrix {
+        let x = Matrix(rows: tokens.count, cols: w.cols)
+        for (t, id) in tokens.enumerated() {
+            w.row(Int(id), into: UnsafeMutableBufferPointer(start: x.row(t), count: w.cols))
         }
+        if let scale { self.scale(x, scale) }
+        return x
     }
 
-    /// ggml_rms_norm: mean of squares summed in double, scale 1/sqrtf(mean + eps), then × weight.
-    func rmsNorm(_ x: Matrix, _ w: [Float], eps: Float, into out: Matrix) {
+    /// ggml_rms_norm then ggml_mul: mean of squares summed in double, 1/sqrtf(mean + eps), × weight.
+    /// Rows of `x` are split into `groups` equal parts normalised on their own (per-head q/k norms).
+    public func rmsNorm(_ x: Matrix, _ w: [Float], eps: Float, into out: Matrix, groups: Int = 1) {
+        let d = x.cols / groups
         w.withUnsafeBufferPointer { wp in
             for t in 0..<x.rows {
-                let r = x.row(t), o = out.row(t)
-                var sum = 0.0
-                for c in 0..<x.cols { sum += Double(r[c] * r[c]) }
-                let scale = 1 / sqrtf(Float(sum / Double(x.cols)) + eps)
-                for c in 0..<x.cols { o[c] = r[c] * scale * wp[c] }
+                for g in 0..<groups {
+                    let r = x.row(t) + g * d, o = out.row(t) + g * d
+                    var sum = 0.0
+                    for c in 0..<d { sum += Double(r[c] * r[c]) }
+                    let scale = 1 / sqrtf(Float(sum / Double(d)) + eps)
+                    for c in 0..<d { o[c] = r[c] * scale * wp[c] }
+                }
             }
         }
     }
 
-    /// K and V are stored in llama.cpp's f16 KV cache.
-    func roundToF16(_ m: Matrix) {
-        let n = m.rows * m.cols
-        for i in 0..<n { m.data[i] = f16(m.data[i]) }
+    /// ggml_norm then ggml_mul and ggml_add: mean and variance summed in double, as ggml does.
+    public func layerNorm(_ x: Matrix, _ w: [Float], _ b: [Float], eps: Float, into out: Matrix) {
+        let d = x.cols
+        for t in 0..<x.rows {
+            let r = x.row(t), o = out.row(t)
+            var sum = 0.0
+            for c in 0..<d { sum += Double(r[c]) }
+            let mean = Float(sum / Double(d))
+            var sum2 = 0.0
+            for c in 0..<d { let v = r[c] - mean; o[c] = v; sum2 += Double(v * v) }
+            let scale = 1 / sqrtf(Float(sum2 / Double(d)) + eps)
+            for c in 0..<d { o[c] = o[c] * scale * w[c] + b[c] }
+        }
     }
 
-    func addBias(_ m: Matrix, _ b: [Float]) {
+    public func addBias(_ m: Matrix, _ b: [Float]) {
         for t in 0..<m.rows { let r = m.row(t); for c in 0..<m.cols { r[c] += b[c] } }
     }
 
-    func add(_ a: Matrix, _ b: Matrix) {
+    /// a += b.
+    public func add(_ a: Matrix, _ b: Matrix) {
         let n = a.rows * a.cols
         for i in 0..<n { a.data[i] += b.data[i] }
     }
 
-    func swiglu(_ g: Matrix, _ u: Matrix) {
+    /// ggml_scale.
+    public func scale(_ m: Matrix, _ s: Float) {
+        let n = m.rows * m.cols
+        for i in 0..<n { m.data[i] *= s }
+    }
+
+    /// cap·tanh(x/cap) (Gemma's final logit soft-capping: ggml_scale, ggml_tanh, ggml_scale).
+    public func softcap(_ m: Matrix, _ cap: Float) {
+        let n = m.rows * m.cols
+        let inv = 1 / cap
+        for i in 0..<n { m.data[i] = tanhf(m.data[i] * inv) * cap }
+    }
+
+    /// g ← silu(g)·u (ggml_swiglu_split).
+    public func swiglu(_ g: Matrix, _ u: Matrix) {
         let n = g.rows * g.cols
         for i in 0..<n {
             let x = g.data[i]
@@ -184,24 +213,96 @@ public struct Forward: Sendable {
         }
     }
 
-    /// Causal attention per head as llama.cpp runs it on the CPU by default (flash attention over
-    /// an f16 KV cache): Q, K and V rounded to f16, scores in f32, online softmax, and the
-    /// weighted sum of V accumulated in f16 (ggml_vec_mad_f16 / ggml_vec_scale_f16).
-    /// K/V heads are shared by `nHead / nHeadKV` query heads; query row t sits at position
-    /// past + t, key/value row s at position s.
-    func attention(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
-        if q.rows >= 64 {
-            attentionTiled(q: q, k: k, v: v, past: past, into: out)
-            return
+    /// g ← gelu(g)·u (ggml_geglu_split), gelu from ggml's f16 table as GGML_GELU_FP16 builds do.
+    public func geglu(_ g: Matrix, _ u: Matrix) {
+        let n = g.rows * g.cols
+        for i in 0..<n { g.data[i] = GELU.f16Table(g.data[i]) * u.data[i] }
+    }
+
+    /// m ← gelu(m) (ggml_gelu, f16 table).
+    public func gelu(_ m: Matrix) {
+        let n = m.rows * m.cols
+        for i in 0..<n { m.data[i] = GELU.f16Table(m.data[i]) }
+    }
+
+    /// ggml_rope_ext on `heads` heads of every row, at positions past…past+rows−1.
+    public func rope(_ m: Matrix, heads: Int, _ p: RoPE.Key) {
+        let r: RoPE
+        if let c = ropes[p] { r = c } else { r = RoPE(p, positions: past + rows); ropes[p] = r }
+        r.apply(m, heads: heads, offset: past)
+    }
+
+    /// Causal attention of layer `il` (grouped-query, flash attention over llama.cpp's f16 KV
+    /// cache). K and V are rounded to f16 as the cache stores them and appended to the cache.
+    /// `window` > 0 restricts each query to the last `window` positions; `softcap` > 0 caps the
+    /// scores. The result is the scratch matrix "attn".
+    public func attention(layer il: Int, q: Matrix, k: Matrix, v: Matrix, heads: Int, kvHeads: Int, headDim: Int,
+                          scale: Float, window: Int = 0, softcap: Float = 0) -> Matrix {
+        let out = matrix("attn", cols: heads * headDim)
+        roundToF16(k)
+        roundToF16(v)
+        let g = AttentionGeometry(heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window, softcap: softcap, threads: threads)
+        if let cache {
+            cache.append(layer: il, k: k, v: v)
+            g.run(q: q, k: cache.keys(il), v: cache.values(il), past: past, into: out)
+        } else {
+            g.run(q: q, k: k.data, v: v.data, past: 0, into: out)
         }
-        let h = model.hparams
-        let d = h.headDim
-        let group = h.nHead / h.nHeadKV
-        let scale = 1 / sqrtf(Float(d))
+        return out
+    }
+
+    /// K and V are stored in llama.cpp's f16 KV cache.
+    func roundToF16(_ m: Matrix) {
+        let n = m.rows * m.cols
+        for i in 0..<n { m.data[i] = f16(m.data[i]) }
+    }
+}
+
+/// ggml's gelu (tanh approximation) through its f16 lookup table (GGML_GELU_FP16).
+enum GELU {
+    static func exact(_ x: Float) -> Float {
+        let sqrt2OverPi: Float = 0.79788456080286535587989211986876
+        let a: Float = 0.044715
+        return 0.5 * x * (1 + tanhf(sqrt2OverPi * x * (1 + a * x * x)))
+    }
+
+    static let table: [Float] = (0..<65536).map { i in
+        Float(Float16(exact(Float(Float16(bitPattern: UInt16(i))))))
+    }
+
+    @inline(__always)
+    static func f16Table(_ x: Float) -> Float {
+        if x <= -10 { return 0 }
+        if x >= 10 { return x }
+        return table[Int(Float16(x).bitPattern)]
+    }
+}
+
+/// How one layer's attention is shaped: heads sharing K/V heads, the score scale, the mask.
+struct AttentionGeometry {
+    let heads: Int, kvHeads: Int, headDim: Int
+    let scale: Float
+    let window: Int
+    let softcap: Float
+    let threads: Int
+
+    func run(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
+        if q.rows >= 64 { tiled(q: q, k: k, v: v, past: past, into: out) } else { oneChunk(q: q, k: k, v: v, past: past, into: out) }
+    }
+
+    /// Fewer than 64 queries: ggml-cpu's per-row flash attention over the f16 KV cache: Q rounded
+    /// to f16, scores in f32, online softmax, and the weighted sum of V accumulated in f16
+    /// (ggml_vec_mad_f16 / ggml_vec_scale_f16). Query row t sits at position past + t, key/value
+    /// row s at position s.
+    func oneChunk(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
+        let d = headDim
+        let group = heads / kvHeads
+        let scale = softcap > 0 ? self.scale / softcap : self.scale
+        let cap = softcap, window = self.window
         let n = q.rows
-        let kvCols = h.nHeadKV * d
+        let kvCols = kvHeads * d
         let kp = SendableFloats(p: k), vp = SendableFloats(p: v)
-        DispatchQueue.concurrentPerform(iterations: h.nHead) { head in
+        DispatchQueue.concurrentPerform(iterations: heads) { head in
             let kvh = head / group
             let q16 = UnsafeMutablePointer<Float>.allocate(capacity: d)
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: d)
@@ -212,11 +313,14 @@ public struct Forward: Sendable {
                 for i in 0..<d { acc[i] = 0 }
                 var m = -Float.infinity
                 var sum: Float = 0
-                for s in 0...(past + t) {
+                let pos = past + t
+                let first = window > 0 ? max(0, pos - window + 1) : 0
+                for s in first...pos {
                     let kr = kp.p + s * kvCols + kvh * d
                     // Summed in double: closest to ggml's f16 dot (f32 lanes reduced into a double);
                     // a 4-lane f32 sum moves q4_0's PPL by 0.3% and changes greedy output.
-                    let score = Float(dotF16Exact(q16, kr, d)) * scale
+                    var score = Float(dotF16Exact(q16, kr, d)) * scale
+                    if cap > 0 { score = cap * tanhf(score) }
                     var ms: Float = 1, vs: Float = 1
                     if score > m {
                         ms = expf(m - score)
@@ -235,37 +339,34 @@ public struct Forward: Sendable {
             }
         }
     }
-}
 
-extension Forward {
     /// A batch of ≥ 64 queries: ggml-cpu's tiled flash attention (f32 throughout, 64×64 tiles), which
     /// is what llama.cpp runs for such batches (perplexity, long prompts), in CKernels. Work items
     /// are (head, 64-query tile) pairs, taken dynamically since later tiles see more keys.
-    func attentionTiled(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
-        let h = model.hparams
-        let d = h.headDim
-        let group = h.nHead / h.nHeadKV
-        let scale = 1 / sqrtf(Float(d))
+    func tiled(q: Matrix, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, past: Int, into out: Matrix) {
+        let d = headDim
+        let group = heads / kvHeads
         let n = q.rows
         let tiles = (n + 63) / 64
-        let kvCols = h.nHeadKV * d
+        let kvCols = kvHeads * d
         let nkv = past + n
         let ktStride = (nkv + 63) / 64 * 64 * d
-        let kt = UnsafeMutablePointer<Float>.allocate(capacity: h.nHeadKV * ktStride)
+        let kt = UnsafeMutablePointer<Float>.allocate(capacity: kvHeads * ktStride)
         defer { kt.deallocate() }
         let kp = SendableFloats(p: k), vp = SendableFloats(p: v), ktp = SendableFloats(p: kt)
-        DispatchQueue.concurrentPerform(iterations: h.nHeadKV) { kvh in
+        DispatchQueue.concurrentPerform(iterations: kvHeads) { kvh in
             ek_attention_pack_k(kp.p + kvh * d, kvCols, Int64(nkv), Int64(d), ktp.p + kvh * ktStride)
         }
-        let counter = ChunkCounter(h.nHead * tiles)
-        DispatchQueue.concurrentPerform(iterations: min(threads, h.nHead * tiles)) { _ in
+        let heads = self.heads, scale = self.scale, window = Int64(self.window), cap = softcap
+        let counter = ChunkCounter(heads * tiles)
+        DispatchQueue.concurrentPerform(iterations: min(threads, heads * tiles)) { _ in
             while let item = counter.next() {
                 // the last tiles first: they are the longest
-                let head = item % h.nHead, tile = tiles - 1 - item / h.nHead
+                let head = item % heads, tile = tiles - 1 - item / heads
                 let kvh = head / group
                 ek_attention_tiled(q.data + head * d, q.cols, ktp.p + kvh * ktStride, vp.p + kvh * d, kvCols,
                                    Int64(past), Int64(tile * 64), Int64(min(n, tile * 64 + 64)), Int64(d), Int64(d),
-                                   scale, out.data + head * d, out.cols)
+                                   scale, window, cap, out.data + head * d, out.cols)
             }
         }
     }
@@ -326,25 +427,44 @@ func f16(_ x: Float) -> Float {
     return Float(bitPattern: r)
 }
 
-/// ggml's rope (modes NORM and NEOX), with theta advanced by repeated multiplication as ggml does.
-struct RoPE {
+/// ggml's rope (modes NORM and NEOX; ggml_rope_ext without YaRN), with theta advanced by repeated
+/// multiplication as ggml does: the first `dims` elements of each head rotate (partial rotary).
+public struct RoPE: Sendable {
+    /// What a layer's rope depends on.
+    public struct Key: Hashable, Sendable {
+        public var dims: Int
+        public var neox: Bool
+        public var base: Float
+        /// 1/factor of linear rope scaling (ggml's freq_scale).
+        public var freqScale: Float
+        /// Per-frequency divisors (`rope_freqs.weight`, llama3 and LongRoPE factors).
+        public var factors: [Float]?
+        public init(dims: Int, neox: Bool, base: Float, freqScale: Float = 1, factors: [Float]? = nil) {
+            self.dims = dims
+            self.neox = neox
+            self.base = base
+            self.freqScale = freqScale
+            self.factors = factors
+        }
+    }
+
     let dims: Int
     let neox: Bool
     let cosTable: [Float]
     let sinTable: [Float]
 
-    init(hparams h: HParams, freqFactors: [Float]?, positions: Int) {
-        dims = h.ropeDims
-        neox = h.ropeNeox
+    init(_ k: Key, positions: Int) {
+        dims = k.dims
+        neox = k.neox
         let half = dims / 2
         var c = [Float](repeating: 0, count: positions * half)
         var s = [Float](repeating: 0, count: positions * half)
-        let thetaScale = powf(h.ropeBase, -2 / Float(dims))
+        let thetaScale = powf(k.base, -2 / Float(dims))
         for p in 0..<positions {
             var theta = Float(p)
             for i in 0..<half {
-                let ff = freqFactors?[i] ?? 1
-                let t = theta / ff
+                let ff = k.factors?[i] ?? 1
+                let t = k.freqScale * (theta / ff)
                 c[p * half + i] = cosf(t)
                 s[p * half + i] = sinf(t)
                 theta *= thetaScale

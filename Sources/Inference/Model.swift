@@ -4,24 +4,6 @@ import GGUFWriter
 import MappedIO
 import Quantizers
 
-/// Hyper-parameters of a llama-family model, read from GGUF metadata.
-public struct HParams: Sendable {
-    public var architecture: String
-    public var nEmbd: Int
-    public var nLayer: Int
-    public var nHead: Int
-    public var nHeadKV: Int
-    public var headDim: Int
-    public var nFF: Int
-    public var nVocab: Int
-    public var rmsEps: Float
-    public var ropeBase: Float
-    /// Qwen2 rotates the two halves of a head (NEOX); llama rotates adjacent pairs (GGUF's q/k rows
-    /// were permuted by the converter for exactly that).
-    public var ropeNeox: Bool
-    public var ropeDims: Int
-}
-
 /// A weight matrix of `rows` × `cols` (GGUF ne1 × ne0) in any type we can read, left in the mmap.
 public struct Weight: @unchecked Sendable {
     public let type: GGMLType
@@ -31,14 +13,21 @@ public struct Weight: @unchecked Sendable {
     /// The GGUF tensor name (`blk.0.attn_q.weight`): what an engine observing the products (the
     /// imatrix collector) keys them by. A tied output layer is `token_embd.weight`, as in llama.cpp.
     public var name: String
+    /// The GGUF shape (`ne`, innermost first): `[cols, rows]` for a matrix, `[cols]` for a vector,
+    /// and what a file says for more dimensions.
+    public let ne: [Int]
+    /// Known by shape only (`TensorSet.shapes`): validates, is never read.
+    public let shapeOnly: Bool
     public var rowBytes: Int { type.rowSize(cols)! }
 
-    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, name: String = "") {
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, name: String = "", shapeOnly: Bool = false, ne: [Int]? = nil) {
         self.type = type
         self.rows = rows
         self.cols = cols
         self.data = data
         self.name = name
+        self.shapeOnly = shapeOnly
+        self.ne = ne ?? (rows == 1 ? [cols] : [cols, rows])
     }
 
     /// Row `r` as f32 (ggml's get_rows / dequantize).
@@ -47,91 +36,64 @@ public struct Weight: @unchecked Sendable {
     }
 }
 
-public struct Layer: Sendable {
-    public let attnNorm: [Float], ffnNorm: [Float]
-    public let wq: Weight, wk: Weight, wv: Weight, wo: Weight
-    public let bq: [Float]?, bk: [Float]?, bv: [Float]?
-    public let wGate: Weight, wUp: Weight, wDown: Weight
-}
-
-/// A model ready to run: hyper-parameters and weights viewed in place in the GGUF mapping.
+/// A model ready to run: its family's `Architecture` built over weights viewed in place (the GGUF
+/// mapping, or a checkpoint and copies).
 public final class Model: @unchecked Sendable {
-    public let hparams: HParams
-    public let tokenEmbd: Weight
-    public let output: Weight
-    public let outputNorm: [Float]
-    public let layers: [Layer]
-    /// llama3 per-frequency rope divisors (`rope_freqs.weight`).
-    public let ropeFreqs: [Float]?
+    public let architecture: any Architecture
+    /// Every tensor by GGUF name, as the model was built from them (`replacing` rebuilds from it).
+    public let tensors: [String: Weight]
     /// Keeps the memory the weights point into alive (the GGUF mapping, or the checkpoint and copies).
     public let storage: [AnyObject]
     public let metadata: [String: GGUFValue]
     /// The file or directory it was loaded from, named in errors about it.
     public let path: String
-    /// The validated hyper-parameters and shapes this model was built from.
-    public let layout: LlamaLayout
 
-    public convenience init(gguf f: GGUFFile) throws(FileError) {
-        var tensors: [String: Weight] = [:]
-        for t in f.tensors {
-            tensors[t.name] = Weight(type: t.type, rows: t.ne.count > 1 ? t.ne.dropFirst().reduce(1, *) : 1, cols: t.ne[0],
-                                     data: f.data(t).baseAddress!, name: t.name)
-        }
-        try self.init(path: f.path, metadata: Dictionary(f.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
-                      tensors: tensors, storage: [f])
-    }
+    public var hparams: ModelDims { architecture.dims }
 
-    /// A model from named weights and GGUF-style metadata (what a GGUF file, or a checkpoint
-    /// mapped to GGUF names, provides).
-    public init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject]) throws(FileError) {
+    /// A model of `family` from named weights and GGUF-style metadata (what a GGUF file, or a
+    /// checkpoint mapped to GGUF names, provides). Shapes and hyper-parameters are proven
+    /// consistent before any buffer is sized from them.
+    public init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject],
+                family: any Architecture.Type) throws(FileError) {
         self.storage = storage
         self.metadata = metadata
         self.path = path
-        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
-        // Shapes and hyper-parameters are proven consistent before any buffer is sized from them.
-        let layout = try LlamaLayout(path: path, metadata: metadata, shapes: tensors.mapValues { [$0.cols, $0.rows] })
-        func weight(_ name: String) throws(FileError) -> Weight {
-            guard var t = tensors[name] else { throw fail("missing tensor \(name)") }
-            guard Quantizers.quantizer(for: t.type) != nil else {
-                throw fail("tensor \(name): type \(t.type.name) is not supported for inference")
-            }
-            // the key is the GGUF name whoever built the weight (a checkpoint loader need not set it)
-            t.name = name
-            return t
+        var named = tensors
+        for (k, var w) in tensors where w.name != k { w.name = k; named[k] = w }
+        self.tensors = named
+        architecture = try family.init(TensorSet(path: path, metadata: metadata, weights: named))
+    }
+
+    /// Every tensor of a GGUF file as a `Weight` viewing the mapping.
+    public static func weights(of f: GGUFFile) -> [String: Weight] {
+        var tensors: [String: Weight] = [:]
+        for t in f.tensors {
+            tensors[t.name] = Weight(type: t.type, rows: t.ne.count > 1 ? t.ne.dropFirst().reduce(1, *) : 1, cols: t.ne[0],
+                                     data: f.data(t).baseAddress!, name: t.name, ne: t.ne)
         }
-        func vector(_ name: String) throws(FileError) -> [Float] {
-            let w = try weight(name)
-            var v = [Float](repeating: 0, count: w.cols * w.rows)
-            v.withUnsafeMutableBufferPointer { w.row(0, into: $0) }
-            return v
+        return tensors
+    }
+
+    /// Every weight matrix (2-D and more) keyed by GGUF name: what quantization changes.
+    public var weightMatrices: [String: Weight] { tensors.filter { $0.value.ne.count >= 2 } }
+
+    /// The weight matrices of layer `il`, by name.
+    public func layerMatrices(_ il: Int) -> [Weight] {
+        let prefix = "blk.\(il)."
+        return weightMatrices.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
+    }
+
+    /// This model with some weight matrices replaced (keyed by GGUF name; `keepAlive` owns their
+    /// memory): how the effect of quantizing one tensor alone is measured.
+    public func replacing(_ replacements: [String: Weight], keepAlive: [AnyObject]) throws(FileError) -> Model {
+        var t = tensors
+        for (name, w) in replacements {
+            precondition(t[name] != nil, "no weight matrix \(name)")
+            var w = w
+            w.name = name
+            t[name] = w
         }
-        func optionalVector(_ name: String) throws(FileError) -> [Float]? {
-            tensors[name] == nil ? nil : try vector(name)
-        }
-        let embd = try weight("token_embd.weight")
-        hparams = HParams(
-            architecture: layout.architecture, nEmbd: layout.nEmbd, nLayer: layout.nLayer, nHead: layout.nHead,
-            nHeadKV: layout.nHeadKV, headDim: layout.headDim, nFF: layout.nFF, nVocab: layout.nVocab,
-            rmsEps: layout.rmsEps, ropeBase: layout.ropeBase, ropeNeox: layout.architecture == "qwen2",
-            ropeDims: layout.ropeDims)
-        self.layout = layout
-        tokenEmbd = embd
-        output = tensors["output.weight"] == nil ? embd : try weight("output.weight")
-        outputNorm = try vector("output_norm.weight")
-        ropeFreqs = try optionalVector("rope_freqs.weight")
-        var layers: [Layer] = []
-        for i in 0..<hparams.nLayer {
-            let p = "blk.\(i)."
-            layers.append(Layer(
-                attnNorm: try vector(p + "attn_norm.weight"), ffnNorm: try vector(p + "ffn_norm.weight"),
-                wq: try weight(p + "attn_q.weight"), wk: try weight(p + "attn_k.weight"),
-                wv: try weight(p + "attn_v.weight"), wo: try weight(p + "attn_output.weight"),
-                bq: try optionalVector(p + "attn_q.bias"), bk: try optionalVector(p + "attn_k.bias"),
-                bv: try optionalVector(p + "attn_v.bias"),
-                wGate: try weight(p + "ffn_gate.weight"), wUp: try weight(p + "ffn_up.weight"),
-                wDown: try weight(p + "ffn_down.weight")))
-        }
-        self.layers = layers
+        return try Model(path: "(variant)", metadata: metadata, tensors: t, storage: storage + keepAlive, family: type(of: architecture))
     }
 }
 
@@ -145,11 +107,11 @@ extension Model {
         }
     }
 
-    /// Refuses a run whose buffers (`LlamaLayout.workingSetBytes` plus `extra`) would not fit in
+    /// Refuses a run whose buffers (`ModelDims.workingSetBytes` plus `extra`) would not fit in
     /// this machine's memory, with the figure, instead of dying in an allocation half-way.
     public func checkMemory(tokens: Int, cacheTokens: Int = 0, extra: Int = 0, path: String) throws(FileError) {
         let need = tokens < 0 || cacheTokens < 0 || tokens > 1 << 40 || cacheTokens > 1 << 40 ? nil
-            : checkedSum(layout.workingSetBytes(tokens: tokens, cacheTokens: cacheTokens), extra)
+            : checkedSum(hparams.workingSetBytes(tokens: tokens, cacheTokens: cacheTokens), extra)
         try Self.checkFits(need, path: path, what: "\(tokens) positions\(cacheTokens > 0 ? " with a cache of \(cacheTokens)" : "")",
                            why: "of working memory (n_vocab \(hparams.nVocab), n_ff \(hparams.nFF), \(hparams.nLayer) layers)")
     }

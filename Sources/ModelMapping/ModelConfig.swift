@@ -2,59 +2,49 @@ import Foundation
 import MappedIO
 import StrictJSON
 
-/// The architectures we convert, by their `config.json` `architectures[0]`.
-public enum HFArchitecture: String, Sendable, CaseIterable {
-    case llama = "LlamaForCausalLM"
-    case mistral = "MistralForCausalLM"
-    case qwen2 = "Qwen2ForCausalLM"
-
-    /// `general.architecture`: llama.cpp runs Mistral checkpoints as `llama`.
-    public var ggufArchitecture: String {
-        switch self {
-        case .llama, .mistral: "llama"
-        case .qwen2: "qwen2"
-        }
-    }
-
-    /// convert_hf_to_gguf undoes HF's rotary half-split layout for llama-family q/k projections;
-    /// Qwen2 in llama.cpp uses NEOX rope on the HF layout, so it is not permuted.
-    public var permutesQK: Bool { self != .qwen2 }
-
-    public static var supportedList: String { allCases.map(\.rawValue).joined(separator: ", ") }
-}
-
 /// Hyper-parameters from `config.json`, read the way convert_hf_to_gguf's `find_hparam` does.
 public struct ModelConfig: Sendable {
     public let path: String
     public let json: JSONObject
-    public let architecture: HFArchitecture
+    /// `architectures[0]`: the Hugging Face class, which picks the family.
+    public let architecture: String
     public let blockCount: Int
     public let contextLength: Int?
     public let embeddingLength: Int
     public let feedForwardLength: Int?
     public let headCount: Int
     public let headCountKV: Int?
+    /// `head_dim` as the config states it.
     public let headDim: Int?
     public let rmsNormEps: Double?
     public let vocabSize: Int?
     public let tieWordEmbeddings: Bool
-    /// `rope_parameters` (new transformers) or `rope_scaling`, with `rope_theta` mirrored in.
+    /// `rope_parameters` (new transformers) or `rope_scaling`, with `rope_theta` mirrored in; the
+    /// `full_attention` entry when the model has per-layer-type parameters.
     public let rope: JSONObject
+    /// The rope base of sliding-window layers (`sliding_attention.rope_theta`, or a local-theta key).
+    public let ropeThetaSliding: Double?
 
-    public init(directory: String) throws(FileError) {
+    /// `architectures[0]` of a model directory's config.json (what picks the family).
+    public static func architecture(directory: String) throws(FileError) -> (path: String, json: JSONObject, architecture: String) {
         let p = (directory as NSString).appendingPathComponent("config.json")
-        try self.init(path: p, json: try readJSONObject(p))
+        let json = try readJSONObject(p)
+        guard let archs = json["architectures"]?.arrayValue, let a = archs.first?.stringValue else {
+            throw FileError(path: p, message: "no \"architectures\" entry")
+        }
+        return (p, json, a)
     }
 
-    public init(path: String, json: JSONObject) throws(FileError) {
+    /// - Parameter defaults: values transformers' config class fills in for keys config.json
+    ///   leaves out (convert_hf_to_gguf reads `AutoConfig.from_pretrained(...).to_dict()`).
+    public init(path: String, json raw: JSONObject, defaults: JSONObject = JSONObject()) throws(FileError) {
+        var json = raw
+        for (k, v) in defaults.entries where json[k] == nil { json.set(k, v) }
         self.path = path
         self.json = json
         func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
-        guard let archs = json["architectures"]?.arrayValue, let a = archs.first?.stringValue else {
-            throw fail("no \"architectures\" entry; supported: \(HFArchitecture.supportedList)")
-        }
-        guard let arch = HFArchitecture(rawValue: a) else {
-            throw fail("unsupported architecture \(a); supported: \(HFArchitecture.supportedList)")
+        guard let archs = json["architectures"]?.arrayValue, let arch = archs.first?.stringValue else {
+            throw fail("no \"architectures\" entry")
         }
         architecture = arch
         func int(_ keys: [String]) throws(FileError) -> Int? {
@@ -75,9 +65,7 @@ public struct ModelConfig: Sendable {
         feedForwardLength = try int(["prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"])
         headCount = try required(["num_attention_heads", "n_head", "n_heads"])
         headCountKV = try int(["num_key_value_heads", "n_kv_heads"])
-        // transformers' LlamaConfig and MistralConfig fill head_dim in when config.json omits it,
-        // and convert_hf_to_gguf reads the loaded config, so key_length is written for them anyway.
-        headDim = try int(["head_dim"]) ?? (arch == .qwen2 ? nil : embeddingLength / headCount)
+        headDim = try int(["head_dim"])
         if let kv = headCountKV, kv == 0 || headCount % kv != 0 {
             throw fail("num_key_value_heads \(kv) does not divide num_attention_heads \(headCount)")
         }
@@ -93,7 +81,11 @@ public struct ModelConfig: Sendable {
         vocabSize = try int(["vocab_size"])
         tieWordEmbeddings = json["tie_word_embeddings"]?.boolValue ?? false
         var rope = (json["rope_parameters"]?.objectValue ?? json["rope_scaling"]?.objectValue) ?? JSONObject()
+        var sliding = rope["sliding_attention"]?["rope_theta"]?.doubleValue
         if rope["full_attention"] == nil && rope["sliding_attention"] == nil {
+            for k in ["local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq"] {
+                if let v = json[k], !v.isNull { sliding = v.doubleValue; break }
+            }
             for k in ["global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"] {
                 if let v = json[k], !v.isNull { if rope["rope_theta"] == nil { rope.append("rope_theta", v) }; break }
             }
@@ -103,6 +95,18 @@ public struct ModelConfig: Sendable {
             }
         }
         self.rope = rope["full_attention"]?.objectValue ?? rope
+        ropeThetaSliding = sliding
+    }
+
+    /// An integer hyper-parameter by the first of `keys` present.
+    public func int(_ keys: [String]) -> Int? {
+        for k in keys { if let v = json[k], !v.isNull { return v.intValue } }
+        return nil
+    }
+
+    public func double(_ keys: [String]) -> Double? {
+        for k in keys { if let v = json[k], !v.isNull { return v.doubleValue } }
+        return nil
     }
 
     public var ropeDimension: Int { headDim ?? embeddingLength / headCount }

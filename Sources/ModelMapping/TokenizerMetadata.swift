@@ -8,13 +8,27 @@ public enum GGUFTokenType: Int32, Sendable {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
 }
 
+/// What a family's `set_vocab` adds to the shared vocabulary writers.
+public struct TokenizerOptions: Sendable {
+    /// LlamaModel.set_vocab's quirks: `add_prefix_space` from tokenizer_config.json written before the
+    /// vocabulary, and `add_bos_token` false for a 49152-token vocabulary.
+    public var llamaQuirks: Bool
+    /// `tokenizer.ggml.add_space_prefix` set after the vocabulary (Gemma: false).
+    public var addSpacePrefix: Bool?
+
+    public init(llamaQuirks: Bool = false, addSpacePrefix: Bool? = nil) {
+        self.llamaQuirks = llamaQuirks
+        self.addSpacePrefix = addSpacePrefix
+    }
+}
+
 /// Builds the `tokenizer.*` metadata of a model directory as convert_hf_to_gguf does:
 /// SentencePiece (`tokenizer.model`) → `llama`, else byte-level BPE (`tokenizer.json`) → `gpt2`.
 public struct TokenizerMetadata: Sendable {
     public var entries: [(key: String, value: GGUFValue)] = []
 
     /// - Parameter preTokenizer: overrides `tokenizer.ggml.pre` for BPE vocabularies.
-    public init(directory: String, config: ModelConfig, preTokenizer: String? = nil) throws(FileError) {
+    public init(directory: String, config: ModelConfig, options: TokenizerOptions, preTokenizer: String? = nil) throws(FileError) {
         let dir = directory as NSString
         let spmPath = dir.appendingPathComponent("tokenizer.model")
         let tokJSONPath = dir.appendingPathComponent("tokenizer.json")
@@ -23,7 +37,7 @@ public struct TokenizerMetadata: Sendable {
         let tokenizerJSON = try readOptionalJSONObject(tokJSONPath)
 
         // LlamaModel.set_vocab writes this before the vocabulary.
-        if config.architecture != .qwen2, let ap = tokenizerConfig?["add_prefix_space"]?.boolValue {
+        if options.llamaQuirks, let ap = tokenizerConfig?["add_prefix_space"]?.boolValue {
             entries.append(("tokenizer.ggml.add_space_prefix", .bool(ap)))
         }
         let nVocab: Int
@@ -60,9 +74,10 @@ public struct TokenizerMetadata: Sendable {
             throw FileError(path: directory, message: "no tokenizer.model or tokenizer.json: cannot write the vocabulary")
         }
         // LlamaModel.set_vocab: granite-small quirk, applied by vocabulary size alone.
-        if config.architecture != .qwen2, (config.vocabSize ?? 32000) == 49152 {
+        if options.llamaQuirks, (config.vocabSize ?? 32000) == 49152 {
             set("tokenizer.ggml.add_bos_token", .bool(false))
         }
+        if let ap = options.addSpacePrefix { set("tokenizer.ggml.add_space_prefix", .bool(ap)) }
         _ = nVocab
     }
 

@@ -63,6 +63,11 @@ public struct JSONObject: Sendable, Equatable {
         return true
     }
 
+    /// Replaces the value of `key` in place, or appends it.
+    public mutating func set(_ key: String, _ value: JSONValue) {
+        if let i = index[key] { values[i] = value } else { append(key, value) }
+    }
+
     public var entries: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool { a.keys == b.keys && a.values == b.values }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import Families
 import Inference
 import ModelMapping
 import StrictJSON

@@ -2,6 +2,7 @@ import ArgumentParser
 import Calibration
 import Evaluation
 import Foundation
+import Families
 import Inference
 import MappedIO
 import ModelMapping

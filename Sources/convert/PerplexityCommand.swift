@@ -2,6 +2,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 import GGUFWriter
+import Families
 import Inference
 import MappedIO
 import ModelMapping

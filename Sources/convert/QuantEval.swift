@@ -6,6 +6,7 @@ import Evaluation
 import Foundation
 import GGMLCore
 import GGUFWriter
+import Families
 import Inference
 import MappedIO
 import Quantizers

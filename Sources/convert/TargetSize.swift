@@ -5,6 +5,7 @@ import Evaluation
 import GGUFWriter
 import Foundation
 import GGMLCore
+import Families
 import Inference
 import MappedIO
 import Quantizers

@@ -2,6 +2,7 @@
 import Foundation
 import GGMLCore
 import GGUFWriter
+import Families
 import Inference
 import Quantizers
 import Testing
@@ -124,9 +125,9 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
     @Test func hessianMemoryIsComputedUpFront() throws {
         let (model, _) = try tinyModel()
         // 2 layers × (q/k/v input 32² + output input 32² + gate/up input 32² + down input 64²) × 8 bytes
-        #expect(HessianCollector.bytesNeeded(model.layout) == 2 * (32 * 32 * 3 + 64 * 64) * 8)
+        #expect(HessianCollector.bytesNeeded(model.hparams) == 2 * (32 * 32 * 3 + 64 * 64) * 8)
         try HessianCollector.checkMemory(model)
-        let smol = try LlamaLayout(path: "smollm2", metadata: [
+        let smol = try Llama(TensorSet.shapes(path: "smollm2", metadata: [
             "general.architecture": .string("llama"), "llama.embedding_length": .uint32(576), "llama.block_count": .uint32(30),
             "llama.attention.head_count": .uint32(9), "llama.attention.head_count_kv": .uint32(3), "llama.feed_forward_length": .uint32(1536),
         ], shapes: Dictionary(uniqueKeysWithValues: [("token_embd.weight", [576, 49152]), ("output_norm.weight", [576])]
@@ -134,7 +135,7 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
                 [("attn_norm.weight", [576]), ("ffn_norm.weight", [576]), ("attn_q.weight", [576, 576]), ("attn_k.weight", [576, 192]),
                  ("attn_v.weight", [576, 192]), ("attn_output.weight", [576, 576]), ("ffn_gate.weight", [576, 1536]),
                  ("ffn_up.weight", [576, 1536]), ("ffn_down.weight", [1536, 576])].map { ("blk.\(i).\($0.0)", $0.1) }
-            }))
+            }))).dims
         // the figure HessianCollector's documentation gives for SmolLM2: 805 MB
         #expect(HessianCollector.bytesNeeded(smol) == 30 * (3 * 576 * 576 + 1536 * 1536) * 8)
     }
@@ -498,10 +499,10 @@ func gptqTinyModel() throws -> Model {
         let layers = (Self.env["GPTQ_LAYERS"] ?? "0,10,20,29").split(separator: ",").compactMap { Int($0) }
         let types = (Self.env["GPTQ_TYPES"] ?? "q4_0,q5_0,q4_K,q6_K").split(separator: ",").compactMap { GGMLType(name: String($0)) }
         var sums: [GGMLType: (pure: Double, kept: Double, n: Int)] = [:]
-        for l in layers where l < model.layers.count {
-            let layer = model.layers[l]
+        for l in layers where l < model.hparams.nLayer {
+            let layer = model.layerMatrices(l)
             var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
-            for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] {
+            for w in layer {
                 let h = try #require(collector.hessians[w.name])
                 let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
                 factors[ObjectIdentifier(h)] = factor
@@ -528,9 +529,9 @@ func gptqTinyModel() throws -> Model {
             t0 = Date()
             var factorSeconds = 0.0
             var matrices = 0
-            for layer in model.layers {
+            for layer in (0..<model.hparams.nLayer).map(model.layerMatrices) {
                 var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
-                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] where w.cols % type.blockSize == 0 {
+                for w in layer where w.cols % type.blockSize == 0 {
                     let h = collector.hessians[w.name]!
                     let tf = Date()
                     let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
@@ -565,10 +566,10 @@ func gptqTinyModel() throws -> Model {
             // the evaluation chunks, and KLD with one tensor alone quantized.
             let evalH = HessianCollector.collect(model: model, chunks: evalChunks, threads: threads, sinkWeight: sinkWeight)
             let type = kldTypes[0]
-            for l in layers where l < model.layers.count {
-                let layer = model.layers[l]
+            for l in layers where l < model.hparams.nLayer {
+                let layer = model.layerMatrices(l)
                 var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
-                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] where w.cols % type.blockSize == 0 {
+                for w in layer where w.cols % type.blockSize == 0 {
                     let h = collector.hessians[w.name]!, he = evalH.hessians[w.name]!
                     let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
                     factors[ObjectIdentifier(h)] = factor
@@ -622,9 +623,9 @@ func gptqTinyModel() throws -> Model {
         for type in kldTypes {
             var rtnWeights: [String: Weight] = [:], gptqWeights: [String: Weight] = [:]
             let keep = GPTQByteStorage()
-            for layer in model.layers {
+            for layer in (0..<model.hparams.nLayer).map(model.layerMatrices) {
                 var factors: [ObjectIdentifier: GPTQ.Factor] = [:]
-                for w in [layer.wq, layer.wk, layer.wv, layer.wo, layer.wGate, layer.wUp, layer.wDown] where w.cols % type.blockSize == 0 {
+                for w in layer where w.cols % type.blockSize == 0 {
                     let h = collector.hessians[w.name]!
                     let factor = try factors[ObjectIdentifier(h)] ?? GPTQ.Factor(h, dampening: options.dampening)
                     factors[ObjectIdentifier(h)] = factor

@@ -1,6 +1,7 @@
 import Calibration
 import Foundation
 import GGUFWriter
+import Families
 import Inference
 import MappedIO
 import Testing

@@ -1,6 +1,7 @@
 import Conversion
 import Evaluation
 import Foundation
+import Families
 import Inference
 import Testing
 

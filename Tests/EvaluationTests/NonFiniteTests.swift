@@ -2,6 +2,7 @@ import Conversion
 import Evaluation
 import Foundation
 import GGUFWriter
+import Families
 import Inference
 import MappedIO
 import Testing

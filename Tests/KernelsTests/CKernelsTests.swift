@@ -46,28 +46,41 @@ import Testing
     }
 
     /// Causal softmax attention in double, for the tolerance check.
-    static func naiveAttention(q: [Float], k: [Float], v: [Float], n: Int, past: Int, d: Int, scale: Float) -> [Double] {
+    /// With `window` > 0 a query sees only the last `window` positions; `softcap` > 0 caps scores
+    /// as cap·tanh(s/cap).
+    static func naiveAttention(q: [Float], k: [Float], v: [Float], n: Int, past: Int, d: Int, scale: Float,
+                               window: Int = 0, softcap: Double = 0) -> [Double] {
         var out = [Double](repeating: 0, count: n * d)
         for t in 0..<n {
             let visible = past + t + 1
-            var s = [Double](repeating: 0, count: visible)
-            for j in 0..<visible { for e in 0..<d { s[j] += Double(q[t * d + e]) * Double(k[j * d + e]) }; s[j] *= Double(scale) }
+            let first = window > 0 ? max(0, visible - window) : 0
+            var s = [Double](repeating: -.infinity, count: visible)
+            for j in first..<visible {
+                s[j] = 0
+                for e in 0..<d { s[j] += Double(q[t * d + e]) * Double(k[j * d + e]) }
+                s[j] *= Double(scale)
+                if softcap > 0 { s[j] = softcap * tanh(s[j] / softcap) }
+            }
             let m = s.max()!
             let p = s.map { exp($0 - m) }, z = p.reduce(0, +)
-            for j in 0..<visible { for e in 0..<d { out[t * d + e] += p[j] / z * Double(v[j * d + e]) } }
+            for j in first..<visible { for e in 0..<d { out[t * d + e] += p[j] / z * Double(v[j * d + e]) } }
         }
         return out
     }
 
-    @Test(arguments: [(n: 64, past: 0), (n: 130, past: 0), (n: 70, past: 37), (n: 5, past: 200)])
-    func attentionMatchesSoftmaxAndAgreesAcrossLevels(_ c: (n: Int, past: Int)) {
+    @Test(arguments: [(n: 64, past: 0, window: 0, softcap: Float(0)), (n: 130, past: 0, window: 0, softcap: 0),
+                      (n: 70, past: 37, window: 0, softcap: 0), (n: 5, past: 200, window: 0, softcap: 0),
+                      (n: 200, past: 0, window: 70, softcap: 0), (n: 70, past: 100, window: 64, softcap: 0),
+                      (n: 130, past: 5, window: 0, softcap: 2), (n: 100, past: 0, window: 33, softcap: 1.5)])
+    func attentionMatchesSoftmaxAndAgreesAcrossLevels(_ c: (n: Int, past: Int, window: Int, softcap: Float)) {
         var rng = TestRNG(UInt64(c.n * 7 + c.past))
         let d = 64, nkv = c.past + c.n
         let q = (0..<(c.n * d)).map { _ in rng.gaussian() * 2 }
         let k = (0..<(nkv * d)).map { _ in rng.gaussian() }
         let v = (0..<(nkv * d)).map { _ in rng.gaussian() }
         let scale = 1 / Float(d).squareRoot()
-        let want = Self.naiveAttention(q: q, k: k, v: v, n: c.n, past: c.past, d: d, scale: scale)
+        let want = Self.naiveAttention(q: q, k: k, v: v, n: c.n, past: c.past, d: d, scale: scale,
+                                       window: c.window, softcap: Double(c.softcap))
         var results: [[UInt32]] = []
         for level in Self.levels {
             var out = [Float](repeating: .nan, count: c.n * d)
@@ -79,7 +92,7 @@ import Testing
                 q.withUnsafeBufferPointer { qp in kt.withUnsafeBufferPointer { ktp in v.withUnsafeBufferPointer { vp in
                     out.withUnsafeMutableBufferPointer { op in
                         ek_attention_tiled(qp.baseAddress!, d, ktp.baseAddress!, vp.baseAddress!, d, Int64(c.past), 0, Int64(c.n),
-                                           Int64(d), Int64(d), scale, op.baseAddress!, d)
+                                           Int64(d), Int64(d), scale, Int64(c.window), c.softcap, op.baseAddress!, d)
                     }
                 } } }
             }

@@ -70,10 +70,11 @@ void ek_gemm_k(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t 
 /// sums of probabilities in double per 64-key tile, output accumulated in f32.
 /// Query rows [q0, q1) of `q` (row t at q + t·ldq, position past + t) attend to key/value rows
 /// 0...past+t: keys packed by `ek_attention_pack_k`, value row s at v + s·ldkv. Output row t goes
-/// to out + t·ldo.
+/// to out + t·ldo. `window` > 0 masks keys at positions ≤ pos − window (a sliding-window layer);
+/// `softcap` > 0 caps scores as softcap·tanh(score/softcap) (Gemma 2), before the mask.
 void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float *v, size_t ldkv,
                         int64_t past, int64_t q0, int64_t q1, int64_t dk, int64_t dv, float scale,
-                        float *out, size_t ldo);
+                        int64_t window, float softcap, float *out, size_t ldo);
 
 /// One head's keys (row s at k + s·ldkv, `nkv` rows of `dk`) transposed into 64-key tiles for
 /// `ek_attention_tiled`: element d of key ic + j at kt[(ic/64)·dk·64 + d·64 + j], zero-padded to a

@@ -1,0 +1,187 @@
+import Foundation
+import GGUFWriter
+import Inference
+import MappedIO
+import ModelMapping
+import StrictJSON
+
+/// Gemma 3 (`gemma3`): embeddings scaled by √n_embd, per-head q/k RMSNorm, NEOX rope with its own
+/// base on sliding-window layers (5 of every 6), queries pre-scaled, RMSNorm after attention and
+/// after the GeGLU MLP, optional final logit soft-capping. The checkpoint stores every RMSNorm
+/// weight minus one. conversion/gemma.py `Gemma3Model`, src/models/gemma3.cpp.
+public struct Gemma3: Family {
+    public static let hfArchitectures = ["Gemma3ForCausalLM"]
+    public static let ggufArchitecture = "gemma3"
+
+    // MARK: conversion
+
+    /// transformers' Gemma3TextConfig defaults (rope bases are defaulted in `hyperParameters`, so a
+    /// config stating them the old way is read as it states them).
+    public static var configDefaults: JSONObject {
+        var o = JSONObject()
+        o.append("hidden_size", .int(2304))
+        o.append("intermediate_size", .int(9216))
+        o.append("num_hidden_layers", .int(26))
+        o.append("num_attention_heads", .int(8))
+        o.append("num_key_value_heads", .int(4))
+        o.append("head_dim", .int(256))
+        o.append("rms_norm_eps", .double(1e-6))
+        o.append("max_position_embeddings", .int(131072))
+        o.append("query_pre_attn_scalar", .int(256))
+        o.append("sliding_window", .int(4096))
+        o.append("vocab_size", .int(262208))
+        return o
+    }
+
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+        let a = ggufArchitecture
+        var kv = Standard.textModel(c, arch: a, headDim: c.headDim, fileType: fileType,
+                                    ropeThetaDefault: 1_000_000, slidingThetaDefault: 10000)
+        // Gemma3Model.set_gguf_parameters re-adds these after TextModel's: a dict, so in place.
+        Standard.set(&kv, "\(a).context_length", .uint32(UInt32(c.contextLength ?? 131072)))
+        Standard.set(&kv, "\(a).attention.head_count", .uint32(UInt32(c.headCount)))
+        Standard.set(&kv, "\(a).attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps ?? 1e-6)))
+        Standard.set(&kv, "\(a).attention.key_length", .uint32(UInt32(c.headDim ?? 256)))
+        Standard.set(&kv, "\(a).attention.value_length", .uint32(UInt32(c.headDim ?? 256)))
+        Standard.set(&kv, "\(a).rope.freq_base", .float32(Float(c.rope["rope_theta"]?.doubleValue ?? 1_000_000)))
+        if c.json["attn_logit_softcapping"].map({ !$0.isNull }) == true {
+            throw FileError(path: c.path, message: "attn_logit_softcapping is set, which Gemma 3 does not have")
+        }
+        if let cap = c.double(["final_logit_softcapping"]), cap != 0 {
+            Standard.set(&kv, "\(a).final_logit_softcapping", .float32(Float(cap)))
+        }
+        if c.int(["sliding_window_pattern"]) != 1 {
+            guard let w = c.int(["sliding_window"]), w <= Int(UInt32.max) else {
+                throw FileError(path: c.path, message: "\"sliding_window\" must be a non-negative integer")
+            }
+            Standard.set(&kv, "\(a).attention.sliding_window", .uint32(UInt32(w)))
+        }
+        Standard.set(&kv, "\(a).attention.head_count_kv", .uint32(UInt32(c.headCountKV ?? 4)))
+        return kv
+    }
+
+    static let names = NameMap.llama.adding(perLayer: [
+        "self_attn.q_norm": "attn_q_norm",
+        "self_attn.k_norm": "attn_k_norm",
+        "post_attention_layernorm": "post_attention_norm",
+        "pre_feedforward_layernorm": "ffn_norm",
+        "post_feedforward_layernorm": "post_ffw_norm",
+    ])
+
+    public static func tensor(_ hfName: String, _ c: ModelConfig) -> TensorRule? {
+        if NameMap.isIgnored(hfName) { return .skip }
+        guard let (name, _) = names.map(hfName, blockCount: c.blockCount) else { return nil }
+        // Gemma3RMSNorm computes x·(1 + w): the GGUF stores 1 + w.
+        if hfName.hasSuffix("norm.weight") { return .map(name, .addOne) }
+        // rows past the tokenizer's vocabulary (padded to vocab_size) are dropped
+        if name == TensorName.tokenEmbd, let v = c.vocabSize { return .map(name, .trimRows(v)) }
+        return .map(name, .none)
+    }
+
+    public static func tokenizerOptions(_ c: ModelConfig) -> TokenizerOptions { TokenizerOptions(addSpacePrefix: false) }
+
+    // MARK: inference
+
+    struct Layer: Sendable {
+        let attnNorm: [Float], qNorm: [Float], kNorm: [Float], postAttnNorm: [Float], ffnNorm: [Float], postFFNNorm: [Float]
+        let wq: Weight, wk: Weight, wv: Weight, wo: Weight
+        let wGate: Weight, wUp: Weight, wDown: Weight
+        let rope: RoPE.Key
+        /// > 0 on sliding-window layers.
+        let window: Int
+    }
+
+    public let dims: ModelDims
+    public let tokenEmbd: Weight
+    let output: Weight
+    let outputNorm: [Float]
+    let layers: [Layer]
+    let eps: Float
+    let attentionScale: Float
+    let finalSoftcap: Float
+
+    public init(_ t: TensorSet) throws(FileError) {
+        let d = try t.standardDims()
+        dims = d
+        let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
+        tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
+        let untied = try t.optionalMatrix(TensorName.output, [d.nEmbd, d.nVocab])
+        output = untied ?? tokenEmbd
+        outputNorm = try t.vector(TensorName.outputNorm, d.nEmbd)
+        eps = try t.float("attention.layer_norm_rms_epsilon", default: 1e-6)
+        finalSoftcap = try t.float("final_logit_softcapping", default: 0)
+        // gemma_pytorch: the 27B model scales queries by 1/√(n_embd/n_head), the others by 1/√head_dim
+        attentionScale = d.nLayer == 62 ? 1 / sqrtf(Float(d.nEmbd / d.nHead)) : 1 / sqrtf(Float(d.headDim))
+        let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
+        guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
+        let base = try t.float("rope.freq_base", default: 10000, positive: true)
+        let baseSWA = try t.float("rope.freq_base_swa", default: 10000, positive: true)
+        if let type = t.string("rope.scaling.type"), type != "linear", type != "none" {
+            throw t.fail("\(t.architecture).rope.scaling.type \(displayName(type)) is not supported for inference")
+        }
+        let factor = try t.float("rope.scaling.factor", default: 0)
+        let global = RoPE.Key(dims: ropeDims, neox: true, base: base, freqScale: factor == 0 ? 1 : 1 / factor)
+        let local = RoPE.Key(dims: ropeDims, neox: true, base: baseSWA)
+        // llama_model_gemma3::load_arch_hparams: sliding-window layers when a window is given, by
+        // the pattern array or period (default 6: five local layers, then a global one)
+        let nSWA = try t.int("attention.sliding_window", default: 0, in: 0...Int(Int32.max))
+        var isSWA = Array(repeating: false, count: d.nLayer)
+        if nSWA > 0 {
+            if let a = try t.boolArray("attention.sliding_window_pattern", count: d.nLayer) { isSWA = a } else {
+                let n = try t.int("attention.sliding_window_pattern", default: 6, in: 0...ModelDims.maxLayers)
+                isSWA = (0..<d.nLayer).map { n == 0 || $0 % n < n - 1 }
+            }
+        }
+        var layers: [Layer] = []
+        for i in 0..<d.nLayer {
+            func n(_ s: String) -> String { TensorName.block(i, s) }
+            layers.append(Layer(
+                attnNorm: try t.vector(n("attn_norm.weight"), d.nEmbd),
+                qNorm: try t.vector(n("attn_q_norm.weight"), d.headDim), kNorm: try t.vector(n("attn_k_norm.weight"), d.headDim),
+                postAttnNorm: try t.vector(n("post_attention_norm.weight"), d.nEmbd),
+                ffnNorm: try t.vector(n("ffn_norm.weight"), d.nEmbd), postFFNNorm: try t.vector(n("post_ffw_norm.weight"), d.nEmbd),
+                wq: try t.matrix(n("attn_q.weight"), [d.nEmbd, qWidth]), wk: try t.matrix(n("attn_k.weight"), [d.nEmbd, kvWidth]),
+                wv: try t.matrix(n("attn_v.weight"), [d.nEmbd, kvWidth]), wo: try t.matrix(n("attn_output.weight"), [qWidth, d.nEmbd]),
+                wGate: try t.matrix(n("ffn_gate.weight"), [d.nEmbd, d.nFF]), wUp: try t.matrix(n("ffn_up.weight"), [d.nEmbd, d.nFF]),
+                wDown: try t.matrix(n("ffn_down.weight"), [d.nFF, d.nEmbd]),
+                rope: isSWA[i] ? local : global, window: isSWA[i] ? nSWA : 0))
+        }
+        self.layers = layers
+    }
+
+    public func embed(_ tokens: [Int32], _ pass: Pass) -> Matrix {
+        pass.embedRows(tokenEmbd, tokens, scale: sqrtf(Float(dims.nEmbd)))
+    }
+
+    public func layer(_ il: Int, _ x: Matrix, _ p: Pass) {
+        let l = layers[il], d = dims
+        let cur = p.matrix("cur", cols: d.nEmbd)
+        p.rmsNorm(x, l.attnNorm, eps: eps, into: cur)
+        let q = p.mul(l.wq, cur, "q"), k = p.mul(l.wk, cur, "k"), v = p.mul(l.wv, cur, "v")
+        p.rmsNorm(q, l.qNorm, eps: eps, into: q, groups: d.nHead)
+        p.rope(q, heads: d.nHead, l.rope)
+        p.rmsNorm(k, l.kNorm, eps: eps, into: k, groups: d.nHeadKV)
+        p.rope(k, heads: d.nHeadKV, l.rope)
+        p.scale(q, attentionScale)
+        let attn = p.attention(layer: il, q: q, k: k, v: v, heads: d.nHead, kvHeads: d.nHeadKV, headDim: d.headDim,
+                               scale: 1, window: l.window)
+        let proj = p.mul(l.wo, attn, "proj")
+        p.rmsNorm(proj, l.postAttnNorm, eps: eps, into: proj)
+        p.add(x, proj)                                   // sa_out
+        p.rmsNorm(x, l.ffnNorm, eps: eps, into: cur)
+        let gate = p.mul(l.wGate, cur, "gate"), up = p.mul(l.wUp, cur, "up")
+        p.geglu(gate, up)
+        let down = p.mul(l.wDown, gate, "proj")
+        p.rmsNorm(down, l.postFFNNorm, eps: eps, into: down)
+        p.add(x, down)
+    }
+
+    public func output(_ x: Matrix, _ p: Pass) -> Matrix {
+        let normed = p.matrix("out_norm", cols: dims.nEmbd, rows: x.rows)
+        p.rmsNorm(x, outputNorm, eps: eps, into: normed)
+        let out = Matrix(rows: x.rows, cols: dims.nVocab)
+        p.engine.multiply(output, normed, into: out)
+        if finalSoftcap > 0 { p.softcap(out, finalSoftcap) }
+        return out
+    }
+}
