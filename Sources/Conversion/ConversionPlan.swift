@@ -137,7 +137,7 @@ public struct ConversionPlan: OutputPlan {
                 break
             }
             // Small tensors the converter changes element by element (a permuted q/k bias, Gemma's
-            // shifted norms) are read and computed here, in the checkpoint's dtype as torch does.
+            // shifted norms) are read and computed here, as torch computes them (`roundTo`).
             if ne.count == 1, permute != nil || transform == .addOne {
                 let src = ckpt.files[e.fileIndex].data(t)
                 let dtype = PlannedTensor.floatType(t.dtype)
@@ -188,12 +188,10 @@ public struct ConversionPlan: OutputPlan {
         metadata = kv
     }
 
-    /// A value as the checkpoint's dtype holds it (torch computes `x + 1` in the tensor's dtype).
+    /// A computed value as torch holds it: convert_hf_to_gguf upcasts bf16 tensors to f32 before
+    /// `modify_tensors`, but computes on f16 tensors in f16.
     static func roundTo(_ t: GGMLType, _ x: Float) -> Float {
         switch t {
-        case .bf16:
-            let u = x.bitPattern
-            return Float(bitPattern: (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000)
         case .f16: return Float(Float16(x))
         default: return x
         }

@@ -42,22 +42,25 @@ public enum JSONValue: Sendable, Equatable {
 public struct JSONObject: Sendable, Equatable {
     public private(set) var keys: [String] = []
     public private(set) var values: [JSONValue] = []
-    private var index: [String: Int] = [:]
+    /// Keyed by the UTF-8 bytes: Swift's `String ==` treats canonically equivalent strings as
+    /// equal, but "ায়" composed and decomposed are two tokens of Gemma's vocabulary.
+    private var index: [ExactKey: Int] = [:]
 
     public init() {}
 
     public var count: Int { keys.count }
 
     public subscript(key: String) -> JSONValue? {
-        guard let i = index[key] else { return nil }
+        guard let i = index[ExactKey(key)] else { return nil }
         return values[i]
     }
 
     /// Appends; returns false (and changes nothing) when the key is already present.
     @discardableResult
     public mutating func append(_ key: String, _ value: JSONValue) -> Bool {
-        if index[key] != nil { return false }
-        index[key] = keys.count
+        let k = ExactKey(key)
+        if index[k] != nil { return false }
+        index[k] = keys.count
         keys.append(key)
         values.append(value)
         return true
@@ -65,12 +68,23 @@ public struct JSONObject: Sendable, Equatable {
 
     /// Replaces the value of `key` in place, or appends it.
     public mutating func set(_ key: String, _ value: JSONValue) {
-        if let i = index[key] { values[i] = value } else { append(key, value) }
+        if let i = index[ExactKey(key)] { values[i] = value } else { append(key, value) }
     }
 
     public var entries: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool { a.keys == b.keys && a.values == b.values }
+}
+
+/// A string compared and hashed by its UTF-8 bytes, not by canonical equivalence.
+public struct ExactKey: Hashable, Sendable {
+    public let string: String
+    public init(_ s: String) { string = s }
+    public static func == (a: ExactKey, b: ExactKey) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
+    public func hash(into h: inout Hasher) {
+        var s = string
+        s.withUTF8 { h.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
 }
 
 public struct JSONError: Error, Sendable, CustomStringConvertible {
