@@ -82,7 +82,9 @@ from pathlib import Path
 import numpy as np
 
 OUTTYPES = ["f32", "f16", "bf16", "q8_0"]
-VARIANTS = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2"]
+VARIANTS = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2",
+            "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm", "smollm3"]
+NEW_FAMILIES = VARIANTS[4:]  # these also get golden/<variant>.hparams.txt
 
 HIDDEN = 64
 N_HEAD = 4
@@ -522,11 +524,400 @@ def write_qwen2(d: Path, sp_model: bytes) -> None:
     })
 
 
+# --------------------------------------------------------------------------------------
+# new families (gemma, gemma2, gemma3, qwen3, phi3, phi3-longrope, minicpm, smollm3)
+#
+# Same tokenizer.model, same seeded-normal weights and edge values as above; configs come
+# from transformers' own config classes (save_pretrained: the fields and their names are
+# the ones this transformers version writes) except MiniCPM, which transformers lacks
+# (remote code): its config.json is written by hand like openbmb/MiniCPM-2B's, and convert
+# falls back to reading config.json as plain JSON.
+
+# Hidden size of the new families: 32 (not 64) keeps their 32 golden files near 3.5 MB. Still
+# a multiple of the Q8_0 block, and n_head * head_dim differs from it where a family allows.
+FAM_HIDDEN = 32
+
+EDGE_VALUES = np.array([
+    131008.0, -70000.0, 65504.0, 6.0e-8, 2.0e-8, 1.0e-40, -0.0,
+    1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11, 1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8, -(1.0 + 2.0 ** -8),
+    3.0e38, 0.5, -0.25, 2.0,
+], dtype=np.float32)  # the same 16 values make_weights puts into layer 1 up_proj
+
+
+def family_weights(seed: int, vocab: int, *, layers: int, n_head: int, n_kv: int, head_dim: int,
+                   inter: int, tied: bool, norm_mean: float = 1.0, qk_norm: bool = False,
+                   sandwich: bool = False, fused: bool = False) -> list[tuple[str, np.ndarray]]:
+    """HF tensors in module order, float32.
+
+    norm_mean: 1.0 for x * w norms, 0.0 for Gemma's x * (1 + w) norms (convert adds 1).
+    qk_norm:   self_attn.q_norm / k_norm over head_dim (Gemma 3, Qwen3).
+    sandwich:  Gemma 2/3 pre_feedforward_layernorm + post_feedforward_layernorm.
+    fused:     Phi-3 self_attn.qkv_proj and mlp.gate_up_proj.
+    """
+    rng = np.random.default_rng(seed)
+
+    def mat(rows, cols, std=0.02):
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * np.float32(std)).astype(np.float32)
+
+    def vec(n, mean, std=0.1):
+        return (np.float32(mean) + rng.standard_normal(n, dtype=np.float32) * np.float32(std)).astype(np.float32)
+
+    q_rows, kv_rows = n_head * head_dim, n_kv * head_dim
+    t: list[tuple[str, np.ndarray]] = [("model.embed_tokens.weight", mat(vocab, FAM_HIDDEN))]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        if fused:
+            t.append((p + "self_attn.qkv_proj.weight", mat(q_rows + 2 * kv_rows, FAM_HIDDEN)))
+        else:
+            t.append((p + "self_attn.q_proj.weight", mat(q_rows, FAM_HIDDEN)))
+            t.append((p + "self_attn.k_proj.weight", mat(kv_rows, FAM_HIDDEN)))
+            t.append((p + "self_attn.v_proj.weight", mat(kv_rows, FAM_HIDDEN)))
+        t.append((p + "self_attn.o_proj.weight", mat(FAM_HIDDEN, q_rows)))
+        if qk_norm:
+            t.append((p + "self_attn.q_norm.weight", vec(head_dim, norm_mean)))
+            t.append((p + "self_attn.k_norm.weight", vec(head_dim, norm_mean)))
+        if fused:
+            t.append((p + "mlp.gate_up_proj.weight", mat(2 * inter, FAM_HIDDEN)))
+        else:
+            t.append((p + "mlp.gate_proj.weight", mat(inter, FAM_HIDDEN)))
+            t.append((p + "mlp.up_proj.weight", mat(inter, FAM_HIDDEN)))
+        t.append((p + "mlp.down_proj.weight", mat(FAM_HIDDEN, inter)))
+        t.append((p + "input_layernorm.weight", vec(FAM_HIDDEN, norm_mean)))
+        t.append((p + "post_attention_layernorm.weight", vec(FAM_HIDDEN, norm_mean)))
+        if sandwich:
+            t.append((p + "pre_feedforward_layernorm.weight", vec(FAM_HIDDEN, norm_mean)))
+            t.append((p + "post_feedforward_layernorm.weight", vec(FAM_HIDDEN, norm_mean)))
+    t.append(("model.norm.weight", vec(FAM_HIDDEN, norm_mean)))
+    if not tied:
+        t.append(("lm_head.weight", mat(vocab, FAM_HIDDEN)))
+
+    d = dict(t)
+    d["model.layers.0.self_attn.o_proj.weight"][3, :] = 0.0   # all-zero Q8_0 blocks
+    up = "model.layers.1.mlp." + ("gate_up_proj" if fused else "up_proj") + ".weight"
+    d[up][0, :16] = EDGE_VALUES
+    return [(n, d[n]) for n, _ in t]
+
+
+def save_hf_config(d: Path, cls_name: str, arch: str, **kw) -> dict:
+    """config.json as transformers' save_pretrained writes it for this config class (the class
+    validates the fields: rope factor lengths, layer_types, ...)."""
+    import transformers
+    cfg = getattr(transformers, cls_name)(architectures=[arch], **kw)
+    cfg.save_pretrained(str(d))
+    with open(d / "config.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def sp_tokenizer_config(tokenizer_class: str, *, add_bos: bool = True, bos: str | None = "<s>",
+                        eos: str = "</s>", pad: str | None = None, extra: dict | None = None,
+                        **more) -> dict:
+    decoder = {"0": special_entry("<unk>"), "1": special_entry("<s>"), "2": special_entry("</s>")}
+    decoder.update(extra or {})
+    c = {
+        "add_bos_token": add_bos,
+        "add_eos_token": False,
+        "added_tokens_decoder": decoder,
+        "bos_token": bos,
+        "clean_up_tokenization_spaces": False,
+        "eos_token": eos,
+        "legacy": False,
+        "model_max_length": 4096,
+        "pad_token": pad,
+        "sp_model_kwargs": {},
+        "tokenizer_class": tokenizer_class,
+        "unk_token": "<unk>",
+    }
+    c.update(more)
+    return c
+
+
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}"
+    "{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim"
+    " + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
+)
+
+
+def write_gemma(d: Path, sp_model: bytes) -> None:
+    """Gemma 1 (gemma-2b/7b layout): MQA (1 KV head), explicit head_dim 32 so n_head*head_dim
+    (128) != hidden (32), tied, GELU-tanh. F16 weights: convert keeps F16 tensors in F16 before
+    its norm +1, so the +1 is rounded in F16 (bf16 sources are upcast to F32 first)."""
+    vocab, layers, n_head, n_kv, head_dim = SP_VOCAB, 2, 4, 1, 32
+    save_hf_config(d, "GemmaConfig", "GemmaForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, head_dim=head_dim,
+                   hidden_act="gelu_pytorch_tanh", max_position_embeddings=8192, rms_norm_eps=1e-6,
+                   rope_theta=10000.0,
+                   bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=True, dtype="float16")
+    w = f16_safe(family_weights(5005, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=head_dim,
+                                inter=INTER, tied=True, norm_mean=0.0))
+    write_safetensors(d / "model.safetensors", w, "f16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config("GemmaTokenizer", pad="<unk>"))
+    write_json(d / "special_tokens_map.json", {
+        "bos_token": special_entry("<s>"), "eos_token": special_entry("</s>"),
+        "pad_token": special_entry("<unk>"), "unk_token": special_entry("<unk>")})
+
+
+def write_gemma2(d: Path, sp_model: bytes) -> None:
+    """Gemma 2 (gemma-2-9b layout): attn/final logit soft-capping, sliding window on every
+    other layer (4 layers: sliding, full, sliding, full), sandwich norms, query_pre_attn_scalar
+    = head_dim (convert writes no key for it), tied, BF16, chat template."""
+    vocab, layers, n_head, n_kv, head_dim = SP_VOCAB, 4, 4, 2, 16
+    save_hf_config(d, "Gemma2Config", "Gemma2ForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, head_dim=head_dim,
+                   hidden_activation="gelu_pytorch_tanh", max_position_embeddings=8192, rms_norm_eps=1e-6,
+                   rope_theta=10000.0, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                   sliding_window=4096, query_pre_attn_scalar=head_dim, cache_implementation="hybrid",
+                   bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=True, dtype="bfloat16")
+    w = family_weights(6006, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=head_dim,
+                       inter=INTER, tied=True, norm_mean=0.0, sandwich=True)
+    write_safetensors(d / "model.safetensors", w, "bf16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config(
+        "GemmaTokenizer", pad="<unk>", chat_template=GEMMA_CHAT_TEMPLATE))
+
+
+def write_gemma3(d: Path, sp_model: bytes) -> None:
+    """Gemma 3 text (gemma-3-4b style): q/k norms, sandwich norms, 4 layers with
+    sliding_window_pattern 2 (sliding, full, sliding, full), linear rope scaling factor 8 on the
+    global layers (rope_theta 1e6), rope_local_base_freq 10000 for the local ones, tied, BF16."""
+    vocab, layers, n_head, n_kv, head_dim = SP_VOCAB, 4, 4, 2, 16
+    save_hf_config(d, "Gemma3TextConfig", "Gemma3ForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, head_dim=head_dim,
+                   hidden_activation="gelu_pytorch_tanh", max_position_embeddings=131072, rms_norm_eps=1e-6,
+                   rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                   rope_scaling={"factor": 8.0, "rope_type": "linear"},
+                   sliding_window=1024, sliding_window_pattern=2, query_pre_attn_scalar=head_dim,
+                   attn_logit_softcapping=None, final_logit_softcapping=None,
+                   bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=True, dtype="bfloat16")
+    w = family_weights(7007, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=head_dim,
+                       inter=INTER, tied=True, norm_mean=0.0, qk_norm=True, sandwich=True)
+    write_safetensors(d / "model.safetensors", w, "bf16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config("GemmaTokenizer", pad="<unk>"))
+
+
+def write_qwen3(d: Path, sp_model: bytes) -> None:
+    """Qwen3: q/k norms, no qkv bias, head_dim 16 != hidden/heads (8), untied, BF16.
+    Like qwen2 it goes through the SentencePiece path (tokenizer.model present); vocab_size 323
+    with <|endoftext|>/<|im_start|>/<|im_end|> added at 320..322 (bos 320, eos 322)."""
+    vocab, layers, n_head, n_kv, head_dim = SP_VOCAB + 3, 2, 4, 2, 16
+    save_hf_config(d, "Qwen3Config", "Qwen3ForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, head_dim=head_dim,
+                   max_position_embeddings=40960, max_window_layers=layers, rms_norm_eps=1e-6,
+                   rope_theta=1000000.0, attention_bias=False, use_sliding_window=False, sliding_window=None,
+                   bos_token_id=320, eos_token_id=322, tie_word_embeddings=False, dtype="bfloat16")
+    w = family_weights(8008, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=head_dim,
+                       inter=INTER, tied=False, qk_norm=True)
+    write_safetensors(d / "model.safetensors", w, "bf16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", {
+        "add_bos_token": False,
+        "add_prefix_space": False,
+        "added_tokens_decoder": {"320": special_entry("<|endoftext|>"), "321": special_entry("<|im_start|>"),
+                                 "322": special_entry("<|im_end|>")},
+        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+        "bos_token": None,
+        "chat_template": CHATML_TEMPLATE,
+        "clean_up_tokenization_spaces": False,
+        "eos_token": "<|im_end|>",
+        "errors": "replace",
+        "model_max_length": 131072,
+        "pad_token": "<|endoftext|>",
+        "split_special_tokens": False,
+        "tokenizer_class": "Qwen2Tokenizer",
+        "unk_token": None,
+    })
+
+
+PHI3_ADDED = {  # Phi-3-mini's added tokens, moved down to 320.. (32000.. there)
+    "320": dict(special_entry("<|endoftext|>"), rstrip=False),
+    "321": dict(special_entry("<|assistant|>"), rstrip=True),
+    "322": dict(special_entry("<|placeholder1|>"), rstrip=True),
+    "323": dict(special_entry("<|end|>"), rstrip=True),
+    "324": dict(special_entry("<|user|>"), rstrip=True),
+    # not special: Phi3's own vocab code makes it USER_DEFINED (it does not apply
+    # does_token_look_special, which would make a <|...|> token CONTROL elsewhere)
+    "325": dict(special_entry("<|tool|>", special=False), rstrip=True),
+}
+
+
+def write_phi3(d: Path, sp_model: bytes) -> None:
+    """Phi-3 (Phi-3-mini-4k layout with Phi-4-mini's partial_rotary_factor 0.75): fused
+    qkv_proj and gate_up_proj, rope dims int(0.75*32)/4 = 6, sliding_window 2047, untied, F32.
+    vocab_size 330: 320 pieces, Phi-3's added tokens at 320..325, [PAD326..329]."""
+    vocab, layers, n_head, n_kv, head_dim = SP_VOCAB + 10, 2, 4, 2, FAM_HIDDEN // 4
+    save_hf_config(d, "Phi3Config", "Phi3ForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, hidden_act="silu",
+                   max_position_embeddings=4096, original_max_position_embeddings=4096, rms_norm_eps=1e-5,
+                   rope_theta=10000.0, rope_scaling=None, partial_rotary_factor=0.75, sliding_window=2047,
+                   bos_token_id=1, eos_token_id=320, pad_token_id=320, tie_word_embeddings=False, dtype="float32")
+    w = family_weights(9009, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=head_dim,
+                       inter=INTER, tied=False, fused=True)
+    write_safetensors(d / "model.safetensors", w, "f32")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config(
+        "LlamaTokenizer", eos="<|endoftext|>", pad="<|endoftext|>", extra=PHI3_ADDED,
+        chat_template="{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + '<|end|>\n' }}"
+                      "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"))
+    write_json(d / "generation_config.json", {"bos_token_id": 1, "eos_token_id": [320, 323], "pad_token_id": 320})
+
+
+def longrope_factors(n: int) -> tuple[list[float], list[float]]:
+    short = [round(1.0 + 0.05 * i, 4) for i in range(n)]
+    long = [round(1.0 + 2.5 * i * i, 4) for i in range(n)]
+    return short, long
+
+
+def write_phi3_longrope(d: Path, sp_model: bytes) -> None:
+    """Phi-4-mini layout: longrope (short/long factor lists of rope_dims/2 = 3 entries,
+    original_max_position_embeddings 4096, max_position_embeddings 131072 -> convert writes
+    rope_factors_long/short tensors and rope.scaling.attn_factor sqrt(1 + ln 32 / ln 4096)),
+    partial_rotary_factor 0.75, tied, BF16."""
+    vocab, layers, n_head, n_kv, head_dim = SP_VOCAB + 10, 2, 4, 2, FAM_HIDDEN // 4
+    short, long = longrope_factors(int(0.75 * FAM_HIDDEN) // n_head // 2)
+    save_hf_config(d, "Phi3Config", "Phi3ForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, hidden_act="silu",
+                   max_position_embeddings=131072, original_max_position_embeddings=4096, rms_norm_eps=1e-5,
+                   rope_theta=10000.0, partial_rotary_factor=0.75,
+                   rope_scaling={"type": "longrope", "short_factor": short, "long_factor": long},
+                   sliding_window=262144, bos_token_id=1, eos_token_id=320, pad_token_id=320,
+                   tie_word_embeddings=True, dtype="bfloat16")
+    w = family_weights(1010, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=head_dim,
+                       inter=INTER, tied=True, fused=True)
+    write_safetensors(d / "model.safetensors", w, "bf16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config(
+        "LlamaTokenizer", eos="<|endoftext|>", pad="<|endoftext|>", extra=PHI3_ADDED))
+
+
+def write_minicpm(d: Path, sp_model: bytes) -> None:
+    """MiniCPM-2B layout: llama tensors (convert permutes q/k), scale_emb 12, scale_depth 1.4,
+    dim_model_base 256 (-> logit_scale 32/256), GQA, tied, no rope_theta in the config (so no
+    rope.freq_base key). transformers has no MiniCPM class (auto_map remote code): convert's
+    AutoConfig fails and it reads config.json as plain JSON."""
+    vocab, layers, n_head, n_kv = SP_VOCAB, 2, N_HEAD, N_KV
+    write_json(d / "config.json", {
+        "_name_or_path": "openbmb/CPM-2B",
+        "architectures": ["MiniCPMForCausalLM"],
+        "auto_map": {"AutoConfig": "configuration_minicpm.MiniCPMConfig",
+                     "AutoModel": "modeling_minicpm.MiniCPMModel",
+                     "AutoModelForCausalLM": "modeling_minicpm.MiniCPMForCausalLM"},
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "hidden_act": "silu",
+        "hidden_size": FAM_HIDDEN,
+        "initializer_range": 0.1,
+        "intermediate_size": INTER,
+        "max_position_embeddings": 2048,
+        "num_attention_heads": n_head,
+        "num_hidden_layers": layers,
+        "num_key_value_heads": n_kv,
+        "rms_norm_eps": 1e-05,
+        "rope_scaling": None,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.36.0",
+        "use_cache": True,
+        "vocab_size": vocab,
+        "scale_emb": 12,
+        "dim_model_base": 256,
+        "scale_depth": 1.4,
+    })
+    w = family_weights(1111, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=FAM_HIDDEN // n_head,
+                       inter=INTER, tied=True)
+    write_safetensors(d / "model.safetensors", w, "bf16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config("LlamaTokenizer", legacy=True))
+
+
+def write_smollm3(d: Path, sp_model: bytes) -> None:
+    """SmolLM3: llama tensors (convert permutes q/k), no_rope_layers [1, 1, 1, 0] (NoPE on every
+    4th layer, as SmolLM3-3B; convert writes nothing for it, llama.cpp hard-codes the step 4),
+    4 layers, rope_theta 5e6, no BOS, tied, BF16."""
+    vocab, layers, n_head, n_kv = SP_VOCAB, 4, N_HEAD, N_KV
+    save_hf_config(d, "SmolLM3Config", "SmolLM3ForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=INTER, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_kv, hidden_act="silu",
+                   max_position_embeddings=65536, rms_norm_eps=1e-6, rope_theta=5000000.0,
+                   no_rope_layers=[1, 1, 1, 0], no_rope_layer_interval=4, use_sliding_window=False,
+                   sliding_window=None, bos_token_id=None, eos_token_id=2, pad_token_id=None,
+                   tie_word_embeddings=True, dtype="bfloat16")
+    w = family_weights(1212, vocab, layers=layers, n_head=n_head, n_kv=n_kv, head_dim=FAM_HIDDEN // n_head,
+                       inter=INTER, tied=True)
+    write_safetensors(d / "model.safetensors", w, "bf16")
+    (d / "tokenizer.model").write_bytes(sp_model)
+    write_json(d / "tokenizer_config.json", sp_tokenizer_config(
+        "PreTrainedTokenizerFast", add_bos=False, bos=None, chat_template=CHATML_TEMPLATE))
+
+
+# --------------------------------------------------------------------------------------
+# what the Swift side implements against: GGUF metadata of a golden file, one key a line
+
+def write_hparams(gguf_path: Path, out: Path, llama_cpp: Path) -> None:
+    sys.path.insert(0, str(llama_cpp / "gguf-py"))
+    import gguf  # llama.cpp's own gguf-py, the one convert used
+    r = gguf.GGUFReader(str(gguf_path))
+    VT = gguf.GGUFValueType
+
+    def scalar(part, vtype):
+        v = part.tolist()[0]
+        if vtype in (VT.FLOAT32, VT.FLOAT64):
+            return repr(float(v))
+        if vtype == VT.BOOL:
+            return "true" if v else "false"
+        return str(v)
+
+    lines = [f"# GGUF metadata of {gguf_path.name} in file order (convert_hf_to_gguf.py output);",
+             "# tokenizer arrays (tokens/scores/token_type/merges) shown by length only.",
+             "# format: key = value  # value type"]
+    for key, f in r.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        vtype = f.types[0]
+        if vtype == VT.STRING:
+            val = json.dumps(bytes(f.parts[f.data[0]]).decode("utf-8"), ensure_ascii=False)
+            typ = "STRING"
+        elif vtype == VT.ARRAY:
+            sub = f.types[1]
+            n = len(f.data)
+            typ = f"ARRAY[{sub.name}]"
+            if key.startswith("tokenizer.") and n > 16:
+                val = f"[{n} items]"
+            elif sub == VT.STRING:
+                items = [json.dumps(bytes(f.parts[i]).decode("utf-8"), ensure_ascii=False) for i in f.data[:16]]
+                val = "[" + ", ".join(items) + (", ..." if n > 16 else "") + "]"
+            else:
+                items = [scalar(f.parts[i], sub) for i in f.data[:32]]
+                val = "[" + ", ".join(items) + (f", ... ({n} items)" if n > 32 else "") + "]"
+        else:
+            val = scalar(f.parts[f.data[0]], vtype)
+            typ = vtype.name
+        lines.append(f"{key} = {val}  # {typ}")
+    lines.append(f"# tensors in file order ({len(r.tensors)}): name type shape(ne0, ne1, ...)")
+    for t in r.tensors:
+        lines.append(f"# {t.name} {t.tensor_type.name} {[int(x) for x in t.shape]}")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 WRITERS = {
     "llama-tied": write_llama_tied,
     "llama-untied-sharded": write_llama_untied_sharded,
     "mistral": write_mistral,
     "qwen2": write_qwen2,
+    "gemma": write_gemma,
+    "gemma2": write_gemma2,
+    "gemma3": write_gemma3,
+    "qwen3": write_qwen3,
+    "phi3": write_phi3,
+    "phi3-longrope": write_phi3_longrope,
+    "minicpm": write_minicpm,
+    "smollm3": write_smollm3,
 }
 
 
@@ -608,6 +999,8 @@ def main() -> None:
             out = golden / f"{v}-{t}.gguf"
             convert(llama_cpp, d, t, out, logs)
             print(f"  golden {out.name}: {out.stat().st_size} bytes")
+        if v in NEW_FAMILIES:
+            write_hparams(golden / f"{v}-f32.gguf", golden / f"{v}.hparams.txt", llama_cpp)
 
     if args.smollm2 is not None and not args.skip_convert:
         args.big_out.mkdir(parents=True, exist_ok=True)
@@ -617,7 +1010,8 @@ def main() -> None:
             print(f"  big golden {out}: {out.stat().st_size} bytes")
 
     # manifest over everything currently in checkpoints/ and golden/
-    files = sorted(p for p in list(ck_root.rglob("*")) + list(golden.glob("*.gguf")) if p.is_file())
+    files = sorted(p for p in list(ck_root.rglob("*")) + list(golden.glob("*.gguf"))
+                   + list(golden.glob("*.hparams.txt")) if p.is_file())
     lines = [f"{sha256(p)}  {p.relative_to(args.out)}" for p in files]
     (golden / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_json(golden / "MANIFEST.json", {

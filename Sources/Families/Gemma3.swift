@@ -82,36 +82,15 @@ public struct Gemma3: Family {
 
     // MARK: inference
 
-    struct Layer: Sendable {
-        let attnNorm: [Float], qNorm: [Float], kNorm: [Float], postAttnNorm: [Float], ffnNorm: [Float], postFFNNorm: [Float]
-        let wq: Weight, wk: Weight, wv: Weight, wo: Weight
-        let wGate: Weight, wUp: Weight, wDown: Weight
-        let rope: RoPE.Key
-        /// > 0 on sliding-window layers.
-        let window: Int
-    }
-
     public let dims: ModelDims
     public let tokenEmbd: Weight
-    let output: Weight
-    let outputNorm: [Float]
-    let layers: [Layer]
-    let eps: Float
-    let attentionScale: Float
-    let finalSoftcap: Float
+    let block: GemmaBlock
 
     public init(_ t: TensorSet) throws(FileError) {
         let d = try t.standardDims()
         dims = d
-        let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
         let untied = try t.optionalMatrix(TensorName.output, [d.nEmbd, d.nVocab])
-        output = untied ?? tokenEmbd
-        outputNorm = try t.vector(TensorName.outputNorm, d.nEmbd)
-        eps = try t.float("attention.layer_norm_rms_epsilon", default: 1e-6)
-        finalSoftcap = try t.float("final_logit_softcapping", default: 0)
-        // gemma_pytorch: the 27B model scales queries by 1/√(n_embd/n_head), the others by 1/√head_dim
-        attentionScale = d.nLayer == 62 ? 1 / sqrtf(Float(d.nEmbd / d.nHead)) : 1 / sqrtf(Float(d.headDim))
         let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
         guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
         let base = try t.float("rope.freq_base", default: 10000, positive: true)
@@ -125,63 +104,17 @@ public struct Gemma3: Family {
         // llama_model_gemma3::load_arch_hparams: sliding-window layers when a window is given, by
         // the pattern array or period (default 6: five local layers, then a global one)
         let nSWA = try t.int("attention.sliding_window", default: 0, in: 0...Int(Int32.max))
-        var isSWA = Array(repeating: false, count: d.nLayer)
-        if nSWA > 0 {
-            if let a = try t.boolArray("attention.sliding_window_pattern", count: d.nLayer) { isSWA = a } else {
-                let n = try t.int("attention.sliding_window_pattern", default: 6, in: 0...ModelDims.maxLayers)
-                isSWA = (0..<d.nLayer).map { n == 0 || $0 % n < n - 1 }
-            }
-        }
-        var layers: [Layer] = []
-        for i in 0..<d.nLayer {
-            func n(_ s: String) -> String { TensorName.block(i, s) }
-            layers.append(Layer(
-                attnNorm: try t.vector(n("attn_norm.weight"), d.nEmbd),
-                qNorm: try t.vector(n("attn_q_norm.weight"), d.headDim), kNorm: try t.vector(n("attn_k_norm.weight"), d.headDim),
-                postAttnNorm: try t.vector(n("post_attention_norm.weight"), d.nEmbd),
-                ffnNorm: try t.vector(n("ffn_norm.weight"), d.nEmbd), postFFNNorm: try t.vector(n("post_ffw_norm.weight"), d.nEmbd),
-                wq: try t.matrix(n("attn_q.weight"), [d.nEmbd, qWidth]), wk: try t.matrix(n("attn_k.weight"), [d.nEmbd, kvWidth]),
-                wv: try t.matrix(n("attn_v.weight"), [d.nEmbd, kvWidth]), wo: try t.matrix(n("attn_output.weight"), [qWidth, d.nEmbd]),
-                wGate: try t.matrix(n("ffn_gate.weight"), [d.nEmbd, d.nFF]), wUp: try t.matrix(n("ffn_up.weight"), [d.nEmbd, d.nFF]),
-                wDown: try t.matrix(n("ffn_down.weight"), [d.nFF, d.nEmbd]),
-                rope: isSWA[i] ? local : global, window: isSWA[i] ? nSWA : 0))
-        }
-        self.layers = layers
+        let isSWA = nSWA > 0 ? try GemmaBlock.swaPattern(t, layers: d.nLayer, defaultPeriod: 6) : Array(repeating: false, count: d.nLayer)
+        block = try GemmaBlock(
+            t, dims: d, output: untied ?? tokenEmbd, qkNorm: true, postNorms: true,
+            eps: try t.float("attention.layer_norm_rms_epsilon", default: 1e-6),
+            // gemma_pytorch: the 27B model scales queries by 1/√(n_embd/n_head), the others by 1/√head_dim
+            attentionScale: d.nLayer == 62 ? 1 / sqrtf(Float(d.nEmbd / d.nHead)) : 1 / sqrtf(Float(d.headDim)),
+            attnSoftcap: 0, finalSoftcap: try t.float("final_logit_softcapping", default: 0),
+            rope: isSWA.map { $0 ? local : global }, window: isSWA.map { $0 ? nSWA : 0 })
     }
 
-    public func embed(_ tokens: [Int32], _ pass: Pass) -> Matrix {
-        pass.embedRows(tokenEmbd, tokens, scale: sqrtf(Float(dims.nEmbd)))
-    }
-
-    public func layer(_ il: Int, _ x: Matrix, _ p: Pass) {
-        let l = layers[il], d = dims
-        let cur = p.matrix("cur", cols: d.nEmbd)
-        p.rmsNorm(x, l.attnNorm, eps: eps, into: cur)
-        let q = p.mul(l.wq, cur, "q"), k = p.mul(l.wk, cur, "k"), v = p.mul(l.wv, cur, "v")
-        p.rmsNorm(q, l.qNorm, eps: eps, into: q, groups: d.nHead)
-        p.rope(q, heads: d.nHead, l.rope)
-        p.rmsNorm(k, l.kNorm, eps: eps, into: k, groups: d.nHeadKV)
-        p.rope(k, heads: d.nHeadKV, l.rope)
-        p.scale(q, attentionScale)
-        let attn = p.attention(layer: il, q: q, k: k, v: v, heads: d.nHead, kvHeads: d.nHeadKV, headDim: d.headDim,
-                               scale: 1, window: l.window)
-        let proj = p.mul(l.wo, attn, "proj")
-        p.rmsNorm(proj, l.postAttnNorm, eps: eps, into: proj)
-        p.add(x, proj)                                   // sa_out
-        p.rmsNorm(x, l.ffnNorm, eps: eps, into: cur)
-        let gate = p.mul(l.wGate, cur, "gate"), up = p.mul(l.wUp, cur, "up")
-        p.geglu(gate, up)
-        let down = p.mul(l.wDown, gate, "proj")
-        p.rmsNorm(down, l.postFFNNorm, eps: eps, into: down)
-        p.add(x, down)
-    }
-
-    public func output(_ x: Matrix, _ p: Pass) -> Matrix {
-        let normed = p.matrix("out_norm", cols: dims.nEmbd, rows: x.rows)
-        p.rmsNorm(x, outputNorm, eps: eps, into: normed)
-        let out = Matrix(rows: x.rows, cols: dims.nVocab)
-        p.engine.multiply(output, normed, into: out)
-        if finalSoftcap > 0 { p.softcap(out, finalSoftcap) }
-        return out
-    }
+    public func embed(_ tokens: [Int32], _ pass: Pass) -> Matrix { block.embed(tokenEmbd, tokens, pass) }
+    public func layer(_ il: Int, _ x: Matrix, _ pass: Pass) { block.layer(il, x, pass) }
+    public func output(_ x: Matrix, _ pass: Pass) -> Matrix { block.output(x, pass) }
 }

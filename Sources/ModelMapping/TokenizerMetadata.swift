@@ -15,10 +15,13 @@ public struct TokenizerOptions: Sendable {
     public var llamaQuirks: Bool
     /// `tokenizer.ggml.add_space_prefix` set after the vocabulary (Gemma: false).
     public var addSpacePrefix: Bool?
+    /// GemmaModel.set_vocab: CodeGemma's fill-in-the-middle and end-of-turn ids (67–70, 107).
+    public var gemmaFIMTokens: Bool
 
-    public init(llamaQuirks: Bool = false, addSpacePrefix: Bool? = nil) {
+    public init(llamaQuirks: Bool = false, addSpacePrefix: Bool? = nil, gemmaFIMTokens: Bool = false) {
         self.llamaQuirks = llamaQuirks
         self.addSpacePrefix = addSpacePrefix
+        self.gemmaFIMTokens = gemmaFIMTokens
     }
 }
 
