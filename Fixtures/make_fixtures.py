@@ -47,6 +47,39 @@ byte_fallback like Llama-2's). Intermediate is 32, not 128, to keep Fixtures/ ne
                         above the pieces, the rest stay [PADn]. pad_token_id 999 is out of
                         range (skipped). add_prefix_space false is IGNORED for Qwen2.
 
+New families (hidden 32, intermediate 32, same tokenizer.model; config.json written by
+transformers' own config class via save_pretrained, so it carries this transformers version's
+field names, e.g. rope_parameters and dtype; each also gets golden/<variant>.hparams.txt, the
+f32 golden's metadata in file order with value types, plus its tensor list):
+
+  gemma                 GemmaForCausalLM, F16, 1 KV head, head_dim 32 (n_head*head_dim 128 !=
+                        hidden), tied. Norm weights are stored as w for x*(1+w): convert adds 1
+                        AFTER its dtype step, which keeps F16 as F16, so the +1 is rounded in F16
+                        here (BF16 sources are upcast to F32 first). No rope.freq_base key
+                        (GemmaModel does not call TextModel.set_gguf_parameters). CodeGemma ids
+                        67..70/107 are forced in: only eot (107 < n_vocab) gets a handler.
+  gemma2                Gemma2ForCausalLM, BF16, 4 layers, attn/final logit soft-capping,
+                        sliding_window, sandwich norms, query_pre_attn_scalar (no GGUF key), chat
+                        template.
+  gemma3                Gemma3ForCausalLM (gemma3_text), BF16, 4 layers, sliding_window_pattern 2,
+                        q/k norms (+1 too), linear rope factor 8 on global layers, rope_local_base_freq
+                        -> rope.freq_base_swa. Several keys written twice (first position, last value).
+  qwen3                 Qwen3ForCausalLM, BF16, q/k norms, head_dim 16 != hidden/heads, untied.
+  phi3                  Phi3ForCausalLM, F32, fused qkv_proj / gate_up_proj (-> attn_qkv, ffn_up of
+                        2*n_ff rows), partial_rotary_factor 0.75, sliding_window 2047, untied,
+                        Phi-3's added tokens (Phi3's own vocab code: no does_token_look_special).
+  phi3-longrope         as phi3 but BF16, tied, longrope short/long factors (rope_factors_* tensors,
+                        written first) and rope.scaling.attn_factor (written during tensor
+                        preparation, so it lands right after general.architecture).
+  minicpm               MiniCPMForCausalLM (no transformers class: config.json by hand, convert
+                        reads it as plain JSON), BF16, scale_emb / scale_depth / dim_model_base,
+                        q/k permuted like llama, tied, no rope_theta; "_name_or_path" feeds general.*.
+  smollm3               SmolLM3ForCausalLM, BF16, 4 layers, no_rope_layers [1,1,1,0] (no GGUF key:
+                        llama.cpp hard-codes NoPE every 4th layer), no BOS, tied.
+  (phi2 is not here: PhiForCausalLM goes through _set_vocab_gpt2, whose pre-tokenizer check
+  hashes the token ids of a fixed text and only accepts known models' ids, so it needs a real
+  50k+ vocabulary -- megabytes of embeddings per golden.)
+
 Weights are seeded numpy normals. A few tensors carry edge values (F16 overflow, F16/BF16
 subnormals, exact round-to-nearest-even ties, -0.0, an all-zero Q8_0 block) so the dtype
 conversion paths get checked bit for bit. No NaN (Q8_0 of NaN is undefined in numpy).
