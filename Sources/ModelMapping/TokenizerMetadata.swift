@@ -15,6 +15,9 @@ public struct TokenizerOptions: Sendable {
     public var llamaQuirks: Bool
     /// `tokenizer.ggml.add_space_prefix` set after the vocabulary (Gemma: false).
     public var addSpacePrefix: Bool?
+    /// Phi3MiniModel.set_vocab's own SentencePiece reader: added tokens from tokenizer_config.json
+    /// and tokenizer.json kept verbatim, CONTROL only when marked special.
+    public var phi3Vocab = false
     /// GemmaModel.set_vocab: CodeGemma's fill-in-the-middle and end-of-turn ids (67–70, 107).
     public var gemmaFIMTokens: Bool
 
@@ -45,8 +48,9 @@ public struct TokenizerMetadata: Sendable {
         }
         let nVocab: Int
         if FileManager.default.fileExists(atPath: spmPath) {
-            let (tokens, scores, types) = try Self.sentencePieceVocab(spmPath: spmPath, directory: directory,
-                                                                       config: config, tokenizerConfig: tokenizerConfig)
+            let (tokens, scores, types) = try Self.sentencePieceVocab(spmPath: spmPath, directory: directory, config: config,
+                                                                       tokenizerConfig: tokenizerConfig, tokenizerJSON: tokenizerJSON,
+                                                                       phi3: options.phi3Vocab)
             entries.append(("tokenizer.ggml.model", .string("llama")))
             entries.append(("tokenizer.ggml.pre", .string("default")))
             entries.append(("tokenizer.ggml.tokens", .strings(tokens)))
@@ -89,8 +93,8 @@ public struct TokenizerMetadata: Sendable {
         if let i = entries.firstIndex(where: { $0.key == key }) { entries[i].value = value } else { entries.append((key, value)) }
     }
 
-    static func sentencePieceVocab(spmPath: String, directory: String, config: ModelConfig,
-                                   tokenizerConfig: JSONObject?) throws(FileError) -> ([String], [Float], [GGUFTokenType]) {
+    static func sentencePieceVocab(spmPath: String, directory: String, config: ModelConfig, tokenizerConfig: JSONObject?,
+                                   tokenizerJSON: JSONObject?, phi3: Bool) throws(FileError) -> ([String], [Float], [GGUFTokenType]) {
         let model = try SentencePieceModel(path: spmPath)
         let vocabSize = (config.vocabSize.flatMap { $0 > 0 ? $0 : nil }) ?? model.pieces.count
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
@@ -116,6 +120,27 @@ public struct TokenizerMetadata: Sendable {
                 scores[id] = -1000
                 types[id] = .userDefined
             }
+        }
+        if phi3 {
+            var added: [(Int, String, Bool)] = []
+            for (idText, data) in tokenizerConfig?["added_tokens_decoder"]?.objectValue?.entries.map({ $0 }) ?? [] {
+                guard let id = Int(idText), let content = data["content"]?.stringValue else { continue }
+                added.append((id, content, data["special"]?.boolValue ?? false))
+            }
+            for data in tokenizerJSON?["added_tokens"]?.arrayValue ?? [] {
+                guard let id = data["id"]?.intValue, let content = data["content"]?.stringValue else { continue }
+                added.append((id, content, data["special"]?.boolValue ?? false))
+            }
+            for (id, content, special) in added {
+                // Python would index past its list and fail; we refuse the same file
+                guard id >= 0, id < vocabSize else {
+                    throw FileError(path: spmPath, message: "added token id \(id) is not below the vocabulary size \(vocabSize)")
+                }
+                tokens[id] = content
+                scores[id] = -1000
+                types[id] = special ? .control : .userDefined
+            }
+            return (tokens, scores, types)
         }
         if let decoder = tokenizerConfig?["added_tokens_decoder"]?.objectValue {
             for (idText, data) in decoder.entries {
