@@ -179,6 +179,7 @@ public struct ConversionPlan: OutputPlan {
 
         var kv: [(String, GGUFValue)] = []
         kv.append(("general.architecture", .string(family.ggufArchitecture)))
+        kv += try family.earlyKeys(config)
         kv.append(("general.type", .string("model")))
         kv += naming.ggufKeys()
         kv += hparams

@@ -18,6 +18,9 @@ public protocol Family: Architecture {
     static var configDefaults: JSONObject { get }
     /// The `<arch>.*` keys (and `general.file_type`) in convert_hf_to_gguf's order.
     static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)]
+    /// Keys convert writes while preparing tensors, before the rest of the metadata (right after
+    /// `general.architecture`).
+    static func earlyKeys(_ c: ModelConfig) throws(FileError) -> [(String, GGUFValue)]
     /// What becomes of one checkpoint tensor; nil when the family has no GGUF name for it.
     static func tensor(_ hfName: String, _ c: ModelConfig) -> TensorRule?
     /// Tensors computed at conversion time (llama3's `rope_freqs`), once the hyper-parameters are
@@ -29,6 +32,7 @@ public protocol Family: Architecture {
 
 extension Family {
     public static var configDefaults: JSONObject { JSONObject() }
+    public static func earlyKeys(_ c: ModelConfig) throws(FileError) -> [(String, GGUFValue)] { [] }
     public static func generatedTensors(_ c: ModelConfig) throws(FileError) -> [(name: String, values: [Float])] { [] }
     public static func tokenizerOptions(_ c: ModelConfig) -> TokenizerOptions { TokenizerOptions() }
 }
@@ -120,7 +124,7 @@ public struct NameMap: Sendable {
 /// The families we convert and run. Adding one is its file and a line here.
 public enum Families {
     public static let all: [any Family.Type] = [
-        Llama.self, Qwen2.self, Qwen3.self, Gemma.self, Gemma2.self, Gemma3.self,
+        Llama.self, Qwen2.self, Qwen3.self, Gemma.self, Gemma2.self, Gemma3.self, Phi3.self, MiniCPM.self,
     ]
 
     /// The family converting HF class `name`.

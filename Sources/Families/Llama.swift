@@ -16,9 +16,14 @@ public struct Llama: Family {
     public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
         // transformers' LlamaConfig and MistralConfig fill head_dim in when config.json omits it,
         // and convert_hf_to_gguf reads the loaded config, so key_length is written for them anyway.
-        var kv = Standard.textModel(c, arch: ggufArchitecture, headDim: c.headDim ?? c.embeddingLength / c.headCount, fileType: fileType)
-        if let v = c.vocabSize { kv.append(("\(ggufArchitecture).vocab_size", .uint32(UInt32(v)))) }
-        kv.append(("\(ggufArchitecture).rope.dimension_count", .uint32(UInt32(c.headDim ?? c.embeddingLength / c.headCount))))
+        llamaParameters(c, arch: ggufArchitecture, headDim: c.headDim ?? c.embeddingLength / c.headCount, fileType: fileType)
+    }
+
+    /// LlamaModel.set_gguf_parameters: TextModel's keys, the vocabulary size and the rope dims.
+    static func llamaParameters(_ c: ModelConfig, arch: String, headDim: Int?, fileType: UInt32) -> [(String, GGUFValue)] {
+        var kv = Standard.textModel(c, arch: arch, headDim: headDim, fileType: fileType)
+        if let v = c.vocabSize { kv.append(("\(arch).vocab_size", .uint32(UInt32(v)))) }
+        kv.append(("\(arch).rope.dimension_count", .uint32(UInt32(c.headDim ?? c.embeddingLength / c.headCount))))
         return kv
     }
 

@@ -80,11 +80,20 @@ struct StandardBlock: Sendable {
     let rope: RoPE.Key
     /// Layers that skip RoPE (SmolLM3's NoPE layers).
     let noRope: [Bool]
+    /// Each residual branch scaled before it is added (MiniCPM's scale_depth/√n_layer); 0: none.
+    let residualScale: Float
+    /// Attention output bias (`attn_output.bias`, optional).
+    let outputBiases: [[Float]?]
 
     /// Takes the tensors llama.cpp's loader creates for these families. `qkNorm` makes
     /// `attn_q_norm`/`attn_k_norm` required.
-    init(_ t: TensorSet, dims: ModelDims, neox: Bool, qkNorm: Bool = false, noRope: [Bool]? = nil) throws(FileError) {
+    init(_ t: TensorSet, dims: ModelDims, neox: Bool, qkNorm: Bool = false, noRope: [Bool]? = nil,
+         residualScale: Float = 0) throws(FileError) {
         self.dims = dims
+        self.residualScale = residualScale
+        var ob: [[Float]?] = []
+        for i in 0..<dims.nLayer { ob.append(try t.optionalVector(TensorName.block(i, "attn_output.bias"), dims.nEmbd)) }
+        outputBiases = ob
         let d = dims
         let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
         let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
@@ -136,11 +145,14 @@ struct StandardBlock: Sendable {
         let attn = p.attention(layer: il, q: q, k: k, v: v, heads: d.nHead, kvHeads: d.nHeadKV, headDim: d.headDim,
                                scale: 1 / sqrtf(Float(d.headDim)))
         let proj = p.mul(l.wo, attn, "proj")
+        if let b = outputBiases[il] { p.addBias(proj, b) }
+        if residualScale != 0 { p.scale(proj, residualScale) }
         p.add(x, proj)
         p.rmsNorm(x, l.ffnNorm, eps: eps, into: cur)
         let gate = p.mul(l.wGate, cur, "gate"), up = p.mul(l.wUp, cur, "up")
         p.swiglu(gate, up)
         let down = p.mul(l.wDown, gate, "proj")
+        if residualScale != 0 { p.scale(down, residualScale) }
         p.add(x, down)
     }
 

@@ -107,6 +107,8 @@ public final class Pass: @unchecked Sendable {
     public let rows: Int
     /// Positions already in the cache: the batch's first row sits at position `past`.
     public let past: Int
+    /// The context this run holds (llama.cpp's n_ctx): the cache's capacity, else the batch.
+    public var contextSize: Int { cache?.capacity ?? past + rows }
     public let cache: KVCache?
     private var scratch: [String: Matrix] = [:]
     private var ropes: [RoPE.Key: RoPE] = [:]
@@ -211,6 +213,14 @@ public final class Pass: @unchecked Sendable {
             let x = g.data[i]
             g.data[i] = x / (1 + expf(-x)) * u.data[i]
         }
+    }
+
+    /// The columns `from..<from+cols` of `m` into the scratch matrix `key` (a view of a fused
+    /// projection: Phi-3's qkv and gate/up).
+    public func columns(_ m: Matrix, from: Int, count cols: Int, _ key: String) -> Matrix {
+        let out = matrix(key, cols: cols, rows: m.rows)
+        for t in 0..<m.rows { out.row(t).update(from: m.row(t) + from, count: cols) }
+        return out
     }
 
     /// g ← gelu(g)·u (ggml_geglu_split), gelu from ggml's f16 table as GGML_GELU_FP16 builds do.
@@ -439,12 +449,15 @@ public struct RoPE: Sendable {
         public var freqScale: Float
         /// Per-frequency divisors (`rope_freqs.weight`, llama3 and LongRoPE factors).
         public var factors: [Float]?
-        public init(dims: Int, neox: Bool, base: Float, freqScale: Float = 1, factors: [Float]? = nil) {
+        /// ggml's mscale: cos and sin multiplied by it (LongRoPE's `rope.scaling.attn_factor`).
+        public var attnFactor: Float
+        public init(dims: Int, neox: Bool, base: Float, freqScale: Float = 1, factors: [Float]? = nil, attnFactor: Float = 1) {
             self.dims = dims
             self.neox = neox
             self.base = base
             self.freqScale = freqScale
             self.factors = factors
+            self.attnFactor = attnFactor
         }
     }
 
@@ -465,8 +478,8 @@ public struct RoPE: Sendable {
             for i in 0..<half {
                 let ff = k.factors?[i] ?? 1
                 let t = k.freqScale * (theta / ff)
-                c[p * half + i] = cosf(t)
-                s[p * half + i] = sinf(t)
+                c[p * half + i] = cosf(t) * k.attnFactor
+                s[p * half + i] = sinf(t) * k.attnFactor
                 theta *= thetaScale
             }
         }
@@ -541,7 +554,7 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Floa
 /// Keys and values of the positions evaluated so far, per layer (for generation).
 public final class KVCache: @unchecked Sendable {
     public internal(set) var count = 0
-    let capacity: Int
+    public let capacity: Int
     let cols: Int
     var k: [UnsafeMutablePointer<Float>]
     var v: [UnsafeMutablePointer<Float>]

@@ -18,7 +18,7 @@ public struct TokenizerOptions: Sendable {
     /// Phi3MiniModel.set_vocab's own SentencePiece reader: added tokens from tokenizer_config.json
     /// and tokenizer.json kept verbatim, CONTROL only when marked special.
     public var phi3Vocab = false
-    /// GemmaModel.set_vocab: CodeGemma's fill-in-the-middle and end-of-turn ids (67–70, 107).
+    /// GemmaModel.set_vocab: CodeGemma's end-of-turn id (107), forced.
     public var gemmaFIMTokens: Bool
 
     public init(llamaQuirks: Bool = false, addSpacePrefix: Bool? = nil, gemmaFIMTokens: Bool = false) {
@@ -84,6 +84,9 @@ public struct TokenizerMetadata: Sendable {
         if options.llamaQuirks, (config.vocabSize ?? 32000) == 49152 {
             set("tokenizer.ggml.add_bos_token", .bool(false))
         }
+        // GemmaModel's second SpecialVocab forces CodeGemma's ids; of prefix/suffix/middle/fsep/eot
+        // gguf-py has a writer for eot only.
+        if options.gemmaFIMTokens { set("tokenizer.ggml.eot_token_id", .uint32(107)) }
         if let ap = options.addSpacePrefix { set("tokenizer.ggml.add_space_prefix", .bool(ap)) }
         _ = nVocab
     }

@@ -18,7 +18,8 @@ func tempOutput(_ name: String) -> String {
 /// Our output against GGUFs that llama.cpp's convert_hf_to_gguf.py wrote for the same tiny
 /// checkpoints (Fixtures/make_fixtures.py): the whole file must be byte-identical.
 @Suite struct GoldenTests {
-    static let variants = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2"]
+    static let variants = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2",
+                           "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm"]
     static let cases = variants.flatMap { v in OutType.allCases.map { (v, $0) } }
 
     @Test(arguments: cases)
