@@ -62,13 +62,16 @@ public final class OwnedBytes {
 }
 
 extension ModelLoader {
-    /// The tokenizer of a GGUF file (its tokenizer.ggml.* metadata) or a checkpoint directory,
+    /// The tokenizer of a GGUF file (its tokenizer.ggml.* metadata) or a checkpoint directory (the
+    /// metadata its conversion writes, which `load` put into the model: the vocabulary the GGUF
+    /// would hold, however the family's converter builds it),
     /// refused unless its vocabulary is the model's embedding (llama.cpp sizes `token_embd` from the
     /// vocabulary, so a mismatch is a broken file, and an id past the embedding a read past the weights).
     public static func tokenizer(_ path: String, for model: Model) throws(FileError) -> Tokenizer {
         var isDir: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-        let t = isDir.boolValue ? try Tokenizer(directory: path) : try Tokenizer(ggufPath: path)
+        let t = isDir.boolValue ? try Tokenizer(metadata: model.metadata.filter { $0.key.hasPrefix("tokenizer.") }, path: path)
+                                : try Tokenizer(ggufPath: path)
         guard t.vocabularySize == model.hparams.nVocab else {
             throw FileError(path: path, message: "the vocabulary has \(t.vocabularySize) tokens, the embedding \(model.hparams.nVocab) rows")
         }

@@ -7,10 +7,15 @@ import StrictJSON
 extension Tokenizer {
     /// Loads the `tokenizer.*` metadata of a GGUF file, as llama.cpp's `llama_vocab::load` reads it.
     public convenience init(gguf: GGUFFile) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: gguf.path, message: oneLine(m, limit: 400)) }
-        var spec = Spec(path: gguf.path, model: "")
         var meta: [String: GGUFValue] = [:]
         for (k, v) in gguf.metadata where k.hasPrefix("tokenizer.") { meta[k] = v }
+        try self.init(metadata: meta, path: gguf.path)
+    }
+
+    /// Loads `tokenizer.*` metadata (a GGUF file's, or what converting a checkpoint would write).
+    public convenience init(metadata meta: [String: GGUFValue], path: String) throws(FileError) {
+        func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m, limit: 400)) }
+        var spec = Spec(path: path, model: "")
         guard case .string(let model)? = meta["tokenizer.ggml.model"] else { throw fail("no tokenizer.ggml.model: the file has no vocabulary") }
         spec.model = model
         if case .string(let p)? = meta["tokenizer.ggml.pre"] { spec.pre = p }
