@@ -74,8 +74,7 @@ public struct Gemma: Family {
         let d = try t.standardDims()
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
-        let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
-        guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
+        let ropeDims = try t.ropeDims(headDim: d.headDim)
         let rope = RoPE.Key(dims: ropeDims, neox: true, base: try t.float("rope.freq_base", default: 10000, positive: true))
         block = try GemmaBlock(
             t, dims: d, output: tokenEmbd, qkNorm: false, postNorms: false,

@@ -71,8 +71,7 @@ public struct Gemma2: Family {
         let d = try t.standardDims()
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
-        let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
-        guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
+        let ropeDims = try t.ropeDims(headDim: d.headDim)
         // llama_model_gemma2::load_arch_hparams: local layers share the global rope unless a
         // separate base is given; the window defaults to 4096
         let base = try t.float("rope.freq_base", default: 10000, positive: true)

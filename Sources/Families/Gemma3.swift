@@ -91,8 +91,7 @@ public struct Gemma3: Family {
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
         let untied = try t.optionalMatrix(TensorName.output, [d.nEmbd, d.nVocab])
-        let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
-        guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
+        let ropeDims = try t.ropeDims(headDim: d.headDim)
         let base = try t.float("rope.freq_base", default: 10000, positive: true)
         let baseSWA = try t.float("rope.freq_base_swa", default: 10000, positive: true)
         if let type = t.string("rope.scaling.type"), type != "linear", type != "none" {

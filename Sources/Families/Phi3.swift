@@ -153,8 +153,7 @@ public struct Phi3: Family {
         outputBias = try t.optionalVector("output.bias", d.nVocab)
         outputNorm = try t.vector(TensorName.outputNorm, d.nEmbd)
         eps = try t.float("attention.layer_norm_rms_epsilon", default: 1e-5)
-        let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
-        guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
+        let ropeDims = try t.ropeDims(headDim: d.headDim)
         let base = try t.float("rope.freq_base", default: 10000, positive: true)
         let attnFactor = try t.float("rope.scaling.attn_factor", default: 1, positive: true)
         let short = try t.optionalVector("rope_factors_short.weight", ropeDims / 2)

@@ -68,6 +68,8 @@ struct StandardBlock: Sendable {
         let attnNorm: [Float], ffnNorm: [Float]
         let wq: Weight, wk: Weight, wv: Weight, wo: Weight
         let bq: [Float]?, bk: [Float]?, bv: [Float]?
+        /// `attn_output.bias` (optional).
+        let bo: [Float]?
         let qNorm: [Float]?, kNorm: [Float]?
         let wGate: Weight, wUp: Weight, wDown: Weight
     }
@@ -82,8 +84,6 @@ struct StandardBlock: Sendable {
     let noRope: [Bool]
     /// Each residual branch scaled before it is added (MiniCPM's scale_depth/√n_layer); 0: none.
     let residualScale: Float
-    /// Attention output bias (`attn_output.bias`, optional).
-    let outputBiases: [[Float]?]
 
     /// Takes the tensors llama.cpp's loader creates for these families. `qkNorm` makes
     /// `attn_q_norm`/`attn_k_norm` required.
@@ -91,13 +91,9 @@ struct StandardBlock: Sendable {
          residualScale: Float = 0) throws(FileError) {
         self.dims = dims
         self.residualScale = residualScale
-        var ob: [[Float]?] = []
-        for i in 0..<dims.nLayer { ob.append(try t.optionalVector(TensorName.block(i, "attn_output.bias"), dims.nEmbd)) }
-        outputBiases = ob
         let d = dims
         let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
-        let ropeDims = try t.int("rope.dimension_count", default: d.headDim, in: 0...d.headDim)
-        guard ropeDims % 2 == 0 else { throw t.fail("\(t.architecture).rope.dimension_count \(ropeDims) is odd") }
+        let ropeDims = try t.ropeDims(headDim: d.headDim)
         eps = try t.float("attention.layer_norm_rms_epsilon", default: 1e-5)
         let base = try t.float("rope.freq_base", default: 10000, positive: true)
         let factors = try t.optionalVector(TensorName.ropeFreqs, ropeDims / 2)
@@ -120,6 +116,7 @@ struct StandardBlock: Sendable {
                 wq: try t.matrix(n("attn_q.weight"), [d.nEmbd, qWidth]), wk: try t.matrix(n("attn_k.weight"), [d.nEmbd, kvWidth]),
                 wv: try t.matrix(n("attn_v.weight"), [d.nEmbd, kvWidth]), wo: try t.matrix(n("attn_output.weight"), [qWidth, d.nEmbd]),
                 bq: try bias("attn_q.bias", qWidth), bk: try bias("attn_k.bias", kvWidth), bv: try bias("attn_v.bias", kvWidth),
+                bo: try t.optionalVector(n("attn_output.bias"), d.nEmbd),
                 qNorm: qkNorm ? try t.vector(n("attn_q_norm.weight"), d.headDim) : nil,
                 kNorm: qkNorm ? try t.vector(n("attn_k_norm.weight"), d.headDim) : nil,
                 wGate: try t.matrix(n("ffn_gate.weight"), [d.nEmbd, d.nFF]), wUp: try t.matrix(n("ffn_up.weight"), [d.nEmbd, d.nFF]),
@@ -145,7 +142,7 @@ struct StandardBlock: Sendable {
         let attn = p.attention(layer: il, q: q, k: k, v: v, heads: d.nHead, kvHeads: d.nHeadKV, headDim: d.headDim,
                                scale: 1 / sqrtf(Float(d.headDim)))
         let proj = p.mul(l.wo, attn, "proj")
-        if let b = outputBiases[il] { p.addBias(proj, b) }
+        if let b = l.bo { p.addBias(proj, b) }
         if residualScale != 0 { p.scale(proj, residualScale) }
         p.add(x, proj)
         p.rmsNorm(x, l.ffnNorm, eps: eps, into: cur)

@@ -181,6 +181,13 @@ public struct TensorSet {
         return out
     }
 
+    /// `rope.dimension_count`: the rotated dims of each head (default all of `headDim`), even.
+    public func ropeDims(headDim: Int) throws(FileError) -> Int {
+        let n = try int("rope.dimension_count", default: headDim, in: 0...headDim)
+        guard n % 2 == 0 else { throw fail("\(architecture).rope.dimension_count \(n) is odd") }
+        return n
+    }
+
     /// The attention geometry most families share: widths, heads, head size, feed-forward width,
     /// and the vocabulary from the embedding's rows.
     public func standardDims(embedding: String = "token_embd.weight") throws(FileError) -> ModelDims {
