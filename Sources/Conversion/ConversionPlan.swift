@@ -97,9 +97,7 @@ public struct ConversionPlan: OutputPlan {
             throw FileError(path: directory, message: "not a model directory (no such directory)")
         }
         let raw = try ModelConfig.architecture(directory: directory)
-        guard let family = Families.forHF(raw.architecture) else {
-            throw FileError(path: raw.path, message: "unsupported architecture \(displayName(raw.architecture)); supported: \(Families.supportedHF)")
-        }
+        let family = try Families.family(hf: raw.architecture, path: raw.path)
         let config = try ModelConfig(path: raw.path, json: raw.json, defaults: family.configDefaults)
         let ckpt = try SafetensorsCheckpoint(path: directory)
         self.directory = directory

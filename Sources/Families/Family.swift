@@ -136,10 +136,11 @@ public enum Families {
     public static var supportedHF: String { all.flatMap { $0.hfArchitectures }.joined(separator: ", ") }
     public static var supportedGGUF: String { all.map { $0.ggufArchitecture }.joined(separator: ", ") }
 
-    /// The family of a checkpoint's `config.json`, or a one-line error listing the supported ones.
-    public static func family(of c: ModelConfig) throws(FileError) -> any Family.Type {
-        guard let f = forHF(c.architecture) else {
-            throw FileError(path: c.path, message: "unsupported architecture \(displayName(c.architecture)); supported: \(supportedHF)")
+    /// The family of a checkpoint's `config.json` (`architectures[0]` named `hf`, read from `path`),
+    /// or a one-line error listing the supported ones.
+    public static func family(hf: String, path: String) throws(FileError) -> any Family.Type {
+        guard let f = forHF(hf) else {
+            throw FileError(path: path, message: "unsupported architecture \(displayName(hf)); supported: \(supportedHF)")
         }
         return f
     }
