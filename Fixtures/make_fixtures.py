@@ -76,9 +76,14 @@ f32 golden's metadata in file order with value types, plus its tensor list):
                         q/k permuted like llama, tied, no rope_theta; "_name_or_path" feeds general.*.
   smollm3               SmolLM3ForCausalLM, BF16, 4 layers, no_rope_layers [1,1,1,0] (no GGUF key:
                         llama.cpp hard-codes NoPE every 4th layer), no BOS, tied.
-  (phi2 is not here: PhiForCausalLM goes through _set_vocab_gpt2, whose pre-tokenizer check
-  hashes the token ids of a fixed text and only accepts known models' ids, so it needs a real
-  50k+ vocabulary -- megabytes of embeddings per golden.)
+  phi2                  PhiForCausalLM, F32, LayerNorm with biases, q/k/v/dense/fc1/fc2/lm_head
+                        biases, partial_rotary_factor 0.5 (rope dims 4 of 8), untied. Byte-level BPE
+                        tokenizer.json (ByteLevel pre-tokenizer as phi-2's) trained here: 300 entries
+                        plus <|endoftext|>, config vocab_size 304 (-> [PAD301..303]).
+                        _set_vocab_gpt2 names the pre-tokenizer by hashing the token ids of a fixed
+                        text and only knows real vocabularies (phi-2's is 50k pieces, megabytes per
+                        golden), so convert runs with get_vocab_base_pre answering "phi-2" -- what it
+                        answers for microsoft/phi-2's tokenizer; nothing else is patched.
 
 Weights are seeded numpy normals. A few tensors carry edge values (F16 overflow, F16/BF16
 subnormals, exact round-to-nearest-even ties, -0.0, an all-zero Q8_0 block) so the dtype
@@ -116,7 +121,7 @@ import numpy as np
 
 OUTTYPES = ["f32", "f16", "bf16", "q8_0"]
 VARIANTS = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2",
-            "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm", "smollm3"]
+            "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm", "smollm3", "phi2"]
 NEW_FAMILIES = VARIANTS[4:]  # these also get golden/<variant>.hparams.txt
 
 HIDDEN = 64
@@ -889,6 +894,78 @@ def write_smollm3(d: Path, sp_model: bytes) -> None:
         "PreTrainedTokenizerFast", add_bos=False, bos=None, chat_template=CHATML_TEMPLATE))
 
 
+def train_bytelevel_bpe() -> dict:
+    """A 300-entry byte-level BPE (GPT-2 / CodeGen pipeline) trained on CORPUS, as tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    tok.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
+    tok.post_processor = processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True)
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator([CORPUS] * 4, trainer)
+    tok.add_special_tokens(["<|endoftext|>"])
+    return json.loads(tok.to_str())
+
+
+def write_phi2(d: Path, sp_model: bytes) -> None:
+    """Phi-2 layout (microsoft/phi-2): parallel attention + MLP on one LayerNorm, biases on every
+    projection and on lm_head, partial_rotary_factor 0.5, gelu_new, untied, F32. Intermediate
+    4*hidden: llama.cpp sizes phi2's MLP from the feed_forward_length convert writes (4*n_embd)."""
+    vocab, layers, n_head = 304, 2, 4
+    inter = 4 * FAM_HIDDEN
+    tj = train_bytelevel_bpe()
+    n_tok = max(v for v in tj["model"]["vocab"].values()) + 1
+    eot = n_tok  # the added <|endoftext|>
+    assert tj["added_tokens"][0]["id"] == eot and eot < vocab, (eot, vocab)
+    save_hf_config(d, "PhiConfig", "PhiForCausalLM",
+                   vocab_size=vocab, hidden_size=FAM_HIDDEN, intermediate_size=inter, num_hidden_layers=layers,
+                   num_attention_heads=n_head, num_key_value_heads=n_head, hidden_act="gelu_new",
+                   max_position_embeddings=2048, layer_norm_eps=1e-5, rope_theta=10000.0,
+                   partial_rotary_factor=0.5, qk_layernorm=False, bos_token_id=eot, eos_token_id=eot,
+                   tie_word_embeddings=False, dtype="float32")
+    rng = np.random.default_rng(1313)
+
+    def mat(rows, cols, std=0.02):
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * np.float32(std)).astype(np.float32)
+
+    def vec(n, mean=0.0, std=0.1):
+        return (np.float32(mean) + rng.standard_normal(n, dtype=np.float32) * np.float32(std)).astype(np.float32)
+
+    H = FAM_HIDDEN
+    t: list[tuple[str, np.ndarray]] = [("model.embed_tokens.weight", mat(vocab, H))]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        for n in ("q_proj", "k_proj", "v_proj", "dense"):
+            t.append((p + f"self_attn.{n}.weight", mat(H, H)))
+            t.append((p + f"self_attn.{n}.bias", vec(H)))
+        t.append((p + "mlp.fc1.weight", mat(inter, H)))
+        t.append((p + "mlp.fc1.bias", vec(inter)))
+        t.append((p + "mlp.fc2.weight", mat(H, inter)))
+        t.append((p + "mlp.fc2.bias", vec(H)))
+        t.append((p + "input_layernorm.weight", vec(H, 1.0)))
+        t.append((p + "input_layernorm.bias", vec(H)))
+    t.append(("model.final_layernorm.weight", vec(H, 1.0)))
+    t.append(("model.final_layernorm.bias", vec(H)))
+    t.append(("lm_head.weight", mat(vocab, H)))
+    t.append(("lm_head.bias", vec(vocab)))
+    dd = dict(t)
+    dd["model.layers.0.self_attn.dense.weight"][3, :] = 0.0   # an all-zero Q8_0 block
+    dd["model.layers.1.mlp.fc1.weight"][0, :16] = EDGE_VALUES
+    write_safetensors(d / "model.safetensors", t, "f32")
+    write_json(d / "tokenizer.json", tj)
+    write_json(d / "tokenizer_config.json", {
+        "add_prefix_space": False,
+        "added_tokens_decoder": {str(eot): special_entry("<|endoftext|>")},
+        "bos_token": "<|endoftext|>",
+        "clean_up_tokenization_spaces": True,
+        "eos_token": "<|endoftext|>",
+        "model_max_length": 2048,
+        "tokenizer_class": "CodeGenTokenizer",
+        "unk_token": "<|endoftext|>",
+    })
+
+
 # --------------------------------------------------------------------------------------
 # what the Swift side implements against: GGUF metadata of a golden file, one key a line
 
@@ -951,7 +1028,12 @@ WRITERS = {
     "phi3-longrope": write_phi3_longrope,
     "minicpm": write_minicpm,
     "smollm3": write_smollm3,
+    "phi2": write_phi2,
 }
+
+# convert_hf_to_gguf knows byte-level BPE vocabularies by a hash of their token ids; a tiny trained
+# one has none, so for these variants get_vocab_base_pre answers what it answers for the real model.
+PRE_TOKENIZER_ANSWER = {"phi2": "phi-2"}
 
 
 # --------------------------------------------------------------------------------------
@@ -959,6 +1041,14 @@ WRITERS = {
 def convert(llama_cpp: Path, model_dir: Path, outtype: str, outfile: Path, log_dir: Path) -> None:
     cmd = [sys.executable, str(llama_cpp / "convert_hf_to_gguf.py"), str(model_dir),
            "--outtype", outtype, "--outfile", str(outfile)]
+    if model_dir.name in PRE_TOKENIZER_ANSWER:
+        script = str(llama_cpp / "convert_hf_to_gguf.py")
+        cmd = [sys.executable, "-c",
+               "import runpy, sys; sys.argv = sys.argv[1:]; "
+               f"sys.path.insert(0, {str(llama_cpp)!r}); sys.path.insert(1, {str(llama_cpp / 'gguf-py')!r}); "
+               "import conversion.base as b; "
+               f"b.TextModel.get_vocab_base_pre = lambda self, tokenizer: {PRE_TOKENIZER_ANSWER[model_dir.name]!r}; "
+               "runpy.run_path(sys.argv[0], run_name='__main__')", script] + cmd[2:]
     env = dict(os.environ)
     env.pop("NO_LOCAL_GGUF", None)  # use llama.cpp's own gguf-py (convert inserts it into sys.path)
     env["TQDM_DISABLE"] = "1"

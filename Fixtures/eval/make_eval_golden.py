@@ -29,6 +29,9 @@ seeded and well-behaved (Gemma's norms are stored as w for x*(1+w), so near 0). 
            dim_model_base 256, so the logits are scaled by 256/64 = 4; embeddings N(0, 0.05).
   smollm3  4 layers, NoPE on layer 3 (llama.cpp: every 4th), rope base 5e6, no BOS
            (its fixture's tokenizer_config: add_bos_token false).
+  phi2     its own tensor names and biases everywhere (LayerNorm, q/k/v/dense, fc1/fc2, lm_head),
+           parallel attention + GELU MLP, partial_rotary_factor 0.5 (8 of 16 dims), untied; the byte-level BPE tokenizer of its fixture (vocabulary 304, no BOS), which
+           convert names phi-2 (see make_fixtures.py).
 All use the 320-piece tokenizer.model and take their fixture's tokenizer_config.json, except
 qwen3, which takes llama-tied's (its fixture adds tokens above 320 and has no BOS).
 
@@ -156,6 +159,35 @@ def make_family(name, family, seed, *, d=64, ff=128, L=2, H=4, KV=2, hd=None, ti
     json.dump(c, open(os.path.join(out, "config.json"), "w"), indent=2)
     golden(name, out)
 
+def make_phi2(name, seed, *, d=64, L=2, H=4):
+    rng = np.random.default_rng(seed)
+    ff, V = 4 * d, 304
+    t = {"model.embed_tokens.weight": rng.normal(0, 0.2, (V, d)),
+         "model.final_layernorm.weight": 1 + rng.normal(0, 0.05, d), "model.final_layernorm.bias": rng.normal(0, 0.05, d),
+         "lm_head.weight": rng.normal(0, 0.05, (V, d)), "lm_head.bias": rng.normal(0, 0.1, V)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = 1 + rng.normal(0, 0.05, d)
+        t[p + "input_layernorm.bias"] = rng.normal(0, 0.05, d)
+        for n, std in (("q_proj", 0.15), ("k_proj", 0.15), ("v_proj", 0.15), ("dense", 0.1)):
+            t[p + f"self_attn.{n}.weight"] = rng.normal(0, std, (d, d))
+            t[p + f"self_attn.{n}.bias"] = rng.normal(0, 0.1, d)
+        t[p + "mlp.fc1.weight"] = rng.normal(0, 0.1, (ff, d))
+        t[p + "mlp.fc1.bias"] = rng.normal(0, 0.1, ff)
+        t[p + "mlp.fc2.weight"] = rng.normal(0, 0.1, (d, ff))
+        t[p + "mlp.fc2.bias"] = rng.normal(0, 0.1, d)
+    out = os.path.join(here, name)
+    os.makedirs(out, exist_ok=True)
+    write_st(os.path.join(out, "model.safetensors"), t)
+    fx = os.path.join(ckpts, "phi2")
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(fx, f), out)
+    c = json.load(open(os.path.join(fx, "config.json")))
+    c.update({"hidden_size": d, "intermediate_size": ff, "num_hidden_layers": L, "num_attention_heads": H,
+              "num_key_value_heads": H, "vocab_size": V, "dtype": "bfloat16"})
+    json.dump(c, open(os.path.join(out, "config.json"), "w"), indent=2)
+    golden(name, out)
+
 def layer_types(L, period):
     return ["full_attention" if (i + 1) % period == 0 else "sliding_attention" for i in range(L)]
 
@@ -185,3 +217,5 @@ if want("eval-minicpm"):
     make_family("eval-minicpm", "minicpm", 8, emb_std=0.05)
 if want("eval-smollm3"):
     make_family("eval-smollm3", "smollm3", 9, L=4, cfg={"layer_types": ["full_attention"] * 4})
+if want("eval-phi2"):
+    make_phi2("eval-phi2", 10)

@@ -124,7 +124,7 @@ public struct NameMap: Sendable {
 /// The families we convert and run. Adding one is its file and a line here.
 public enum Families {
     public static let all: [any Family.Type] = [
-        Llama.self, Qwen2.self, Qwen3.self, Gemma.self, Gemma2.self, Gemma3.self, Phi3.self, MiniCPM.self, SmolLM3.self,
+        Llama.self, Qwen2.self, Qwen3.self, Gemma.self, Gemma2.self, Gemma3.self, Phi2.self, Phi3.self, MiniCPM.self, SmolLM3.self,
     ]
 
     /// The family converting HF class `name`.

@@ -20,6 +20,9 @@ public struct TokenizerOptions: Sendable {
     public var phi3Vocab = false
     /// GemmaModel.set_vocab: CodeGemma's end-of-turn id (107), forced.
     public var gemmaFIMTokens: Bool
+    /// `tokenizer.ggml.pre` names convert_hf_to_gguf gives this family's vocabulary instead of the
+    /// detected pipeline's (it hashes the vocabulary: phi-2's GPT-2 pipeline is written "phi-2").
+    public var preTokenizerAliases: [String: String] = [:]
 
     public init(llamaQuirks: Bool = false, addSpacePrefix: Bool? = nil, gemmaFIMTokens: Bool = false) {
         self.llamaQuirks = llamaQuirks
@@ -67,7 +70,7 @@ public struct TokenizerMetadata: Sendable {
                 guard let d = PreTokenizerDetection.detect(tj, tokens: tokens) else {
                     throw FileError(path: tokJSONPath, message: "unrecognised pre-tokenizer (\(PreTokenizerDetection.describe(tj))); pass --pre-tokenizer NAME (e.g. \(PreTokenizerDetection.knownNames.joined(separator: ", ")))")
                 }
-                pre = d
+                pre = options.preTokenizerAliases[d] ?? d
             }
             entries.append(("tokenizer.ggml.model", .string("gpt2")))
             entries.append(("tokenizer.ggml.pre", .string(pre)))

@@ -19,7 +19,7 @@ func tempOutput(_ name: String) -> String {
 /// checkpoints (Fixtures/make_fixtures.py): the whole file must be byte-identical.
 @Suite struct GoldenTests {
     static let variants = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2",
-                           "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm", "smollm3"]
+                           "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm", "smollm3", "phi2"]
     static let cases = variants.flatMap { v in OutType.allCases.map { (v, $0) } }
 
     @Test(arguments: cases)

@@ -12,7 +12,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 /// (Fixtures/eval/make_eval_golden.py) must be reproduced with a KL divergence of ~0.
 @Suite struct ForwardTests {
     @Test(arguments: ["eval-llama", "eval-qwen2", "eval-gemma", "eval-gemma2", "eval-gemma3", "eval-qwen3", "eval-phi3",
-                      "eval-minicpm", "eval-smollm3"])
+                      "eval-minicpm", "eval-smollm3", "eval-phi2"])
     func matchesLlamaPerplexity(_ name: String) throws {
         let dir = fixtures + "/eval/" + name
         let ref = try LogitsFileReader(path: dir + ".logits")
