@@ -92,7 +92,8 @@ public struct Converter {
             let src = UnsafeRawBufferPointer(rebasing: file.data(tensor).prefix(t.sourceByteCount))
             defer { file.file.adviseDone(tensor.range) }
             // Same type in and out, rows in place: the bytes are already what convert writes.
-            if permuteHeads == nil, (t.sourceType == .f32 && t.type == .f32) || (t.sourceType == .f16 && t.type == .f16) {
+            if permuteHeads == nil, (t.sourceType == .f32 && t.type == .f32) || (t.sourceType == .f16 && t.type == .f16)
+                || (t.sourceType == .bf16 && t.type == .bf16 && !Self.hasBF16NaN(src)) {
                 try writer.writeTensorData(index, src)
                 return
             }
@@ -100,6 +101,22 @@ public struct Converter {
                                                                          permuteHeads: permuteHeads, rows: t.rows, path: file.path),
                             writer: writer, path: file.path)
         }
+    }
+
+    /// convert_hf_to_gguf takes bf16 through f32 and back, which keeps every value but quiets a
+    /// NaN; a tensor without NaN is therefore written as it is stored.
+    static func hasBF16NaN(_ src: UnsafeRawBufferPointer) -> Bool {
+        // four values a word: |x| > 0x7F80 exactly when |x| + 0x7F reaches bit 15 (no carry
+        // crosses lanes, |x| + 0x7F < 0x10000)
+        let n = src.count / 2, words = n / 4
+        var acc: UInt64 = 0
+        for i in 0..<words {
+            acc |= (src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) & 0x7FFF_7FFF_7FFF_7FFF) &+ 0x007F_007F_007F_007F
+        }
+        for i in (4 * words)..<n {
+            acc |= UInt64((src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7FFF) &+ 0x7F)
+        }
+        return acc & 0x8000_8000_8000_8000 != 0
     }
 
     func convertRows(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader,

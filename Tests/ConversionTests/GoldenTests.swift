@@ -1,4 +1,4 @@
-import Conversion
+@testable import Conversion
 import Foundation
 import GGUFWriter
 import MappedIO
@@ -45,5 +45,20 @@ func tempOutput(_ name: String) -> String {
         let a = try Data(contentsOf: URL(fileURLWithPath: out))
         let b = try Data(contentsOf: URL(fileURLWithPath: golden))
         #expect(a == b, "\(variant) \(type): files differ")
+    }
+}
+
+/// bf16 → bf16 copies the stored bytes only when convert's round trip through f32 would keep them:
+/// it quiets NaNs, so any NaN (signalling or not, either sign, in a vector body or the tail) sends
+/// the tensor through the row converter.
+@Suite struct BF16IdentityTests {
+    @Test(arguments: [(UInt16(0x7FC0), true), (0x7F81, true), (0xFF81, true), (0xFFC1, true),
+                      (0x7F80, false), (0xFF80, false), (0x3F80, false), (0x0001, false)])
+    func nanDetection(_ c: (UInt16, Bool)) {
+        for at in [0, 31, 32, 70] {  // first vector, its last lane, the second vector, the scalar tail
+            var v = [UInt16](repeating: 0x3F80, count: 71)
+            v[at] = c.0
+            #expect(v.withUnsafeBytes { Converter.hasBF16NaN($0) } == c.1, "0x\(String(c.0, radix: 16)) at \(at)")
+        }
     }
 }
