@@ -114,18 +114,22 @@ public struct ModelConfig: Sendable {
 }
 
 /// A JSON file that must hold an object; errors name the file.
-public func readJSONObject(_ path: String) throws(FileError) -> JSONObject {
+/// - Parameter skipping: top-level members checked but not built (see `JSONParser.parse(_:skipping:)`).
+public func readJSONObject(_ path: String, skipping: Set<String> = []) throws(FileError) -> JSONObject {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
         throw FileError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "missing")
     }
+    let r: Result<JSONValue, JSONError> = data.withUnsafeBytes { raw in
+        do throws(JSONError) { return .success(try JSONParser.parse(raw, skipping: skipping)) } catch { return .failure(error) }
+    }
     let v: JSONValue
-    do { v = try JSONParser.parse(data) } catch { throw FileError(path: path, message: "invalid JSON: \(error)") }
+    do { v = try r.get() } catch { throw FileError(path: path, message: "invalid JSON: \(error)") }
     guard let o = v.objectValue else { throw FileError(path: path, message: "not a JSON object") }
     return o
 }
 
 /// `readJSONObject`, or nil when the file does not exist.
-public func readOptionalJSONObject(_ path: String) throws(FileError) -> JSONObject? {
-    FileManager.default.fileExists(atPath: path) ? try readJSONObject(path) : nil
+public func readOptionalJSONObject(_ path: String, skipping: Set<String> = []) throws(FileError) -> JSONObject? {
+    FileManager.default.fileExists(atPath: path) ? try readJSONObject(path, skipping: skipping) : nil
 }

@@ -43,7 +43,8 @@ public struct TokenizerMetadata: Sendable {
         let tokJSONPath = dir.appendingPathComponent("tokenizer.json")
         let tokConfigPath = dir.appendingPathComponent("tokenizer_config.json")
         let tokenizerConfig = try readOptionalJSONObject(tokConfigPath)
-        let tokenizerJSON = try readOptionalJSONObject(tokJSONPath)
+        // beside a tokenizer.model, tokenizer.json's own vocabulary and merges are never read
+        let tokenizerJSON = try readOptionalJSONObject(tokJSONPath, skipping: FileManager.default.fileExists(atPath: spmPath) ? ["model"] : [])
 
         // LlamaModel.set_vocab writes this before the vocabulary.
         if options.llamaQuirks, let ap = tokenizerConfig?["add_prefix_space"]?.boolValue {

@@ -105,6 +105,20 @@ public enum JSONParser {
         return v
     }
 
+    /// Parses a document whose top-level object members named in `skipping` are checked for syntax,
+    /// UTF-8, escapes and depth but not built (nor their keys compared for duplicates: nothing
+    /// reads them): a reader that needs a few members of a 17 MB tokenizer.json does not pay for
+    /// the 262k-entry vocabulary beside them.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, skipping: Set<String>) throws(JSONError) -> JSONValue {
+        var p = Parser(buf: bytes.bindMemory(to: UInt8.self))
+        p.skipTopLevel = skipping
+        p.skipWhitespace()
+        let v = try p.parseValue(depth: 0)
+        p.skipWhitespace()
+        guard p.pos == p.buf.count else { throw p.error("unexpected trailing characters") }
+        return v
+    }
+
     public static func parse<C: Collection<UInt8>>(_ bytes: C) throws(JSONError) -> JSONValue {
         let array = Array(bytes)
         let r: Result<JSONValue, JSONError> = array.withUnsafeBytes { raw in
@@ -121,6 +135,7 @@ public enum JSONParser {
 private struct Parser {
     let buf: UnsafeBufferPointer<UInt8>
     var pos = 0
+    var skipTopLevel: Set<String> = []
 
     init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
 
@@ -172,15 +187,65 @@ private struct Parser {
             guard pos < buf.count, buf[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
             pos += 1
             skipWhitespace()
-            let v = try parseValue(depth: depth + 1)
-            guard obj.append(key, v) else {
-                throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
+            if depth == 0, skipTopLevel.contains(key) {
+                // kept as null so that a duplicate of it is still one
+                try skipValue(depth: depth + 1)
+                guard obj.append(key, .null) else {
+                    throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
+                }
+            } else {
+                let v = try parseValue(depth: depth + 1)
+                guard obj.append(key, v) else {
+                    throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
+                }
             }
             skipWhitespace()
             guard pos < buf.count else { throw error("unterminated object") }
             if buf[pos] == UInt8(ascii: ",") { pos += 1; continue }
             if buf[pos] == UInt8(ascii: "}") { pos += 1; return obj }
             throw error("expected ',' or '}'")
+        }
+    }
+
+    /// parseValue's checks without its values.
+    mutating func skipValue(depth: Int) throws(JSONError) {
+        guard depth < JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth)") }
+        guard pos < buf.count else { throw error("unexpected end of input") }
+        switch buf[pos] {
+        case UInt8(ascii: "{"):
+            pos += 1
+            skipWhitespace()
+            if pos < buf.count, buf[pos] == UInt8(ascii: "}") { pos += 1; return }
+            while true {
+                skipWhitespace()
+                guard pos < buf.count, buf[pos] == UInt8(ascii: "\"") else { throw error("expected object key") }
+                _ = try parseString()
+                skipWhitespace()
+                guard pos < buf.count, buf[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                pos += 1
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard pos < buf.count else { throw error("unterminated object") }
+                if buf[pos] == UInt8(ascii: ",") { pos += 1; continue }
+                if buf[pos] == UInt8(ascii: "}") { pos += 1; return }
+                throw error("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            pos += 1
+            skipWhitespace()
+            if pos < buf.count, buf[pos] == UInt8(ascii: "]") { pos += 1; return }
+            while true {
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard pos < buf.count else { throw error("unterminated array") }
+                if buf[pos] == UInt8(ascii: ",") { pos += 1; continue }
+                if buf[pos] == UInt8(ascii: "]") { pos += 1; return }
+                throw error("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""): _ = try parseString()
+        default: _ = try parseValue(depth: depth)
         }
     }
 
