@@ -102,6 +102,9 @@ public struct Evaluation {
                 if let b = base { (positions + j).initialize(to: KLDStats.measure(row, nVocab: nVocab, base: b + j * nv, target: target)) }
                 nlls[j] = -logSoftmax(row, nVocab, target)
             }
+            // a chunk's reference records are read once: out of our RSS (Gemma 3's 262k vocabulary
+            // makes them 5 GB over 10k tokens)
+            if case .file(let r) = reference { r.release(chunk: c) }
             for j in 0..<scored {
                 try PerplexityRun.checkFinite(nlls[j], chunk: c, position: first + j)
                 if base != nil { out.kld!.add(positions[j]) }

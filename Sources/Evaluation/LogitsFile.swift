@@ -57,7 +57,14 @@ public final class LogitsFileReader {
 
     /// The records of chunk `c`: one per scored position.
     public func chunk(_ c: Int) -> UnsafePointer<UInt16> {
+        file.bytes(chunkRange(c)).baseAddress!.assumingMemoryBound(to: UInt16.self)
+    }
+
+    /// Drops chunk `c`'s pages from the mapping (they stay in the page cache).
+    public func release(chunk c: Int) { file.adviseDone(chunkRange(c)) }
+
+    func chunkRange(_ c: Int) -> Range<Int> {
         let per = KLDBase.recordLength(nVocab: nVocab) * (nCtx - 1 - nCtx / 2) * 2
-        return file.bytes((recordsStart + c * per)..<(recordsStart + (c + 1) * per)).baseAddress!.assumingMemoryBound(to: UInt16.self)
+        return (recordsStart + c * per)..<(recordsStart + (c + 1) * per)
     }
 }
