@@ -4,20 +4,25 @@
 #     with convert_hf_to_gguf.py's SHA-256 (Fixtures/gemma3/SHA256SUMS),
 #   - every llama-quantize type from that f32 file has llama-quantize's SHA-256,
 #   - its 262k-piece vocabulary tokenizes as llama-tokenize does (Fixtures/tokenizer/expected/gemma3.json),
-#   - perplexity within 0.3% and mean KLD within 5% of llama-perplexity's (Fixtures/gemma3/llama-perplexity.json),
+#   - perplexity within 0.3% and mean KLD within 5% of llama-perplexity's (Fixtures/gemma3/llama-perplexity.json)
+#     on wiki-eval-100k.txt (10,455 tokens: on the 20k split the mean KLD's own standard error is 7%),
 #   - greedy generation equals llama-completion's 32 tokens,
-#   - imatrix agrees with llama-imatrix (max relative difference of the sums ≤ 1e-3).
+#   - imatrix agrees with llama-imatrix: every tensor's relative L2 difference ≤ 1e-3, no element off by
+#     more than 5e-3 (see scripts/imatrix_compare.py for why not 1e-3 element-wise).
 # usage: scripts/gemma3-test.sh EDGEQUANT_BIN TOKENIZER_CHECK_BIN [WORK]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=$1; TOKCHECK=$2; WORK=${3:-.build/gemma3}
 WIKI=${EDGEQUANT_WIKI:-.build/smollm2/wiki}   # the Wikipedia splits (scripts/wiki-corpus.py)
 CKPT="$WORK/gemma-3-270m"
-TEXT=Fixtures/tokenizer/wiki-eval-20k.txt
+TEXT="$WIKI/wiki-eval-100k.txt"
 pass=0; fail=0
 ok() { echo "gemma3 $1"; pass=$((pass+1)); }
 bad() { echo "gemma3 $1"; fail=$((fail+1)); }
 sum() { (sha256sum "$1" 2>/dev/null || echo missing) | cut -d' ' -f1; }
+[ -f "$TEXT" ] || python3 scripts/wiki-corpus.py "$WIKI" >/dev/null
+want_text=$(python3 -c "import json; print(json.load(open('Fixtures/gemma3/llama-perplexity.json'))['text_sha256'])")
+[ "$(sum "$TEXT")" = "$want_text" ] || { echo "gemma3: $TEXT is not the text llama-perplexity was run on (SHA-256 differs)"; exit 1; }
 [ -f "$CKPT/model.safetensors" ] || python3 scripts/gemma3-checkpoint.py "$WORK" --cache "$WORK/.cache" >/dev/null \
   || { echo "gemma3: cannot build the checkpoint"; exit 1; }
 
@@ -30,7 +35,12 @@ while read -r want name; do
   type=$(echo "$name" | sed -E 's/gemma-3-270m-(.+)\.gguf$/\1/' | tr A-Z a-z)
   "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --quiet || true
   [ "$(sum "$WORK/q.gguf")" = "$want" ] && ok "quantize $type: identical to llama-quantize" || bad "quantize $type: DIFFERS from llama-quantize"
-  case "$type" in q4_0|q4_k_m) mv "$WORK/q.gguf" "$WORK/$type.gguf";; *) rm -f "$WORK/q.gguf";; esac
+  case "$type" in q4_0|q4_k_m) mv "$WORK/q.gguf" "$WORK/$type.gguf"
+    # and in one pass from the checkpoint, as convert_hf_to_gguf.py --outtype f32 + llama-quantize
+    "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/c.gguf" --quiet || true
+    [ "$(sum "$WORK/c.gguf")" = "$want" ] && ok "convert --type $type: identical to llama-quantize" || bad "convert --type $type: DIFFERS from llama-quantize"
+    rm -f "$WORK/c.gguf";;
+  *) rm -f "$WORK/q.gguf";; esac
 done < Fixtures/gemma3/SHA256SUMS-llama-quantize
 
 "$TOKCHECK" "$WORK/f32.gguf" Fixtures/tokenizer/expected/gemma3.json && ok "tokenizer: 90/90 encodings equal to llama-tokenize" \
@@ -59,10 +69,9 @@ done
 got=$("$BIN" generate "$WORK/q8_0.gguf" --prompt "The capital of France is" -n 32 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
 [ "$got" = "$(cat Fixtures/gemma3/generate-q8_0.txt)" ] && ok "generate: same 32 tokens as llama-completion" || bad "generate: DIFFERS from llama-completion: $got"
 
-[ -f "$WIKI/wiki-calib.txt" ] || python3 scripts/wiki-corpus.py "$WIKI" >/dev/null
-"$BIN" imatrix "$WORK/f32.gguf" --text "$WIKI/wiki-calib.txt" --ctx 512 --chunks 10 --threads 2 -o "$WORK/imatrix.gguf" --quiet 2>/dev/null || true
-if line=$(python3 scripts/imatrix_compare.py Fixtures/gemma3/imatrix-llama.gguf "$WORK/imatrix.gguf" 1e-3); then ok "imatrix: $line"; else bad "imatrix: $line"; fi
+"$BIN" imatrix "$WORK/f32.gguf" --text "$WIKI/wiki-calib.txt" --ctx 512 --chunks 10 --threads 2 -o "$WORK/imatrix.gguf" 2>/dev/null || true
+if line=$(python3 scripts/imatrix_compare.py Fixtures/gemma3/imatrix-llama.gguf "$WORK/imatrix.gguf" 1e-3 5e-3); then ok "imatrix: $line"; else bad "imatrix: $line"; fi
 
 rm -f "$WORK"/*.gguf "$WORK/base.logits" "$WORK"/ppl-*.json
 echo "gemma3-end-to-end: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 17 + 1 + 5 + 1 + 1)) ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 17 + 2 + 1 + 5 + 1 + 1)) ]
