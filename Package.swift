@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [
             "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping", "Families",
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ],
     swiftLanguageModes: [.v6]

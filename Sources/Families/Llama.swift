@@ -15,8 +15,10 @@ public struct Llama: Family {
 
     public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
         // transformers' LlamaConfig and MistralConfig fill head_dim in when config.json omits it,
-        // and convert_hf_to_gguf reads the loaded config, so key_length is written for them anyway.
-        llamaParameters(c, arch: ggufArchitecture, headDim: c.headDim ?? c.embeddingLength / c.headCount, fileType: fileType)
+        // and convert_hf_to_gguf reads the loaded config, so key_length is written for them anyway
+        // (not for a config.json transformers cannot load, read as written)
+        llamaParameters(c, arch: ggufArchitecture,
+                        headDim: c.headDim ?? (c.loadedThroughTransformers ? c.embeddingLength / c.headCount : nil), fileType: fileType)
     }
 
     /// LlamaModel.set_gguf_parameters: TextModel's keys, the vocabulary size and the rope dims.

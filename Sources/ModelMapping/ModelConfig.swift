@@ -36,10 +36,13 @@ public struct ModelConfig: Sendable {
     }
 
     /// - Parameter defaults: values transformers' config class fills in for keys config.json
-    ///   leaves out (convert_hf_to_gguf reads `AutoConfig.from_pretrained(...).to_dict()`).
+    ///   leaves out (convert_hf_to_gguf reads `AutoConfig.from_pretrained(...).to_dict()`), applied
+    ///   when transformers can load the config (`loadedThroughTransformers`).
     public init(path: String, json raw: JSONObject, defaults: JSONObject = JSONObject()) throws(FileError) {
         var json = raw
-        for (k, v) in defaults.entries where json[k] == nil { json.set(k, v) }
+        if Self.loadedThroughTransformers(raw) {
+            for (k, v) in defaults.entries where json[k] == nil { json.set(k, v) }
+        }
         self.path = path
         self.json = json
         func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
@@ -110,6 +113,11 @@ public struct ModelConfig: Sendable {
     }
 
     public var ropeDimension: Int { headDim ?? embeddingLength / headCount }
+    /// convert_hf_to_gguf reads `AutoConfig.from_pretrained(...).to_dict()` — the config class's
+    /// defaults and derived fields filled in — only when config.json names a `model_type`;
+    /// otherwise it falls back to the JSON as written.
+    public static func loadedThroughTransformers(_ json: JSONObject) -> Bool { json["model_type"]?.stringValue != nil }
+    public var loadedThroughTransformers: Bool { Self.loadedThroughTransformers(json) }
     public var kvHeads: Int { headCountKV ?? headCount }
 }
 

@@ -1,4 +1,5 @@
 @testable import Conversion
+import Crypto
 import Foundation
 import GGUFWriter
 import MappedIO
@@ -60,5 +61,29 @@ func tempOutput(_ name: String) -> String {
             v[at] = c.0
             #expect(v.withUnsafeBytes { Converter.hasBF16NaN($0) } == c.1, "0x\(String(c.0, radix: 16)) at \(at)")
         }
+    }
+}
+
+/// The forward-pass checkpoints (Fixtures/eval: one per family, transformers' configs, two of them
+/// without `model_type`, which convert_hf_to_gguf then reads as plain JSON) converted to f32 have
+/// the SHA-256 convert_hf_to_gguf.py's files had (Fixtures/eval/SHA256SUMS-convert_hf_to_gguf-f32).
+@Suite struct EvalCheckpointConversionTests {
+    static let sums: [(String, String)] = {
+        let text = (try? String(contentsOfFile: fixture("eval/SHA256SUMS-convert_hf_to_gguf-f32"), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { l in
+            let p = l.split(separator: " ", omittingEmptySubsequences: true)
+            return p.count == 2 ? (String(p[1]), String(p[0])) : nil
+        }
+    }()
+
+    @Test func everyFamilyIsListed() { #expect(Self.sums.count == 10) }
+
+    @Test(arguments: sums)
+    func sameSHA256AsConvertHFToGGUF(_ c: (String, String)) throws {
+        let out = tempOutput("\(c.0)-f32.gguf")
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+        _ = try Converter(plan: ConversionPlan(directory: fixture("eval/\(c.0)"), outType: .f32), threads: 2).run(outfile: out)
+        let data = try Data(contentsOf: URL(fileURLWithPath: out))
+        #expect(SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() == c.1, "\(c.0)")
     }
 }
