@@ -31,7 +31,9 @@ let package = Package(
         // ggml-cpu's activation quantizers, vec_dot and a tiled matmul, for perplexity/KL measurement.
         .target(name: "Kernels", dependencies: ["Quantizers", "GGMLCore", "CKernels"]),
         // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
-        .target(name: "ModelMapping", dependencies: ["StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO"]),
+        .target(name: "ModelMapping", dependencies: [
+            "StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO", .product(name: "Yams", package: "Yams"),
+        ]),
         // Text → token ids as llama.cpp tokenizes (GGUF vocabularies; tokenizer.json / tokenizer.model).
         .target(name: "Tokenizer", dependencies: ["StrictJSON", "GGUFWriter", "MappedIO", "ModelMapping"]),
         // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.

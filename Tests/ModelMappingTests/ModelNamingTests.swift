@@ -292,10 +292,22 @@ private let directoryCases: [Case] = [
             try ModelNaming.infer(directoryName: "x", modelCardText: "---\nversion: 1.0\n---\n", generationConfig: nil,
                                   hfConfig: nil, totalParams: 0)
         }
-        #expect(throws: ModelNamingError.self) {
-            try ModelNaming.infer(directoryName: "x", modelCardText: "---\nlicense: &a mit\n---\n", generationConfig: nil,
-                                  hfConfig: nil, totalParams: 0)
+        // where libyaml (Yams) and PyYAML part: a repeated key (PyYAML keeps the last), explicit
+        // tags; and more than one document, which yaml.safe_load refuses too
+        for card in ["---\nlicense: mit\nlicense: apache-2.0\n---\n", "---\nlicense: !!int 3\n---\n",
+                     "---\nlicense: mit\n--- \nlicense: x\n---\n", "---\nlicense: [mit\n---\n"] {
+            #expect(throws: ModelNamingError.self, "\(card)") {
+                try ModelNaming.infer(directoryName: "x", modelCardText: card, generationConfig: nil, hfConfig: nil, totalParams: 0)
+            }
         }
+    }
+
+    // Anchors and aliases resolve as in yaml.safe_load: {'license': 'mit', 'tags': ['mit', 'x']}
+    @Test func anchorsAndAliases() throws {
+        let m = try ModelNaming.infer(directoryName: "x", modelCardText: "---\nlicense: &a mit\ntags:\n- *a\n- x\n---\n",
+                                      generationConfig: nil, hfConfig: nil, totalParams: 0)
+        #expect(m.license == "mit")
+        #expect(m.tags == ["mit", "x"])
     }
 
     // set_gguf_meta_model order for generation_config sampling values (and repetition_penalty
