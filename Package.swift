@@ -29,16 +29,17 @@ let package = Package(
         // rest of the binary baseline x86-64, C can (per-function target attributes, runtime dispatch).
         .target(name: "CKernels"),
         // ggml-cpu's activation quantizers, vec_dot and a tiled matmul, for perplexity/KL measurement.
-        .target(name: "Kernels", dependencies: ["Quantizers", "GGMLCore", "CKernels"]),
+        .target(name: "Kernels", dependencies: ["GGMLCore", "CKernels"]),
         // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
         .target(name: "ModelMapping", dependencies: [
-            "StrictJSON", "GGMLCore", "GGUFWriter", "MappedIO", .product(name: "Yams", package: "Yams"),
+            "StrictJSON", "GGUFWriter", "MappedIO", .product(name: "Yams", package: "Yams"),
         ]),
         // Text → token ids as llama.cpp tokenizes (GGUF vocabularies; tokenizer.json / tokenizer.model).
         .target(name: "Tokenizer", dependencies: ["StrictJSON", "GGUFWriter", "MappedIO", "ModelMapping"]),
         // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.
         .target(name: "Conversion", dependencies: [
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore", "Families", "Inference", "MappedIO",
+            "StrictJSON",
         ]),
         // The shared layers of the forward pass (norms, rope, flash attention over the f16 KV cache,
         // GLU MLPs) on GGUF weights of any type we read, and the `Architecture` a family implements.
@@ -50,7 +51,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Importance matrices: llama.cpp's imatrix files (GGUF and legacy .dat), collected by running
         // the model on calibration text.
-        .target(name: "Calibration", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer"]),
+        .target(name: "Calibration", dependencies: [
+            "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer", "Quantizers", "CKernels",
+        ]),
         // Perplexity and KL divergence with llama-perplexity's method.
         .target(name: "Evaluation", dependencies: ["Inference", "Families", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
         // Size/quality rows as tables (Markdown, CSV, JSON) and plots (SVG, PNG with zlib).
@@ -60,8 +63,8 @@ let package = Package(
             "Reports", "StrictJSON", "MappedIO", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "convert", dependencies: [
-            "Reports", "Batch", .product(name: "Crypto", package: "swift-crypto"),
-            "Conversion", "SafetensorsReader", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
+            "Reports", "Batch",
+            "Conversion", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
             "Inference", "Families", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -83,18 +86,22 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Families", "Conversion"]),
+        .testTarget(name: "CalibrationTests", dependencies: [
+            "Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer",
+        ]),
+        .testTarget(name: "EvaluationTests", dependencies: [
+            "Evaluation", "Inference", "Families", "Conversion", "GGMLCore", "GGUFWriter", "MappedIO",
+        ]),
         .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
         .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
         .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quantizers", "GGMLCore", "CKernels"]),
-        .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON"]),
+        .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON", "GGUFWriter"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [
-            "Conversion", "GGUFWriter", "SafetensorsReader", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping", "Families",
+            "Conversion", "GGUFWriter", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping", "Quantizers",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ],
