@@ -25,11 +25,14 @@ let package = Package(
         .target(name: "SafetensorsReader", dependencies: ["StrictJSON", "MappedIO"]),
         .target(name: "GGUFWriter", dependencies: ["GGMLCore", "MappedIO"]),
         .target(name: "Quantizers", dependencies: ["GGMLCore"]),
+        // The ground floor of every parallel loop: the pointer wrapper handed to workers, the work
+        // queue, the owned buffer.
+        .target(name: "Workers"),
         // The inference hot loops in C: Swift cannot compile one function for AVX2/AVX-512 and keep the
         // rest of the binary baseline x86-64, C can (per-function target attributes, runtime dispatch).
         .target(name: "CKernels"),
         // ggml-cpu's activation quantizers, vec_dot and a tiled matmul, for perplexity/KL measurement.
-        .target(name: "Kernels", dependencies: ["GGMLCore", "CKernels"]),
+        .target(name: "Kernels", dependencies: ["GGMLCore", "CKernels", "Workers"]),
         // Hugging Face config/tokenizer → GGUF architecture, names and metadata.
         .target(name: "ModelMapping", dependencies: [
             "StrictJSON", "GGUFWriter", "MappedIO", .product(name: "Yams", package: "Yams"),
@@ -39,11 +42,11 @@ let package = Package(
         // The pipeline: checkpoint → per-tensor plan → quantized rows → GGUF on disk.
         .target(name: "Conversion", dependencies: [
             "SafetensorsReader", "GGUFWriter", "Quantizers", "ModelMapping", "GGMLCore", "Families", "Inference", "MappedIO",
-            "StrictJSON",
+            "StrictJSON", "Workers",
         ]),
         // The shared layers of the forward pass (norms, rope, flash attention over the f16 KV cache,
         // GLU MLPs) on GGUF weights of any type we read, and the `Architecture` a family implements.
-        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels", "CKernels"]),
+        .target(name: "Inference", dependencies: ["GGUFWriter", "GGMLCore", "Quantizers", "MappedIO", "Kernels", "CKernels", "Workers"]),
         // One file per model family: its HF classes, hyper-parameter keys, tensor names and
         // transforms, and its forward pass; `Families.all` registers them.
         .target(name: "Families", dependencies: ["Inference", "ModelMapping", "GGUFWriter", "MappedIO", "StrictJSON"]),
@@ -52,10 +55,12 @@ let package = Package(
         // Importance matrices: llama.cpp's imatrix files (GGUF and legacy .dat), collected by running
         // the model on calibration text.
         .target(name: "Calibration", dependencies: [
-            "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer", "Quantizers", "CKernels",
+            "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer", "Quantizers", "CKernels", "Workers",
         ]),
         // Perplexity and KL divergence with llama-perplexity's method.
-        .target(name: "Evaluation", dependencies: ["Inference", "Families", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer"]),
+        .target(name: "Evaluation", dependencies: [
+            "Inference", "Families", "MappedIO", "Conversion", "GGUFWriter", "GGMLCore", "CZlib", "Tokenizer", "Workers",
+        ]),
         // Size/quality rows as tables (Markdown, CSV, JSON) and plots (SVG, PNG with zlib).
         .target(name: "Reports", dependencies: ["StrictJSON", "CZlib"]),
         // Manifests (YAML) → jobs, sharding, resumable job records, quality gates, merged reports.
@@ -65,7 +70,7 @@ let package = Package(
         .executableTarget(name: "convert", dependencies: [
             "Reports", "Batch",
             "Conversion", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Families", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
+            "Inference", "Families", "Evaluation", "Tokenizer", "Calibration", "ModelMapping", "Workers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
@@ -85,6 +90,7 @@ let package = Package(
         .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzTargets"], path: "Fuzz/manifest"),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),

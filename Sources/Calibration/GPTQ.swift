@@ -4,6 +4,7 @@ import Foundation
 import GGMLCore
 import Inference
 import Quantizers
+import Workers
 
 /// Calibrated rounding into ggml's block types: GPTQ (Frantar et al. 2022, "Accurate
 /// Post-Training Quantization for Generative Pre-trained Transformers") with ggml's own scales.
@@ -324,7 +325,7 @@ public enum GPTQ {
         let counter = ChunkCounter(tasks)
         let wp = SendablePointer(UnsafeMutablePointer(mutating: weights))
         let ip = SendablePointer(UnsafeMutablePointer(mutating: importance))
-        let dp = SendableRawPointer(p: dst)
+        let dp = SendablePointer(dst)
         let total = ReportAccumulator(rows: rows, rounding: options.fallbackToRounding)
         DispatchQueue.concurrentPerform(iterations: min(options.threads, tasks)) { _ in
             let R = rowsPerTask
@@ -509,9 +510,3 @@ final class ReportAccumulator: @unchecked Sendable {
     }
 }
 
-struct SendablePointer<T>: @unchecked Sendable {
-    let p: UnsafeMutablePointer<T>
-    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
-}
-
-struct SendableRawPointer: @unchecked Sendable { let p: UnsafeMutableRawPointer }

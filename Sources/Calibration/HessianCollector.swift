@@ -4,6 +4,7 @@ import Foundation
 import GGUFWriter
 import Inference
 import MappedIO
+import Workers
 
 /// H = Σ_tokens x xᵀ for one matmul input (cols × cols), and how many tokens were summed: the
 /// second moments GPTQ needs. diag(H)/tokens is llama-imatrix's importance for the same tokens.

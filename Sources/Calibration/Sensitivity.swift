@@ -3,6 +3,7 @@ import Foundation
 import GGMLCore
 import Inference
 import Quantizers
+import Workers
 
 /// How much each weight matrix matters, measured on calibration text: the basis of
 /// `--target-size`.
@@ -177,11 +178,11 @@ public final class Sensitivity: @unchecked Sendable {
     /// `w` quantized to `type` (importance-weighted) and dequantized, as an f32 weight.
     public static func quantizedCopy(_ w: Weight, type: GGMLType, importance: [Float]?, threads: Int) -> (Weight, AnyObject) {
         let cols = w.cols
-        let store = FloatStorage(count: w.rows * cols)
+        let store = OwnedBuffer(floats: w.rows * cols)
         let q = Quantizers.quantizer(for: type)!
         let rb = type.rowSize(cols)!
         let workers = max(1, min(threads, w.rows))
-        let p = SendablePointer(store.p)
+        let p = SendablePointer(store.floats)
         (importance ?? []).withUnsafeBufferPointer { ip in
             let ipp = importance == nil ? nil : SendablePointer(UnsafeMutablePointer(mutating: ip.baseAddress!))
             DispatchQueue.concurrentPerform(iterations: workers) { k in

@@ -5,6 +5,7 @@ import GGUFWriter
 import MappedIO
 import Quantizers
 import SafetensorsReader
+import Workers
 
 /// Executes a `ConversionPlan`: header first, then each tensor's rows converted in parallel and
 /// written straight to their place in the file. Nothing larger than a chunk of rows is held.
@@ -138,20 +139,21 @@ public struct Converter {
         let rowsPerChunk = max(1, Self.chunkBytes / max(dstRow, 1))
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         let checkFinite = t.type.isQuantized
-        let state = WorkState(chunks: chunks)
-        let base = SendablePointer(p: src.baseAddress!)
+        let counter = ChunkCounter(chunks), failure = FirstError<FileError>()
+        let base = SendablePointer(src.baseAddress!)
 
         DispatchQueue.concurrentPerform(iterations: min(threads, chunks)) { _ in
             let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: rowLen)
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: rowsPerChunk * dstRow, alignment: 64)
             defer { scratch.deallocate(); out.deallocate() }
-            while let c = state.next() {
+            while let c = counter.next() {
                 let r0 = c * rowsPerChunk
                 let r1 = min(rows, r0 + rowsPerChunk)
                 for r in r0..<r1 {
                     reader.read(row: r, from: base.p, into: scratch)
                     if checkFinite, !allFinite(scratch) {
-                        state.fail(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it"))
+                        failure.record(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it"))
+                        counter.stop()
                         return
                     }
                     let dst = UnsafeMutableRawBufferPointer(rebasing: out[((r - r0) * dstRow)..<((r - r0 + 1) * dstRow)])
@@ -169,12 +171,13 @@ public struct Converter {
                     try writer.writeTensorData(index, UnsafeRawBufferPointer(rebasing: out[0..<((r1 - r0) * dstRow)]),
                                                byteOffset: r0 * dstRow)
                 } catch {
-                    state.fail(error)
+                    failure.record(error)
+                    counter.stop()
                     return
                 }
             }
         }
-        if let e = state.error { throw e }
+        if let e = failure.error { throw e }
     }
 }
 
@@ -236,11 +239,17 @@ struct RowReader: Sendable {
 
 /// convert_hf_to_gguf `LlamaModel.permute`: within each head, rows `[0, d/2)` and `[d/2, d)`
 /// (HF's rotate-half layout) are interleaved into ggml's pairwise layout.
-struct RowPermutation {
-    let rows: Int
-    let heads: Int?
+public struct RowPermutation: Sendable {
+    public let rows: Int
+    public let heads: Int?
 
-    subscript(r: Int) -> Int {
+    public init(rows: Int, heads: Int?) {
+        self.rows = rows
+        self.heads = heads
+    }
+
+    /// The source row of output row `r`.
+    public subscript(r: Int) -> Int {
         guard let h = heads else { return r }
         let perHead = rows / h
         let half = perHead / 2
@@ -257,29 +266,3 @@ func allFinite(_ b: UnsafeMutableBufferPointer<Float>) -> Bool {
     return ok
 }
 
-/// The mmap outlives every worker: `concurrentPerform` returns only when all are done.
-struct SendablePointer: @unchecked Sendable {
-    let p: UnsafeRawPointer
-}
-
-/// Hands out chunk indices to workers and keeps the first error.
-final class WorkState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var nextChunk = 0
-    private let chunks: Int
-    private(set) var error: FileError?
-
-    init(chunks: Int) { self.chunks = chunks }
-
-    func next() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard error == nil, nextChunk < chunks else { return nil }
-        nextChunk += 1
-        return nextChunk - 1
-    }
-
-    func fail(_ e: FileError) {
-        lock.lock(); defer { lock.unlock() }
-        if error == nil { error = e }
-    }
-}

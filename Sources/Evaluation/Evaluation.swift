@@ -1,7 +1,8 @@
 import Foundation
-import Inference
 import GGUFWriter
+import Inference
 import MappedIO
+import Workers
 
 /// One evaluation pass: perplexity of a model and, with a reference (a second model, or a saved
 /// logits file), its KL divergence from it — computed chunk by chunk, so memory stays at one

@@ -6,6 +6,7 @@ import GGUFWriter
 import Inference
 import MappedIO
 import Tokenizer
+import Workers
 
 /// Opens what `perplexity`/`generate` are given: a GGUF file of any type we read, or a Hugging Face
 /// checkpoint directory — the unquantized reference — whose tensors are used where they lie in the
@@ -28,23 +29,21 @@ public enum ModelLoader {
                 // a trimmed tensor (Gemma 3's embedding) is its first rows
                 let src = UnsafeRawBufferPointer(rebasing: file.data(tensor).prefix(t.sourceByteCount))
                 if let heads = permute {
-                    let buf = OwnedBytes(count: src.count)
+                    let buf = OwnedBuffer(byteCount: src.count)
                     let rowBytes = src.count / rows
-                    let perHead = rows / heads, half = perHead / 2
+                    let order = RowPermutation(rows: rows, heads: heads)
                     for r in 0..<rows {
-                        let s = (r / perHead) * perHead + (r % perHead % 2) * half + (r % perHead) / 2
-                        buf.pointer.advanced(by: r * rowBytes).copyMemory(from: src.baseAddress! + s * rowBytes, byteCount: rowBytes)
+                        buf.raw.advanced(by: r * rowBytes).copyMemory(from: src.baseAddress! + order[r] * rowBytes, byteCount: rowBytes)
                     }
                     storage.append(buf)
-                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer), ne: t.ne)
+                    tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.raw), ne: t.ne)
                 } else {
                     tensors[t.name] = Weight(type: type, rows: rows, cols: t.ne[0], data: src.baseAddress!, ne: t.ne)
                 }
             case .generated(let values):
-                let buf = OwnedBytes(count: values.count * 4)
-                values.withUnsafeBytes { buf.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                let buf = OwnedBuffer(values)
                 storage.append(buf)
-                tensors[t.name] = Weight(type: .f32, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.pointer), ne: t.ne)
+                tensors[t.name] = Weight(type: .f32, rows: rows, cols: t.ne[0], data: UnsafeRawPointer(buf.raw), ne: t.ne)
             case .gguf(let f, let info):
                 tensors[t.name] = Weight(type: info.type, rows: rows, cols: t.ne[0], data: f.data(info).baseAddress!, ne: t.ne)
             }
@@ -52,13 +51,6 @@ public enum ModelLoader {
         let meta = Dictionary(plan.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         return try Model(path: path, metadata: meta, tensors: tensors, storage: storage, family: plan.family)
     }
-}
-
-/// 64-byte aligned bytes a `Weight` can view (kept alive as the model's storage).
-public final class OwnedBytes {
-    public let pointer: UnsafeMutableRawPointer
-    public init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
-    deinit { pointer.deallocate() }
 }
 
 extension ModelLoader {

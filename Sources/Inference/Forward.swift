@@ -2,6 +2,7 @@ import CKernels
 import Dispatch
 import Foundation
 import Kernels
+import Workers
 
 /// A row-major f32 matrix owned by the forward pass.
 public struct Matrix: @unchecked Sendable {
@@ -311,7 +312,7 @@ struct AttentionGeometry {
         let cap = softcap, window = self.window
         let n = q.rows
         let kvCols = kvHeads * d
-        let kp = SendableFloats(p: k), vp = SendableFloats(p: v)
+        let kp = SendablePointer(k), vp = SendablePointer(v)
         DispatchQueue.concurrentPerform(iterations: heads) { head in
             let kvh = head / group
             let q16 = UnsafeMutablePointer<Float>.allocate(capacity: d)
@@ -363,7 +364,7 @@ struct AttentionGeometry {
         let ktStride = (nkv + 63) / 64 * 64 * d
         let kt = UnsafeMutablePointer<Float>.allocate(capacity: kvHeads * ktStride)
         defer { kt.deallocate() }
-        let kp = SendableFloats(p: k), vp = SendableFloats(p: v), ktp = SendableFloats(p: kt)
+        let kp = SendablePointer(k), vp = SendablePointer(v), ktp = SendablePointer(kt)
         DispatchQueue.concurrentPerform(iterations: kvHeads) { kvh in
             ek_attention_pack_k(kp.p + kvh * d, kvCols, Int64(nkv), Int64(d), ktp.p + kvh * ktStride)
         }
@@ -579,7 +580,6 @@ public final class KVCache: @unchecked Sendable {
     func values(_ l: Int) -> UnsafeMutablePointer<Float> { v[l] }
 }
 
-struct SendableFloats: @unchecked Sendable { let p: UnsafeMutablePointer<Float> }
 
 
 /// Products computed as ggml-cpu computes them by default: each activation row quantized to the

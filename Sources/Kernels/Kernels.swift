@@ -1,6 +1,7 @@
 import CKernels
 import Dispatch
 import GGMLCore
+import Workers
 
 /// CPU matrix products computed the way ggml-cpu computes them, so that perplexity and KL
 /// divergence measured with them match llama.cpp's CPU backend.
@@ -68,7 +69,7 @@ public enum Kernels {
         if nRows == 0 || nTokens == 0 { return }
         if nTokens > 1, let native = NativeMatmul(type: type) {
             // 32-row panels (the C kernels' register tile), split evenly over the workers
-            let w = SendableRaw(weights), o = SendableMutableFloats(out)
+            let w = SendablePointer(weights), o = SendablePointer(out)
             NativeMatmul.splitRows(nRows, threads: threads) { rows in
                 native.run(weights: w.p, rowBytes: rowBytes, rows: rows, act: prepared, out: o.p, ldo: nRows)
             }
@@ -218,21 +219,6 @@ public final class QuantizedActivations: @unchecked Sendable {
     }
 }
 
-/// A pointer handed to worker threads that write disjoint parts of what it points at.
-struct SendablePointer<T>: @unchecked Sendable {
-    let p: UnsafePointer<T>
-    init(_ p: UnsafePointer<T>) { self.p = p }
-}
-
-struct SendableRaw: @unchecked Sendable {
-    let p: UnsafeRawPointer
-    init(_ p: UnsafeRawPointer) { self.p = p }
-}
-
-struct SendableMutableFloats: @unchecked Sendable {
-    let p: UnsafeMutablePointer<Float>
-    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
-}
 
 /// The C kernels (CKernels) for the weight types they run natively on this CPU: float weights with
 /// AVX2 or AVX-512, quantized weights (legacy and k-quants) with AVX-512 VNNI. Other types and CPUs use the Swift
@@ -257,7 +243,7 @@ struct NativeMatmul: Sendable {
 
     func runF32(weights: UnsafeRawPointer, rowBytes: Int, nRows: Int, nCols: Int, activations: UnsafePointer<Float>,
                 nTokens: Int, out: UnsafeMutablePointer<Float>, threads: Int) {
-        let w = SendableRaw(weights), o = SendableMutableFloats(out), x = SendablePointer(activations)
+        let w = SendablePointer(weights), o = SendablePointer(out), x = SendablePointer(activations)
         Self.splitRows(nRows, threads: threads) { rows in
             ek_gemm_float(EK_W_F32, w.p, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound), x.p, nCols,
                           Int64(nTokens), Int64(nCols), o.p, nRows)

@@ -3,14 +3,15 @@ import Batch
 import Calibration
 import Conversion
 import Evaluation
+import Families
 import Foundation
 import GGMLCore
 import GGUFWriter
-import Families
 import Inference
 import MappedIO
 import Quantizers
 import Reports
+import Workers
 
 /// Where the importance matrix comes from (batch's manifest type; spelled out because the
 /// Calibration module's name shadows it here).
@@ -164,8 +165,8 @@ final class ComparisonSession {
         var keep: [AnyObject] = []
         for t in plan.tensors {
             guard let w = weights[t.name], t.type != w.type else { continue }
-            let f = FloatStorage(count: w.rows * w.cols)
-            let all = UnsafeMutableBufferPointer(start: f.p, count: w.rows * w.cols)
+            let f = OwnedBuffer(floats: w.rows * w.cols)
+            let all = UnsafeMutableBufferPointer(start: f.floats, count: w.rows * w.cols)
             Parallel.forEach(w.rows, threads: threads) { r in
                 w.row(r, into: UnsafeMutableBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]))
             }
@@ -173,18 +174,18 @@ final class ComparisonSession {
                 Parallel.forEach(w.rows, threads: threads) { r in
                     NF4.roundTrip(UnsafeMutableBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]))
                 }
-                replaced[t.name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(f.p), name: t.name)
+                replaced[t.name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(f.floats), name: t.name)
                 keep.append(f)
             } else {
                 guard let q = Quantizers.quantizer(for: t.type), let rowBytes = t.type.rowSize(w.cols) else {
                     throw FileError(path: modelDir, message: "nf4: cannot write \(t.type.name) for \(t.name)")
                 }
-                let bytes = OwnedBytes(count: rowBytes * w.rows)
+                let bytes = OwnedBuffer(byteCount: rowBytes * w.rows)
                 Parallel.forEach(w.rows, threads: threads) { r in
                     q.quantizeRow(UnsafeBufferPointer(rebasing: all[(r * w.cols)..<((r + 1) * w.cols)]),
-                                  into: UnsafeMutableRawBufferPointer(start: bytes.pointer + r * rowBytes, count: rowBytes))
+                                  into: UnsafeMutableRawBufferPointer(start: bytes.raw + r * rowBytes, count: rowBytes))
                 }
-                replaced[t.name] = Weight(type: t.type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(bytes.pointer), name: t.name)
+                replaced[t.name] = Weight(type: t.type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(bytes.raw), name: t.name)
                 keep.append(bytes)
             }
         }

@@ -2,15 +2,16 @@ import ArgumentParser
 import Calibration
 import Conversion
 import Evaluation
-import GGUFWriter
+import Families
 import Foundation
 import GGMLCore
-import Families
+import GGUFWriter
 import Inference
 import MappedIO
 import Quantizers
 import StrictJSON
 import Tokenizer
+import Workers
 
 /// `--calibrate` / `--target-size` / `--target-bpw`, shared by `convert` and `quantize`.
 struct CalibrationOptions: ParsableArguments {
@@ -129,9 +130,9 @@ enum Calibrate {
         var repl: [String: Weight] = [:]
         var keep: [AnyObject] = []
         for (name, w) in m.weightMatrices where w.type != .f32 {
-            let buf = FloatStorage(count: w.rows * w.cols)
-            for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: buf.p + r * w.cols, count: w.cols)) }
-            repl[name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.p), name: name)
+            let buf = OwnedBuffer(floats: w.rows * w.cols)
+            for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: buf.floats + r * w.cols, count: w.cols)) }
+            repl[name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.floats), name: name)
             keep.append(buf)
         }
         return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
