@@ -135,7 +135,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     /// The first row of each product must be the chunk's first position (as in
     /// `Forward.logits` without a cache, whose products cover every position from 0).
     public init(inner: any MatMulEngine, threads: Int = 2, sinkWeight: Double = HessianCollector.defaultSinkWeight,
-                collects: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("blk.") }) {
+                collects: @escaping @Sendable (String) -> Bool = { TensorName.isBlock($0) }) {
         self.inner = inner
         self.threads = max(1, threads)
         self.sinkWeight = sinkWeight
@@ -214,7 +214,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     public static func collect(model: Model, chunks: [[Int32]], threads: Int = 2, sinkWeight: Double = HessianCollector.defaultSinkWeight,
                                output: Bool = false, progress: ((Int, Double) -> Void)? = nil) -> HessianCollector {
         let collector = HessianCollector(inner: GGMLEngine(threads: threads), threads: threads, sinkWeight: sinkWeight,
-                                         collects: { $0.hasPrefix("blk.") || (output && $0 == "output.weight") })
+                                         collects: { TensorName.isBlock($0) || (output && $0 == TensorName.output) })
         let forward = Forward(model: model, engine: collector, threads: threads)
         let start = Date()
         for (i, chunk) in chunks.enumerated() where !chunk.isEmpty {

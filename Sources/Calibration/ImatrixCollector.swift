@@ -1,4 +1,5 @@
 import Foundation
+import GGUFWriter
 import Inference
 import MappedIO
 import Tokenizer
@@ -219,7 +220,7 @@ final class ImatrixRecorder: MatMulEngine, @unchecked Sendable {
     }
 
     func collects(_ name: String) -> Bool {
-        name.hasPrefix("blk.") || (processOutput && name == "output.weight")
+        TensorName.isBlock(name) || (processOutput && name == TensorName.output)
     }
 
     func multiply(_ w: Weight, _ x: Matrix, into out: Matrix) {
@@ -230,7 +231,7 @@ final class ImatrixRecorder: MatMulEngine, @unchecked Sendable {
     private func accumulate(_ name: String, _ x: Matrix) {
         // x holds the x.rows positions before segmentEnd; only the output product may see a tail
         // (llama-imatrix asks every position for logits, so its last layer sees them all)
-        precondition(x.rows == segmentRows || !name.hasPrefix("blk."),
+        precondition(x.rows == segmentRows || !TensorName.isBlock(name),
                      "\(name): the forward pass gave \(x.rows) of \(segmentRows) positions; an imatrix needs them all")
         let offset = segmentEnd - x.rows
         precondition(offset >= 0 && segmentEnd <= recorded.count, "\(name): \(x.rows) rows ending at \(segmentEnd)")

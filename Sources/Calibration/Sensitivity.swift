@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GGMLCore
+import GGUFWriter
 import Inference
 import Quantizers
 import Workers
@@ -86,11 +87,8 @@ public final class Sensitivity: @unchecked Sendable {
 
     /// The layer a tensor's change first affects (nil: the embedding, which needs a full run).
     func firstLayer(_ name: String) -> Int? {
-        if name.hasPrefix("blk.") {
-            let rest = name.dropFirst(4)
-            if let dot = rest.firstIndex(of: "."), let l = Int(rest[..<dot]) { return l }
-        }
-        if name == "output.weight" { return reference.hparams.nLayer }
+        if let l = TensorName.blockParts(name)?.layer { return l }
+        if name == TensorName.output { return reference.hparams.nLayer }
         return nil
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GGMLCore
+import GGUFWriter
 
 /// llama.cpp's choice of each tensor's type for a file type (`llama-quant.cpp`:
 /// `tensor_allows_quantization`, `llama_tensor_get_type_impl`, `tensor_type_fallback`), ported so
@@ -78,7 +79,7 @@ public struct QuantizationPolicy: Sendable {
     }
 
     static func layer(_ name: String) -> Int? {
-        guard name.hasPrefix("blk.") else { return nil }
+        guard TensorName.isBlock(name) else { return nil }
         let rest = name.dropFirst(4)
         var digits = Substring("")
         var sign = ""
@@ -90,8 +91,8 @@ public struct QuantizationPolicy: Sendable {
     }
 
     static func category(_ name: String) -> Category {
-        if name == "output.weight" { return .output }
-        if name == "token_embd.weight" || name == "per_layer_token_embd.weight" { return .tokenEmbd }
+        if name == TensorName.output { return .output }
+        if name == TensorName.tokenEmbd || name == TensorName.perLayerTokenEmbd { return .tokenEmbd }
         if name.contains("attn_qkv.weight") { return .attnQKV }
         if name.contains("attn_kv_b.weight") { return .attnKVB }
         if name.contains("attn_v.weight") { return .attnV }

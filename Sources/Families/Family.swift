@@ -56,16 +56,6 @@ public enum TensorRule: Sendable, Equatable {
     }
 }
 
-/// The GGUF tensor names every family shares (gguf-py `TENSOR_NAMES`), built in one place.
-public enum TensorName {
-    public static let tokenEmbd = "token_embd.weight"
-    public static let outputNorm = "output_norm.weight"
-    public static let output = "output.weight"
-    public static let ropeFreqs = "rope_freqs.weight"
-    /// `blk.<il>.<name>`.
-    public static func block(_ il: Int, _ name: String) -> String { "blk.\(il).\(name)" }
-}
-
 /// HF tensor names → GGUF names, the subset of gguf-py `tensor_mapping.py` a family uses: globals
 /// by full base name, per-layer ones by the name after `model.layers.N.`.
 public struct NameMap: Sendable {

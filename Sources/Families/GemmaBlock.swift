@@ -1,4 +1,5 @@
 import Foundation
+import GGUFWriter
 import Inference
 import MappedIO
 

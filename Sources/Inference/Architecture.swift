@@ -135,9 +135,9 @@ public struct TensorSet {
 
     /// `blk.N.<name>` present in layer 0 decides for every layer: all or none.
     public func allOrNone(_ suffix: String, layers: Int) throws(FileError) -> Bool {
-        let first = has("blk.0.\(suffix)")
-        for i in 1..<max(layers, 1) where has("blk.\(i).\(suffix)") != first {
-            throw fail("tensor blk.\(i).\(suffix) is \(first ? "missing" : "present"), but layer 0 \(first ? "has" : "has no") \(suffix)")
+        let first = has(TensorName.block(0, suffix))
+        for i in 1..<max(layers, 1) where has(TensorName.block(i, suffix)) != first {
+            throw fail("tensor \(TensorName.block(i, suffix)) is \(first ? "missing" : "present"), but layer 0 \(first ? "has" : "has no") \(suffix)")
         }
         return first
     }
@@ -190,7 +190,7 @@ public struct TensorSet {
 
     /// The attention geometry most families share: widths, heads, head size, feed-forward width,
     /// and the vocabulary from the embedding's rows.
-    public func standardDims(embedding: String = "token_embd.weight") throws(FileError) -> ModelDims {
+    public func standardDims(embedding: String = TensorName.tokenEmbd) throws(FileError) -> ModelDims {
         let nEmbd = try int("embedding_length", in: 1...ModelDims.maxWidth)
         let nLayer = try int("block_count", in: 1...ModelDims.maxLayers)
         let nHead = try int("attention.head_count", in: 1...ModelDims.maxHeads)

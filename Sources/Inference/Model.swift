@@ -79,7 +79,7 @@ public final class Model: @unchecked Sendable {
 
     /// The weight matrices of layer `il`, by name.
     public func layerMatrices(_ il: Int) -> [Weight] {
-        let prefix = "blk.\(il)."
+        let prefix = TensorName.blockPrefix(il)
         return weightMatrices.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
     }
 

@@ -130,7 +130,7 @@ enum HFLoader {
             byID[id] = content
             maxID = max(maxID, id)
             let special = a["special"]?.boolValue ?? false
-            addedType[id] = special || looksSpecial(content) ? 3 : 4
+            addedType[id] = (special || looksSpecial(content) ? GGUFTokenType.control : .userDefined).rawValue
             var at: Tokenizer.Attributes = []
             if a["lstrip"]?.boolValue == true { at.insert(.lstrip) }
             if a["rstrip"]?.boolValue == true { at.insert(.rstrip) }
@@ -222,11 +222,11 @@ enum HFLoader {
         }
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
         var scores = [Float](repeating: -10000, count: vocabSize)
-        var types = [Int32](repeating: 5, count: vocabSize)
+        var types = [Int32](repeating: GGUFTokenType.unused.rawValue, count: vocabSize)
         for (i, p) in pieces.enumerated() where i < vocabSize {
             tokens[i] = p.piece
             scores[i] = p.score
-            types[i] = p.type == .userDefined ? 1 : Int32(p.type.rawValue) // user-defined pieces are written as normal
+            types[i] = p.type == .userDefined ? GGUFTokenType.normal.rawValue : Int32(p.type.rawValue) // user-defined pieces are written as normal
         }
         let dir = directory as NSString
         if let added = try readOptionalJSONObject(dir.appendingPathComponent("added_tokens.json")) {
@@ -234,17 +234,17 @@ enum HFLoader {
                 guard let id = v.intValue, id >= 0, id < vocabSize else { continue }
                 tokens[id] = content
                 scores[id] = -1000
-                types[id] = 4
+                types[id] = GGUFTokenType.userDefined.rawValue
             }
         }
         if let decoder = tc?["added_tokens_decoder"]?.objectValue {
             for (idText, data) in decoder.entries {
                 guard let id = Int(idText), id >= 0, id < vocabSize, let content = data["content"]?.stringValue else { continue }
                 if data["special"]?.boolValue == true || looksSpecial(content) {
-                    types[id] = 3
+                    types[id] = GGUFTokenType.control.rawValue
                     tokens[id] = content
                 } else {
-                    types[id] = 4
+                    types[id] = GGUFTokenType.userDefined.rawValue
                     tokens[id] = content.replacingOccurrences(of: "\u{2581}", with: " ")
                 }
                 scores[id] = -1000

@@ -1,5 +1,6 @@
 import Foundation
 import MappedIO
+import ModelMapping
 
 /// Text → token ids exactly as llama.cpp's `llama_tokenize` (src/llama-vocab.cpp) produces them,
 /// for byte-level BPE (`tokenizer.ggml.model = gpt2`) and SentencePiece (`llama`) vocabularies;
@@ -172,14 +173,14 @@ public final class Tokenizer: Sendable {
         var attrs = [Attributes](repeating: .normal, count: n)
         if let ty = s.types {
             for i in 0..<n {
-                switch ty[i] {
-                case 1: attrs[i] = .normal
-                case 2: attrs[i] = .unknown
-                case 3: attrs[i] = .control
-                case 4: attrs[i] = .userDefined
-                case 5: attrs[i] = .unused
-                case 6: attrs[i] = .byte
-                default: attrs[i] = []
+                switch GGUFTokenType(rawValue: ty[i]) {
+                case .normal: attrs[i] = .normal
+                case .unknown: attrs[i] = .unknown
+                case .control: attrs[i] = .control
+                case .userDefined: attrs[i] = .userDefined
+                case .unused: attrs[i] = .unused
+                case .byte: attrs[i] = .byte
+                case nil: attrs[i] = []
                 }
             }
         }

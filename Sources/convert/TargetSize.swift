@@ -235,7 +235,7 @@ enum Calibrate {
                          say: (String) -> Void) {
         var groups: [String: [GGMLType: Int]] = [:]
         for (i, c) in zip(infos, plan.choices) {
-            let g = i.name.hasPrefix("blk.") ? String(i.name.split(separator: ".")[2]) : i.name
+            let g = TensorName.blockParts(i.name).map { String($0.rest.prefix { $0 != "." }) } ?? i.name
             groups[g, default: [:]][c.type, default: 0] += 1
         }
         say("calibrate: chosen types (tensor group: type × count)")
