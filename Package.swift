@@ -91,6 +91,7 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers"]),
+        .testTarget(name: "GGMLCoreTests", dependencies: ["GGMLCore"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),

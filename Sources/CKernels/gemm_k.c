@@ -12,7 +12,7 @@
 
 #include <stdlib.h>
 
-enum { QK = 256 };
+enum { QK = GGML_QK_K };
 
 typedef struct {
     int block_bytes, offset, has_min;
@@ -20,11 +20,11 @@ typedef struct {
 
 static int kinfo(int t, ktype_info *i) {
     switch (t) {
-    case EK_GGML_Q2_K: *i = (ktype_info){84, 0, 1}; return 1;
-    case EK_GGML_Q3_K: *i = (ktype_info){110, 4, 0}; return 1;
-    case EK_GGML_Q4_K: *i = (ktype_info){144, 0, 1}; return 1;
-    case EK_GGML_Q5_K: *i = (ktype_info){176, 0, 1}; return 1;
-    case EK_GGML_Q6_K: *i = (ktype_info){210, 32, 0}; return 1;
+    case EK_GGML_Q2_K: *i = (ktype_info){GGML_Q2_K_BLOCK_BYTES, 0, 1}; return 1;
+    case EK_GGML_Q3_K: *i = (ktype_info){GGML_Q3_K_BLOCK_BYTES, 4, 0}; return 1;
+    case EK_GGML_Q4_K: *i = (ktype_info){GGML_Q4_K_BLOCK_BYTES, 0, 1}; return 1;
+    case EK_GGML_Q5_K: *i = (ktype_info){GGML_Q5_K_BLOCK_BYTES, 0, 1}; return 1;
+    case EK_GGML_Q6_K: *i = (ktype_info){GGML_Q6_K_BLOCK_BYTES, 32, 0}; return 1;
     default: return 0;
     }
 }
@@ -172,19 +172,19 @@ static void pack_k(int t, const ktype_info *ti, const uint8_t *w, size_t rb, int
                      __m512i t0_##j, t1_##j, g0_##j, g1_##j; const uint8_t *x_##j = xq + (size_t)(j) * xrb;
 #define EK_K_ZERO(j) t0_##j = _mm512_setzero_si512(); t1_##j = _mm512_setzero_si512();
 #define EK_K_GINIT(j) g0_##j = g1_##j = _mm512_set1_epi32(xoff[((size_t)(j) * nb + b) * 16 + g]);
-#define EK_K_STEP(j) { int32_t a; memcpy(&a, x_##j + (size_t)b * 292 + 4 + (g * 4 + kq) * 4, 4); const __m512i av = _mm512_set1_epi32(a); \
+#define EK_K_STEP(j) { int32_t a; memcpy(&a, x_##j + (size_t)b * GGML_Q8_K_BLOCK_BYTES + GGML_Q8_K_QS_OFFSET + (g * 4 + kq) * 4, 4); const __m512i av = _mm512_set1_epi32(a); \
                        g0_##j = _mm512_dpbusd_epi32(g0_##j, w0, av); g1_##j = _mm512_dpbusd_epi32(g1_##j, w1, av); }
 #define EK_K_GADD(j) t0_##j = _mm512_add_epi32(t0_##j, _mm512_mullo_epi32(g0_##j, s0)); \
                      t1_##j = _mm512_add_epi32(t1_##j, _mm512_mullo_epi32(g1_##j, s1));
 /* f += cvt(isum) · (d · d_x) */
-#define EK_K_SCALE(j) { float dx; memcpy(&dx, x_##j + (size_t)b * 292, 4); const __m512 dxv = _mm512_set1_ps(dx); \
+#define EK_K_SCALE(j) { float dx; memcpy(&dx, x_##j + (size_t)b * GGML_Q8_K_BLOCK_BYTES, 4); const __m512 dxv = _mm512_set1_ps(dx); \
     f0_##j = _mm512_add_ps(f0_##j, _mm512_mul_ps(_mm512_cvtepi32_ps(t0_##j), _mm512_mul_ps(d0, dxv))); \
     f1_##j = _mm512_add_ps(f1_##j, _mm512_mul_ps(_mm512_cvtepi32_ps(t1_##j), _mm512_mul_ps(d1, dxv))); }
 #define EK_K_MZERO(j) t0_##j = _mm512_setzero_si512(); t1_##j = _mm512_setzero_si512();
-#define EK_K_MSTEP(j) { int32_t a; memcpy(&a, x_##j + (size_t)b * 292 + 260 + p * 4, 4); const __m512i av = _mm512_set1_epi32(a); \
+#define EK_K_MSTEP(j) { int32_t a; memcpy(&a, x_##j + (size_t)b * GGML_Q8_K_BLOCK_BYTES + GGML_Q8_K_BSUMS_OFFSET + p * 4, 4); const __m512i av = _mm512_set1_epi32(a); \
                         t0_##j = _mm512_dpwssd_epi32(t0_##j, mp0, av); t1_##j = _mm512_dpwssd_epi32(t1_##j, mp1, av); }
 /* f −= cvt(summ) · (dmin · d_x) */
-#define EK_K_MSCALE(j) { float dx; memcpy(&dx, x_##j + (size_t)b * 292, 4); const __m512 dxv = _mm512_set1_ps(dx); \
+#define EK_K_MSCALE(j) { float dx; memcpy(&dx, x_##j + (size_t)b * GGML_Q8_K_BLOCK_BYTES, 4); const __m512 dxv = _mm512_set1_ps(dx); \
     f0_##j = _mm512_sub_ps(f0_##j, _mm512_mul_ps(_mm512_cvtepi32_ps(t0_##j), _mm512_mul_ps(e0, dxv))); \
     f1_##j = _mm512_sub_ps(f1_##j, _mm512_mul_ps(_mm512_cvtepi32_ps(t1_##j), _mm512_mul_ps(e1, dxv))); }
 #define EK_K_STORE(j) _mm512_mask_storeu_ps(y + (size_t)(j) * ldy, k0, f0_##j); \
@@ -207,7 +207,7 @@ void ek_gemm_k(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t 
         for (int b = 0; b < nb; b++)
             for (int g = 0; g < 16; g++) {
                 int16_t bs;
-                memcpy(&bs, (const uint8_t *)xq + (size_t)t * xrow_bytes + (size_t)b * 292 + 260 + g * 2, 2);
+                memcpy(&bs, (const uint8_t *)xq + (size_t)t * xrow_bytes + (size_t)b * GGML_Q8_K_BLOCK_BYTES + GGML_Q8_K_BSUMS_OFFSET + g * 2, 2);
                 xoff[((size_t)t * nb + b) * 16 + g] = -ti.offset * bs;
             }
     uint8_t *panel = (uint8_t *)aligned_alloc(64, (size_t)nb * 64 * 128);

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 
 
-static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 typedef struct {
     int block_bytes; // weight block size
@@ -23,12 +22,12 @@ typedef struct {
 
 static int info_for(int t, wtype_info *i) {
     switch (t) {
-    case EK_GGML_Q4_0: *i = (wtype_info){18, 8, 0}; return 1;
-    case EK_GGML_Q4_1: *i = (wtype_info){20, 0, 1}; return 1;
-    case EK_GGML_Q5_0: *i = (wtype_info){22, 16, 0}; return 1;
-    case EK_GGML_Q5_1: *i = (wtype_info){24, 0, 1}; return 1;
-    case EK_GGML_Q8_0: *i = (wtype_info){34, 128, 0}; return 1;
-    case EK_GGML_IQ4_NL: *i = (wtype_info){18, 128, 0}; return 1;
+    case EK_GGML_Q4_0: *i = (wtype_info){GGML_Q4_0_BLOCK_BYTES, 8, 0}; return 1;
+    case EK_GGML_Q4_1: *i = (wtype_info){GGML_Q4_1_BLOCK_BYTES, 0, 1}; return 1;
+    case EK_GGML_Q5_0: *i = (wtype_info){GGML_Q5_0_BLOCK_BYTES, 16, 0}; return 1;
+    case EK_GGML_Q5_1: *i = (wtype_info){GGML_Q5_1_BLOCK_BYTES, 0, 1}; return 1;
+    case EK_GGML_Q8_0: *i = (wtype_info){GGML_Q8_0_BLOCK_BYTES, 128, 0}; return 1;
+    case EK_GGML_IQ4_NL: *i = (wtype_info){GGML_IQ4_NL_BLOCK_BYTES, 128, 0}; return 1;
     default: return 0;
     }
 }
@@ -63,8 +62,8 @@ static void decode_block(int t, const uint8_t *blk, uint8_t *u, float *d, float 
         break;
     case EK_GGML_IQ4_NL:
         for (int j = 0; j < 16; j++) {
-            u[j] = (uint8_t)(kvalues_iq4nl[blk[2 + j] & 15] + 128);
-            u[j + 16] = (uint8_t)(kvalues_iq4nl[blk[2 + j] >> 4] + 128);
+            u[j] = (uint8_t)(ggml_kvalues_iq4nl[blk[2 + j] & 15] + 128);
+            u[j + 16] = (uint8_t)(ggml_kvalues_iq4nl[blk[2 + j] >> 4] + 128);
         }
         break;
     }
@@ -161,7 +160,8 @@ void ek_gemm_q8(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t
     wtype_info ti;
     if (!info_for(wtype, &ti) || !ek_gemm_q8_available() || r1 <= r0 || ntok <= 0) return;
     const int nb = (int)(k / 32);
-    const int xbb = ti.has_min ? 36 : 34, xqo = ti.has_min ? 4 : 2;
+    // the 32 quants end each activation block (after d, and s for q8_1)
+    const int xbb = ti.has_min ? GGML_Q8_1_BLOCK_BYTES : GGML_Q8_0_BLOCK_BYTES, xqo = xbb - 32;
     float *xd = (float *)malloc((size_t)ntok * nb * 4), *xs = (float *)malloc((size_t)ntok * nb * 4);
     int32_t *xoff = (int32_t *)malloc((size_t)ntok * nb * 4);
     for (int64_t t = 0; t < ntok; t++) {

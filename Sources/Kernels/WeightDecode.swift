@@ -29,7 +29,7 @@ enum WeightDecode {
     }
 
     /// ggml `kvalues_iq4nl`.
-    static let kvaluesIQ4NL: [Int16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+    static let kvaluesIQ4NL: [Int16] = GGMLTables.kvaluesIQ4NL.map(Int16.init)
 
     /// Decodes `nBlocks` blocks of `type` starting at `src`. `d[i * dStride]` and `m[i * dStride]`
     /// receive block i's scale and min; `mins` (k-quants) 16 values per super-block.

@@ -11,7 +11,7 @@ public enum IQ4_NL: BlockQuantizer {
     static let blockBytes = 18
 
     /// ggml `kvalues_iq4nl`: a non-uniform 4-bit grid, denser near zero.
-    public static let kvaluesIQ4NL: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+    public static let kvaluesIQ4NL: [Int8] = GGMLTables.kvaluesIQ4NL
 
     /// ggml `GROUP_MAX_EPS`: blocks with smaller |x| get scale 0.
     static let groupMaxEps: Float = 1e-15

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ggml_format.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,11 +40,12 @@ typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
 void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                    const float *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy);
 
-/// Legacy ggml weight types the integer kernel reads (ggml type ids).
+/// Legacy and k-quant weight types the integer kernels read (ggml type ids, from ggml_format.h).
 enum {
-    EK_GGML_Q4_0 = 2, EK_GGML_Q4_1 = 3, EK_GGML_Q5_0 = 6, EK_GGML_Q5_1 = 7, EK_GGML_Q8_0 = 8,
-    EK_GGML_IQ4_NL = 20,
-    EK_GGML_Q2_K = 10, EK_GGML_Q3_K = 11, EK_GGML_Q4_K = 12, EK_GGML_Q5_K = 13, EK_GGML_Q6_K = 14,
+    EK_GGML_Q4_0 = GGML_TYPE_Q4_0, EK_GGML_Q4_1 = GGML_TYPE_Q4_1, EK_GGML_Q5_0 = GGML_TYPE_Q5_0,
+    EK_GGML_Q5_1 = GGML_TYPE_Q5_1, EK_GGML_Q8_0 = GGML_TYPE_Q8_0, EK_GGML_IQ4_NL = GGML_TYPE_IQ4_NL,
+    EK_GGML_Q2_K = GGML_TYPE_Q2_K, EK_GGML_Q3_K = GGML_TYPE_Q3_K, EK_GGML_Q4_K = GGML_TYPE_Q4_K,
+    EK_GGML_Q5_K = GGML_TYPE_Q5_K, EK_GGML_Q6_K = GGML_TYPE_Q6_K,
 };
 
 /// Whether `ek_gemm_q8` runs natively here (AVX-512 VNNI); otherwise callers use their own path.
