@@ -49,7 +49,7 @@ public struct Converter {
         let writer = GGUFFileWriter()
         for (k, v) in plan.metadata { writer.add(k, v) }
         for t in plan.tensors { writer.addTensor(name: t.name, ne: t.ne, type: t.type) }
-        try writer.begin(path: outfile)
+        let layout = try writer.begin(path: outfile)
         var done = 0
         let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
         do throws(FileError) {
@@ -66,7 +66,7 @@ public struct Converter {
         }
         var counts: [GGMLType: Int] = [:]
         for t in plan.tensors { counts[t.type, default: 0] += 1 }
-        return Summary(path: outfile, fileSize: writer.totalSize, tensorCount: plan.tensors.count,
+        return Summary(path: outfile, fileSize: layout.totalSize, tensorCount: plan.tensors.count,
                        seconds: Date().timeIntervalSince(start),
                        typeCounts: counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) })
     }

@@ -111,11 +111,8 @@ enum Calibrate {
 
     /// The size of the GGUF file a plan writes (header, metadata, aligned tensor data).
     static func fileSize(_ plan: any OutputPlan) -> Int {
-        let w = GGUFFileWriter()
-        for (k, v) in plan.metadata { w.add(k, v) }
-        for t in plan.tensors { w.addTensor(name: t.name, ne: t.ne, type: t.type) }
-        _ = w.headerBytes()
-        return w.totalSize
+        GGUFLayout(metadata: plan.metadata.map { ($0.key, $0.value) },
+                   tensors: plan.tensors.map { GGUFTensorInfo(name: $0.name, ne: $0.ne, type: $0.type) }).totalSize
     }
 
     /// The collected importance matrix as the quantizer takes it (llama-quantize's weights and

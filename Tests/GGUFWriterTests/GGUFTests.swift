@@ -39,6 +39,30 @@ import Testing
         #expect(f.file.size == f.dataStart + 96 + 32)
     }
 
+    /// The layout is a pure function of what was added: asking for it changes nothing, and it is
+    /// the file `begin` writes (size, data start, offsets).
+    @Test func layoutIsPureAndIsWhatGetsWritten() throws {
+        let w = GGUFFileWriter()
+        w.add("k", .string("v"))
+        w.addTensor(name: "a", ne: [32, 3], type: .q8_0)
+        w.addTensor(name: "b", ne: [5], type: .f32)
+        let l1 = w.layout, l2 = w.layout
+        #expect(l1.headerBytes == l2.headerBytes && l1.totalSize == l2.totalSize && l1.tensorOffsets == [0, 128])
+        let alone = GGUFLayout(metadata: [("k", .string("v"))], tensors: [GGUFTensorInfo(name: "a", ne: [32, 3], type: .q8_0),
+                                                                         GGUFTensorInfo(name: "b", ne: [5], type: .f32)])
+        #expect(alone.headerBytes == l1.headerBytes && alone.totalSize == l1.totalSize)
+        let p = tempPath("layout.gguf")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        let written = try w.begin(path: p)
+        #expect(written.totalSize == l1.totalSize)
+        try [UInt8](repeating: 1, count: 102).withUnsafeBytes { try w.writeTensorData(0, $0) }
+        try [Float](repeating: 2, count: 5).withUnsafeBytes { try w.writeTensorData(1, $0) }
+        try w.commit()
+        let f = try GGUFFile(path: p)
+        #expect(f.file.size == l1.totalSize && f.dataStart == l1.dataStart)
+        #expect(f.tensors.map(\.offset) == l1.tensorOffsets)
+    }
+
     @Test func abortLeavesNothing() throws {
         let p = tempPath("abort.gguf")
         let w = GGUFFileWriter()

@@ -299,7 +299,7 @@ func firstDiff(_ a: [Int32], _ b: [Int32]) -> String {
         let w = GGUFFileWriter()
         for (k, v) in kv { w.add(k, v) }
         let path = NSTemporaryDirectory() + "tok-\(UUID().uuidString).gguf"
-        try Data(w.headerBytes()).write(to: URL(fileURLWithPath: path))
+        try Data(w.layout.headerBytes).write(to: URL(fileURLWithPath: path))
         return path
     }
 
