@@ -56,6 +56,7 @@ let package = Package(
         // the model on calibration text.
         .target(name: "Calibration", dependencies: [
             "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Tokenizer", "Quantizers", "CKernels", "Workers",
+            "Conversion", "Evaluation", "StrictJSON",
         ]),
         // Perplexity and KL divergence with llama-perplexity's method.
         .target(name: "Evaluation", dependencies: [
@@ -67,10 +68,17 @@ let package = Package(
         .target(name: "Batch", dependencies: [
             "Reports", "StrictJSON", "MappedIO", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // One checkpoint under measurement (reference log-probs once, then quantize + evaluate per
+        // type): what `compare` and `batch` both run.
+        .target(name: "Comparison", dependencies: [
+            "Batch", "Calibration", "Conversion", "Evaluation", "Families", "GGMLCore", "GGUFWriter", "Inference", "MappedIO",
+            "Quantizers", "Reports", "Workers",
+        ]),
         .executableTarget(name: "convert", dependencies: [
+            "Comparison",
             "Reports", "Batch",
             "Conversion", "GGUFWriter", "GGMLCore", "Quantizers", "StrictJSON", "MappedIO",
-            "Inference", "Families", "Evaluation", "Tokenizer", "Calibration", "ModelMapping", "Workers",
+            "Inference", "Families", "Evaluation", "Tokenizer", "Calibration", "ModelMapping",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
@@ -92,11 +100,12 @@ let package = Package(
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers"]),
         .testTarget(name: "GGMLCoreTests", dependencies: ["GGMLCore"]),
+        .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Batch", "Reports"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
         .testTarget(name: "CalibrationTests", dependencies: [
-            "Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer",
+            "Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer", "Conversion",
         ]),
         .testTarget(name: "EvaluationTests", dependencies: [
             "Evaluation", "Inference", "Families", "Conversion", "GGMLCore", "GGUFWriter", "MappedIO",

@@ -85,3 +85,9 @@ public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
 }
 
 func systemError(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+
+/// Whether `path` is a directory (following symlinks).
+public func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}

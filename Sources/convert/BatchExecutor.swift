@@ -1,4 +1,5 @@
 import Batch
+import Comparison
 import Foundation
 import Reports
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Batch
+import Comparison
 import Conversion
 import Evaluation
 import Foundation

@@ -1,10 +1,11 @@
 import ArgumentParser
+import Calibration
 import Conversion
 import Families
 import Foundation
 import GGMLCore
-import ModelMapping
 import MappedIO
+import ModelMapping
 import StrictJSON
 
 struct Convert: ParsableCommand {
@@ -108,7 +109,7 @@ struct Convert: ParsableCommand {
             var encoder: Converter.TensorEncoder? = nil
             if calibration.calibrate != nil {
                 let base = options
-                let result = try Calibrate.run(model: modelDirectory, opts: calibration, threads: threads, quiet: quiet || json) { types in
+                let result = try calibration.run(model: modelDirectory, threads: threads, quiet: quiet || json) { types in
                     Calibrate.fileSize(try target.plan(directory: modelDirectory, preTokenizer: preTokenizer,
                                                        options: Calibrate.withTypes(types, base), imatrix: nil).0)
                 }

@@ -47,12 +47,6 @@ func checkInputFiles(_ paths: String?...) throws {
     }
 }
 
-/// Whether `path` is a directory (following symlinks).
-func isDirectory(_ path: String) -> Bool {
-    var isDir: ObjCBool = false
-    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
-}
-
 func writeStderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
 var stderrIsTerminal: Bool { isatty(2) != 0 }

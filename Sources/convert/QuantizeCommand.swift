@@ -1,4 +1,5 @@
 import ArgumentParser
+import Calibration
 import Conversion
 import Foundation
 import GGMLCore
@@ -69,7 +70,7 @@ struct Quantize: ParsableCommand {
             let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount
             if calibration.calibrate != nil {
                 let base = options
-                let result = try Calibrate.run(model: input, opts: calibration, threads: n, quiet: quiet || json) { types in
+                let result = try calibration.run(model: input, threads: n, quiet: quiet || json) { types in
                     let p = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model,
                                              options: Calibrate.withTypes(types, base), allowRequantize: allowRequantize,
                                              imatrix: nil, path: input)

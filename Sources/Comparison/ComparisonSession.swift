@@ -1,4 +1,3 @@
-import ArgumentParser
 import Batch
 import Calibration
 import Conversion
@@ -15,36 +14,42 @@ import Workers
 
 /// Where the importance matrix comes from (batch's manifest type; spelled out because the
 /// Calibration module's name shadows it here).
-typealias CalibrationSource = Batch.Calibration
+public typealias CalibrationSource = Batch.Calibration
 
 /// What a session reports while it works, for progress lines and ETAs.
-struct SessionEvents {
+public struct SessionEvents {
     /// A step began: "reference", "quantize", "evaluate" with the type it is for.
-    var phase: (_ step: String, _ type: String) -> Void = { _, _ in }
+    public var phase: (_ step: String, _ type: String) -> Void = { _, _ in }
     /// An evaluation finished chunk `done` of `total`.
-    var chunk: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+    public var chunk: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+
+    public init(phase: @escaping (_ step: String, _ type: String) -> Void = { _, _ in },
+                chunk: @escaping (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
+        self.phase = phase
+        self.chunk = chunk
+    }
 }
 
 /// One checkpoint under measurement: the unquantized reference's log-probs computed once and kept
 /// in a file (llama-perplexity's `--kl-divergence-base` format), then each type quantized straight
 /// from the checkpoint and evaluated against them. `compare` runs one; `batch` one per model.
-final class ComparisonSession {
-    let modelDir: String
-    let eval: EvalSettings
-    let threads: Int
-    let calibration: CalibrationSource
-    let referenceLogits: String
-    var events = SessionEvents()
+public final class ComparisonSession {
+    public let modelDir: String
+    public let eval: EvalSettings
+    public let threads: Int
+    public let calibration: CalibrationSource
+    public let referenceLogits: String
+    public var events = SessionEvents()
     /// The reference measured (PPL, its size as an unquantized GGUF); nil when its logits were reused.
-    private(set) var referenceRow: QualityRow?
+    public private(set) var referenceRow: QualityRow?
     /// `general.name` as convert writes it (for titles), once the reference has been measured.
-    private(set) var modelName: String?
+    public private(set) var modelName: String?
     private var calibrationDone = false
     private var sourceModel: Model?
     private var imatrix: ImatrixData?
     private var encoder: Converter.TensorEncoder?
 
-    init(modelDir: String, eval: EvalSettings, threads: Int, calibration: CalibrationSource, referenceLogits: String,
+    public init(modelDir: String, eval: EvalSettings, threads: Int, calibration: CalibrationSource, referenceLogits: String,
          events: SessionEvents = SessionEvents()) {
         self.modelDir = modelDir
         self.eval = eval
@@ -55,7 +60,7 @@ final class ComparisonSession {
     }
 
     /// Evaluation chunks the text gives (what every evaluation of this session runs).
-    func chunkCount() throws -> Int {
+    public func chunkCount() throws -> Int {
         let n = try tokens().count / eval.ctx
         return min(n, eval.chunks ?? n)
     }
@@ -80,7 +85,7 @@ final class ComparisonSession {
     }
 
     /// Computes the reference log-probs unless `referenceLogits` already holds them for these tokens.
-    func prepareReference(reuse: Bool) throws {
+    public func prepareReference(reuse: Bool) throws {
         let toks = try tokens()
         let n = try chunkCount()
         if reuse, FileManager.default.fileExists(atPath: referenceLogits),
@@ -117,7 +122,7 @@ final class ComparisonSession {
     /// measures it. Errors of this type end up in the row, so one bad type does not stop the rest;
     /// a fault of the machine (disk full, read-only destination, I/O error) is thrown instead, since
     /// every other type would meet it too.
-    func measure(type: String, output: String?, keep: Bool) throws -> QualityRow {
+    public func measure(type: String, output: String?, keep: Bool) throws -> QualityRow {
         var row = QualityRow(type: type.lowercased())
         do {
             guard let target = Self.target(for: type) else {
@@ -225,8 +230,7 @@ final class ComparisonSession {
             imatrix = ImatrixData(weights: m.allQuantWeights(), file: path, datasets: m.datasets, chunkCount: m.chunkCount)
         case .calibrate(let text):
             events.phase("calibrate", "")
-            let opts = try CalibrationOptions.parse(["--calibrate", text])
-            let r = try Calibrate.run(model: modelDir, opts: opts, threads: threads, quiet: true) { _ in 0 }
+            let r = try Calibrate.run(model: modelDir, opts: CalibrationSettings(text: text), threads: threads) { _ in 0 }
             imatrix = Calibrate.imatrixData(r, text: text)
             encoder = Calibrate.encoder(r, threads: threads)
         }
@@ -234,14 +238,14 @@ final class ComparisonSession {
 
     /// Quantized types as llama-quantize writes them (q8_0 included, which `convert` writes as
     /// convert_hf_to_gguf.py does), so that every row has a llama.cpp counterpart to check.
-    static func target(for type: String) -> ConvertTarget? {
+    public static func target(for type: String) -> ConvertTarget? {
         let l = type.lowercased()
         if !["f32", "f16", "bf16"].contains(l), let f = LlamaFileType(name: l) { return .llamaQuantize(f) }
         return ConvertTarget(name: l)
     }
 
     /// llama.cpp's BPW: bits of all tensor data over the number of weights.
-    static func bitsPerWeight(_ plan: any OutputPlan) -> Double {
+    public static func bitsPerWeight(_ plan: any OutputPlan) -> Double {
         var bytes = 0, elements = 0
         for t in plan.tensors {
             let rows = t.ne.dropFirst().reduce(1, *)
@@ -252,7 +256,7 @@ final class ComparisonSession {
     }
 
     /// The float type most of the model's weight matrices have in the checkpoint (its reference).
-    static func nativeTypeName(_ m: Model) -> String {
+    public static func nativeTypeName(_ m: Model) -> String {
         var counts: [GGMLType: Int] = [:]
         for w in m.weightMatrices.values { counts[w.type, default: 0] += w.rows * w.cols }
         return (counts.max { $0.value < $1.value }?.key ?? .f32).name.lowercased()

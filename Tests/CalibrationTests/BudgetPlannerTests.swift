@@ -1,0 +1,61 @@
+import Calibration
+import Conversion
+import Foundation
+import GGMLCore
+import MappedIO
+import Testing
+
+private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// `--calibrate` with a budget, through the library API the CLI maps its options onto.
+@Suite struct BudgetPlannerTests {
+    let dir = fixtureRoot + "/eval/eval-llama"
+    let calib = fixtureRoot + "/calibration/calib.txt"
+
+    func sizeOf(_ target: ConvertTarget) -> ([String: GGMLType]) throws -> Int {
+        { types in
+            Calibrate.fileSize(try target.plan(directory: dir, preTokenizer: nil,
+                                               options: Calibrate.withTypes(types, QuantizationPolicy.Options()), imatrix: nil).plan)
+        }
+    }
+
+    @Test func planFitsTheBudgetAndReusesItsMeasurements() throws {
+        let tmp = NSTemporaryDirectory() + "eq-budget-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let target = try #require(ConvertTarget(name: "q4_k_m"))
+        let size = sizeOf(target)
+        let q4 = try size([:])
+        let sensFile = tmp + "/sensitivity.json"
+        var settings = CalibrationSettings(text: calib, chunks: 4, ctx: 64, sensitivityChunks: 1, sensitivityFile: sensFile,
+                                           gptqChunks: 2, budget: .bytes(q4 * 11 / 10))
+        let r = try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size)
+        #expect(!r.types.isEmpty && !r.hessians.isEmpty && r.imatrix.chunkCount == 4)
+        #expect(try size(r.types) <= q4 * 11 / 10)
+        #expect(FileManager.default.fileExists(atPath: sensFile))
+
+        // another budget from the same measurements: read back, not measured again
+        settings.budget = .bitsPerWeight(6)
+        var lines: [String] = []
+        let r2 = try Calibrate.run(model: dir, opts: settings, threads: 2, log: { lines.append($0) }, fileSize: size)
+        #expect(lines.contains { $0.contains("from \(sensFile)") })
+        #expect(!lines.contains { $0.contains("sensitivity of") })
+        #expect(r2.types.count == r.types.count)
+
+        // a budget nothing fits is one error, not a file that is too big
+        settings.budget = .bytes(1000)
+        #expect(throws: FileError.self) { try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size) }
+    }
+
+    @Test func sensitivityFileIsForOneModel() throws {
+        let tmp = NSTemporaryDirectory() + "eq-sens-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        var info = Sensitivity.TensorInfo(name: "blk.0.attn_q.weight", rows: 64, cols: 64)
+        info.options = [TypePlanner.Option(type: .q4_K, bytes: 2304, loss: 0.01)]
+        try SensitivityFile.write([info], to: tmp)
+        #expect(throws: FileError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
+        try "{\"format\": \"other\"}".write(toFile: tmp, atomically: true, encoding: .utf8)
+        #expect(throws: FileError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
+    }
+}

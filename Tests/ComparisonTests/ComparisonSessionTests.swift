@@ -1,0 +1,53 @@
+import Batch
+import Comparison
+import Foundation
+import Reports
+import Testing
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// The session `compare` and `batch` run, on a tiny seeded checkpoint: the reference once, then
+/// each type quantized from the checkpoint and measured against it.
+@Suite struct ComparisonSessionTests {
+    func session(_ calibration: CalibrationSource = .none) -> (ComparisonSession, String) {
+        let dir = NSTemporaryDirectory() + "eq-cmp-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let s = ComparisonSession(modelDir: fixtures + "/eval/eval-llama",
+                                  eval: EvalSettings(text: fixtures + "/tokenizer/wiki-eval-20k.txt", ctx: 64, chunks: 4),
+                                  threads: 2, calibration: calibration, referenceLogits: dir + "/reference.logits")
+        return (s, dir)
+    }
+
+    @Test func referenceThenTypesOrderedByError() throws {
+        let (s, dir) = session()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try s.chunkCount() == 4)
+        try s.prepareReference(reuse: false)
+        let ref = try #require(s.referenceRow)
+        #expect(ref.reference && ref.type == "bf16" && (ref.ppl ?? 0) > 1 && ref.kldMean == 0)
+        let q8 = try s.measure(type: "q8_0", output: nil, keep: false)
+        let q4 = try s.measure(type: "q4_0", output: nil, keep: false)
+        let nf4 = try s.measure(type: "nf4", output: nil, keep: false)
+        for r in [q8, q4, nf4] { #expect(r.error == nil, "\(r.type): \(r.error ?? "")") }
+        let k8 = try #require(q8.kldMean), k4 = try #require(q4.kldMean)
+        #expect(k8 >= 0 && k8 < k4)
+        #expect((q8.sizeBytes ?? 0) > (q4.sizeBytes ?? .max))
+        #expect(nf4.simulated && nf4.kldMean != nil)
+        // the reference log-probs are reused when they match
+        try s.prepareReference(reuse: true)
+        let bad = try s.measure(type: "q9_9", output: nil, keep: false)
+        #expect(bad.error != nil)
+    }
+
+    /// --calibrate through the session: the importance matrix (and GPTQ) from a calibration text.
+    @Test func calibratedTypeIsMeasured() throws {
+        let (s, dir) = session(.calibrate(fixtures + "/calibration/calib.txt"))
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try s.prepareReference(reuse: false)
+        let r = try s.measure(type: "q4_k_m", output: dir, keep: true)
+        #expect(r.error == nil, "\(r.error ?? "")")
+        #expect(r.path.map { FileManager.default.fileExists(atPath: $0) } == true)
+        #expect((r.kldMean ?? -1) >= 0)
+    }
+}
