@@ -27,9 +27,9 @@ public enum ImatrixReader {
     static func readGGUF(_ f: GGUFFile, requireMetadata: Bool) throws(FileError) -> ImportanceMatrix {
         func fail(_ m: String) -> FileError { FileError(path: f.path, message: m) }
         guard !f.tensors.isEmpty else { throw fail("no data in imatrix file (no tensors)") }
-        let datasetsValue = f["imatrix.datasets"]
-        let chunkCountValue = f["imatrix.chunk_count"]
-        let chunkSizeValue = f["imatrix.chunk_size"]
+        let datasetsValue = f[GGUFKey.Imatrix.datasets]
+        let chunkCountValue = f[GGUFKey.Imatrix.chunkCount]
+        let chunkSizeValue = f[GGUFKey.Imatrix.chunkSize]
         if requireMetadata, datasetsValue == nil || chunkCountValue == nil || chunkSizeValue == nil {
             throw fail("missing imatrix metadata (imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size); not an imatrix file?")
         }
@@ -44,8 +44,8 @@ public enum ImatrixReader {
             guard case .uint32(let u) = v else { throw fail("\(key) must be a uint32") }
             return Int(Int32(truncatingIfNeeded: u))
         }
-        let chunkCount = try u32("imatrix.chunk_count", chunkCountValue)
-        let chunkSize = try u32("imatrix.chunk_size", chunkSizeValue)
+        let chunkCount = try u32(GGUFKey.Imatrix.chunkCount, chunkCountValue)
+        let chunkSize = try u32(GGUFKey.Imatrix.chunkSize, chunkSizeValue)
 
         var pairs: [String: (sums: GGUFTensorInfo?, counts: GGUFTensorInfo?)] = [:]
         for t in f.tensors where !t.name.isEmpty {

@@ -19,10 +19,10 @@ extension ImportanceMatrix {
     /// `<name>.counts` (f32, ne [1, nMat]), each stored with ggml_n_dims dimensions (trailing 1s dropped).
     public func ggufWriter() -> GGUFFileWriter {
         let w = GGUFFileWriter()
-        w.add("general.type", .string("imatrix"))
-        w.add("imatrix.datasets", .strings(datasets))
-        w.add("imatrix.chunk_count", .uint32(UInt32(clamping: chunkCount)))
-        w.add("imatrix.chunk_size", .uint32(UInt32(clamping: chunkSize)))
+        w.add(GGUFKey.General.type, .string("imatrix"))
+        w.add(GGUFKey.Imatrix.datasets, .strings(datasets))
+        w.add(GGUFKey.Imatrix.chunkCount, .uint32(UInt32(clamping: chunkCount)))
+        w.add(GGUFKey.Imatrix.chunkSize, .uint32(UInt32(clamping: chunkSize)))
         for name in sortedNames {
             let e = entries[name]!
             guard e.nMat > 0, !e.sums.isEmpty else { continue }

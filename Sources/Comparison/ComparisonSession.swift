@@ -106,7 +106,7 @@ public final class ComparisonSession {
            let plan = try? target.plan(directory: modelDir, preTokenizer: nil).plan {
             row.sizeBytes = Calibrate.fileSize(plan)
             row.bpw = Self.bitsPerWeight(plan)
-            modelName = plan.metadata.first { $0.key == "general.name" }?.value.stringValue
+            modelName = plan.metadata.first { $0.key == GGUFKey.General.name }?.value.stringValue
         }
         row.ppl = out.perplexity.ppl
         row.pplStderr = out.perplexity.pplStderr

@@ -176,12 +176,12 @@ public struct ConversionPlan: OutputPlan {
         defaultFileName = ModelNaming.defaultFileName(naming: naming, fileTypeName: outType.fileType.name)
 
         var kv: [(String, GGUFValue)] = []
-        kv.append(("general.architecture", .string(family.ggufArchitecture)))
+        kv.append((GGUFKey.General.architecture, .string(family.ggufArchitecture)))
         kv += try family.earlyKeys(config)
-        kv.append(("general.type", .string("model")))
+        kv.append((GGUFKey.General.type, .string("model")))
         kv += naming.ggufKeys()
         kv += hparams
-        kv.append(("general.quantization_version", .uint32(2)))
+        kv.append((GGUFKey.General.quantizationVersion, .uint32(2)))
         kv += try TokenizerMetadata(directory: directory, config: config, options: family.tokenizerOptions(config),
                                     preTokenizer: preTokenizer).entries
         metadata = kv
@@ -202,7 +202,7 @@ public struct ConversionPlan: OutputPlan {
     /// vocabulary to whatever the config claims.
     static func validate(_ config: ModelConfig, family: any Family.Type, hparams: [(String, GGUFValue)], tensors: [PlannedTensor]) throws(FileError) {
         var meta = Dictionary(hparams, uniquingKeysWith: { a, _ in a })
-        meta["general.architecture"] = .string(family.ggufArchitecture)
+        meta[GGUFKey.General.architecture] = .string(family.ggufArchitecture)
         let shapes = Dictionary(tensors.map { ($0.name, $0.ne) }, uniquingKeysWith: { a, _ in a })
         let model = try family.init(TensorSet.shapes(path: config.path, metadata: meta, shapes: shapes))
         if let v = config.vocabSize, v != model.dims.nVocab {

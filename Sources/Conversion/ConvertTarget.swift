@@ -55,7 +55,7 @@ public enum ConvertTarget: Sendable, Equatable {
             let base = try ConversionPlan(directory: directory, outType: .f32, preTokenizer: preTokenizer)
             let model = try QuantizePlan.model(from: base.metadata, path: directory)
             var q = try QuantizePlan(base: base, fileType: fileType, model: model, options: options, imatrix: imatrix, path: directory)
-            if self == .nf4 { q = q.adding(("edgequant.requested_type", .string("nf4"))) }
+            if self == .nf4 { q = q.adding((GGUFKey.EdgeQuant.requestedType, .string("nf4"))) }
             return (q, ModelNaming.defaultFileName(naming: base.naming, fileTypeName: fileType.name))
         }
     }

@@ -39,13 +39,13 @@ public struct ImatrixData: Sendable {
     /// gguf_set_val_*, which removes an existing key and appends. Strings pass through a 128-byte
     /// `val_str` (`strncpy(…, 127)`), integers through `(uint32_t)std::abs(val_i64)`.
     public var metadata: [(key: String, value: GGUFValue)] {
-        var kv: [(key: String, value: GGUFValue)] = [("quantize.imatrix.file", .string(Self.valStr(file)))]
+        var kv: [(key: String, value: GGUFValue)] = [(GGUFKey.Quantize.imatrixFile, .string(Self.valStr(file)))]
         if let first = datasets.first {
-            kv.append(("quantize.imatrix.dataset", .string(Self.valStr(first))))
+            kv.append((GGUFKey.Quantize.imatrixDataset, .string(Self.valStr(first))))
         }
-        kv.append(("quantize.imatrix.entries_count", .uint32(UInt32(truncatingIfNeeded: weights.count.magnitude))))
+        kv.append((GGUFKey.Quantize.imatrixEntriesCount, .uint32(UInt32(truncatingIfNeeded: weights.count.magnitude))))
         if chunkCount > 0 {
-            kv.append(("quantize.imatrix.chunks_count", .uint32(UInt32(truncatingIfNeeded: chunkCount.magnitude))))
+            kv.append((GGUFKey.Quantize.imatrixChunksCount, .uint32(UInt32(truncatingIfNeeded: chunkCount.magnitude))))
         }
         return kv
     }

@@ -69,10 +69,10 @@ public struct QuantizePlan: OutputPlan {
         }
         tensors = out
         tensorsWithoutImatrix = without
-        var kv = base.metadata.filter { $0.key != "general.quantization_version" && $0.key != "general.file_type" }
+        var kv = base.metadata.filter { $0.key != GGUFKey.General.quantizationVersion && $0.key != GGUFKey.General.fileType }
         kv.removeAll { $0.key.hasPrefix("split.") }
-        kv.append(("general.quantization_version", .uint32(2)))
-        kv.append(("general.file_type", .uint32(fileType.rawValue)))
+        kv.append((GGUFKey.General.quantizationVersion, .uint32(2)))
+        kv.append((GGUFKey.General.fileType, .uint32(fileType.rawValue)))
         for (k, v) in imatrix?.metadata ?? [] {
             kv.removeAll { $0.key == k }
             kv.append((k, v))
@@ -96,7 +96,7 @@ public struct QuantizePlan: OutputPlan {
     /// What the policy needs, read from GGUF metadata.
     public static func model(from metadata: [(key: String, value: GGUFValue)], path: String) throws(FileError) -> QuantizationPolicy.Model {
         func value(_ k: String) -> GGUFValue? { metadata.first { $0.key == k }?.value }
-        guard let arch = value("general.architecture")?.stringValue else {
+        guard let arch = value(GGUFKey.General.architecture)?.stringValue else {
             throw FileError(path: path, message: "no general.architecture in metadata")
         }
         guard value("\(arch).block_count") != nil, value("\(arch).attention.head_count") != nil else {

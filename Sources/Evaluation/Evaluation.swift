@@ -133,13 +133,13 @@ extension Model {
     /// The BOS id llama-perplexity puts first in each chunk: only when the vocabulary adds BOS
     /// (`tokenizer.ggml.add_bos_token`, which llama.cpp defaults to true for SentencePiece vocabularies).
     public var chunkBOS: Int32? {
-        let add = metadata["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) }
-            ?? (metadata["tokenizer.ggml.model"]?.stringValue == "llama")
+        let add = metadata[GGUFKey.Tokenizer.addBosToken].map { $0 == .bool(true) }
+            ?? (metadata[GGUFKey.Tokenizer.model]?.stringValue == "llama")
         guard add else { return nil }
         // Without an explicit id llama.cpp uses its per-vocabulary default (SPM 1, BPE 11); an
         // explicit id the vocabulary does not hold keeps the default, as llama_vocab::load does.
-        let fallback = metadata["tokenizer.ggml.model"]?.stringValue == "llama" ? 1 : 11
-        let explicit = metadata["tokenizer.ggml.bos_token_id"]?.intValue
+        let fallback = metadata[GGUFKey.Tokenizer.model]?.stringValue == "llama" ? 1 : 11
+        let explicit = metadata[GGUFKey.Tokenizer.bosTokenId]?.intValue
         for id in [explicit, fallback] { if let id, id >= 0, id < hparams.nVocab { return Int32(id) } }
         return nil
     }

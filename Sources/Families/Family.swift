@@ -137,7 +137,7 @@ public enum Families {
 
     /// The family of GGUF metadata, or a one-line error.
     public static func family(path: String, metadata: [String: GGUFValue]) throws(FileError) -> any Family.Type {
-        guard let arch = metadata["general.architecture"]?.stringValue else {
+        guard let arch = metadata[GGUFKey.General.architecture]?.stringValue else {
             throw FileError(path: path, message: "no general.architecture; supported for inference: \(supportedGGUF)")
         }
         guard let f = forGGUF(arch) else {

@@ -47,7 +47,7 @@ public struct Gemma: Family {
             ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(eps))),
             ("\(a).attention.key_length", .uint32(UInt32(hd))),
             ("\(a).attention.value_length", .uint32(UInt32(hd))),
-            ("general.file_type", .uint32(fileType)),
+            (GGUFKey.General.fileType, .uint32(fileType)),
         ]
     }
 

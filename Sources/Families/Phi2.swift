@@ -50,8 +50,8 @@ public struct Phi2: Family {
             ("\(a).attention.head_count_kv", .uint32(UInt32(c.headCount))),
             ("\(a).attention.layer_norm_epsilon", .float32(Float(eps))),
             ("\(a).rope.dimension_count", .uint32(UInt32(ropeDims))),
-            ("general.file_type", .uint32(fileType)),
-            ("tokenizer.ggml.add_bos_token", .bool(false)),
+            (GGUFKey.General.fileType, .uint32(fileType)),
+            (GGUFKey.Tokenizer.addBosToken, .bool(false)),
         ]
     }
 

@@ -58,7 +58,7 @@ public struct Phi3: Family {
             ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(eps))),
             ("\(a).rope.dimension_count", .uint32(UInt32(ropeDims(c)))),
             ("\(a).rope.freq_base", .float32(Float(theta))),
-            ("general.file_type", .uint32(fileType)),
+            (GGUFKey.General.fileType, .uint32(fileType)),
             // zero distinguishes Phi-4 from other phi3 models
             ("\(a).attention.sliding_window", .uint32(UInt32(window))),
         ]

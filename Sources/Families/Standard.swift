@@ -49,7 +49,7 @@ enum Standard {
             kv.append(("\(arch).attention.key_length", .uint32(UInt32(hd))))
             kv.append(("\(arch).attention.value_length", .uint32(UInt32(hd))))
         }
-        kv.append(("general.file_type", .uint32(fileType)))
+        kv.append((GGUFKey.General.fileType, .uint32(fileType)))
         return kv
     }
 

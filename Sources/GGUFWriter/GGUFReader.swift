@@ -49,7 +49,7 @@ public final class GGUFFile: @unchecked Sendable {
             meta.append((key, try c.value(t, depth: 0, key: key)))
         }
         var align = GGUF.defaultAlignment
-        if let a = meta.first(where: { $0.0 == "general.alignment" })?.1 {
+        if let a = meta.first(where: { $0.0 == GGUFKey.General.alignment })?.1 {
             guard case .uint32(let v) = a, v > 0, v & (v - 1) == 0 else {
                 throw c.fail("general.alignment must be a non-zero power of two uint32")
             }

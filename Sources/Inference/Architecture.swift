@@ -85,7 +85,7 @@ public struct TensorSet {
         self.path = path
         self.metadata = metadata
         self.weights = weights
-        guard let arch = metadata["general.architecture"]?.stringValue else { throw FileError(path: path, message: "no general.architecture") }
+        guard let arch = metadata[GGUFKey.General.architecture]?.stringValue else { throw FileError(path: path, message: "no general.architecture") }
         architecture = arch
     }
 

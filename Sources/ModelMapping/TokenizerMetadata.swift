@@ -48,18 +48,18 @@ public struct TokenizerMetadata: Sendable {
 
         // LlamaModel.set_vocab writes this before the vocabulary.
         if options.llamaQuirks, let ap = tokenizerConfig?["add_prefix_space"]?.boolValue {
-            entries.append(("tokenizer.ggml.add_space_prefix", .bool(ap)))
+            entries.append((GGUFKey.Tokenizer.addSpacePrefix, .bool(ap)))
         }
         let nVocab: Int
         if FileManager.default.fileExists(atPath: spmPath) {
             let (tokens, scores, types) = try Self.sentencePieceVocab(spmPath: spmPath, directory: directory, config: config,
                                                                        tokenizerConfig: tokenizerConfig, tokenizerJSON: tokenizerJSON,
                                                                        phi3: options.phi3Vocab)
-            entries.append(("tokenizer.ggml.model", .string("llama")))
-            entries.append(("tokenizer.ggml.pre", .string("default")))
-            entries.append(("tokenizer.ggml.tokens", .strings(tokens)))
-            entries.append(("tokenizer.ggml.scores", .float32s(scores)))
-            entries.append(("tokenizer.ggml.token_type", .int32s(types.map(\.rawValue))))
+            entries.append((GGUFKey.Tokenizer.model, .string("llama")))
+            entries.append((GGUFKey.Tokenizer.pre, .string("default")))
+            entries.append((GGUFKey.Tokenizer.tokens, .strings(tokens)))
+            entries.append((GGUFKey.Tokenizer.scores, .float32s(scores)))
+            entries.append((GGUFKey.Tokenizer.tokenType, .int32s(types.map(\.rawValue))))
             nVocab = tokens.count
             var special = SpecialVocab(loadMerges: false, nVocab: nVocab)
             try special.load(tokenizerJSON: tokenizerJSON, tokenizerConfig: tokenizerConfig, config: config, path: tokJSONPath)
@@ -73,10 +73,10 @@ public struct TokenizerMetadata: Sendable {
                 }
                 pre = options.preTokenizerAliases[d] ?? d
             }
-            entries.append(("tokenizer.ggml.model", .string("gpt2")))
-            entries.append(("tokenizer.ggml.pre", .string(pre)))
-            entries.append(("tokenizer.ggml.tokens", .strings(tokens)))
-            entries.append(("tokenizer.ggml.token_type", .int32s(types.map(\.rawValue))))
+            entries.append((GGUFKey.Tokenizer.model, .string("gpt2")))
+            entries.append((GGUFKey.Tokenizer.pre, .string(pre)))
+            entries.append((GGUFKey.Tokenizer.tokens, .strings(tokens)))
+            entries.append((GGUFKey.Tokenizer.tokenType, .int32s(types.map(\.rawValue))))
             var special = SpecialVocab(loadMerges: true, nVocab: nil)
             try special.load(tokenizerJSON: tj, tokenizerConfig: tokenizerConfig, config: config, path: tokJSONPath)
             entries += special.entries
@@ -86,12 +86,12 @@ public struct TokenizerMetadata: Sendable {
         }
         // LlamaModel.set_vocab: granite-small quirk, applied by vocabulary size alone.
         if options.llamaQuirks, (config.vocabSize ?? 32000) == 49152 {
-            set("tokenizer.ggml.add_bos_token", .bool(false))
+            set(GGUFKey.Tokenizer.addBosToken, .bool(false))
         }
         // GemmaModel's second SpecialVocab forces CodeGemma's ids; of prefix/suffix/middle/fsep/eot
         // gguf-py has a writer for eot only.
-        if options.gemmaFIMTokens { set("tokenizer.ggml.eot_token_id", .uint32(107)) }
-        if let ap = options.addSpacePrefix { set("tokenizer.ggml.add_space_prefix", .bool(ap)) }
+        if options.gemmaFIMTokens { set(GGUFKey.Tokenizer.eotTokenId, .uint32(107)) }
+        if let ap = options.addSpacePrefix { set(GGUFKey.Tokenizer.addSpacePrefix, .bool(ap)) }
         _ = nVocab
     }
 
@@ -369,7 +369,7 @@ struct SpecialVocab {
 
     var entries: [(key: String, value: GGUFValue)] {
         var e: [(String, GGUFValue)] = []
-        if !merges.isEmpty { e.append(("tokenizer.ggml.merges", .strings(merges))) }
+        if !merges.isEmpty { e.append((GGUFKey.Tokenizer.merges, .strings(merges))) }
         let idKeys = ["bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
                       "pad": "padding_token_id", "mask": "mask_token_id", "eot": "eot_token_id", "eom": "eom_token_id"]
         for (t, id) in ids {
@@ -380,8 +380,8 @@ struct SpecialVocab {
             e.append(("tokenizer.ggml.add_\(t)_token", .bool(v)))
         }
         if let c = chatTemplate { e.append(("tokenizer.chat_template", .string(c))) }
-        if let l = lowercase { e.append(("tokenizer.ggml.normalizer.lowercase", .bool(l))) }
-        if let s = stripAccents { e.append(("tokenizer.ggml.normalizer.strip_accents", .bool(s))) }
+        if let l = lowercase { e.append((GGUFKey.Tokenizer.normalizerLowercase, .bool(l))) }
+        if let s = stripAccents { e.append((GGUFKey.Tokenizer.normalizerStripAccents, .bool(s))) }
         return e
     }
 }

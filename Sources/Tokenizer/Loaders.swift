@@ -16,26 +16,26 @@ extension Tokenizer {
     public convenience init(metadata meta: [String: GGUFValue], path: String) throws(FileError) {
         func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m, limit: 400)) }
         var spec = Spec(path: path, model: "")
-        guard case .string(let model)? = meta["tokenizer.ggml.model"] else { throw fail("no tokenizer.ggml.model: the file has no vocabulary") }
+        guard case .string(let model)? = meta[GGUFKey.Tokenizer.model] else { throw fail("no tokenizer.ggml.model: the file has no vocabulary") }
         spec.model = model
-        if case .string(let p)? = meta["tokenizer.ggml.pre"] { spec.pre = p }
-        guard case .array(.string, let toks)? = meta["tokenizer.ggml.tokens"] else {
+        if case .string(let p)? = meta[GGUFKey.Tokenizer.pre] { spec.pre = p }
+        guard case .array(.string, let toks)? = meta[GGUFKey.Tokenizer.tokens] else {
             throw fail("tokenizer.ggml.tokens is missing or not an array of strings")
         }
         spec.tokens = toks.map { $0.stringValue ?? "" }
-        if let v = meta["tokenizer.ggml.scores"] {
+        if let v = meta[GGUFKey.Tokenizer.scores] {
             switch v {
             case .array(.float32, let a): spec.scores = a.map { if case .float32(let f) = $0 { f } else { 0 } }
             case .array(.int32, let a): spec.scores = a.map { if case .int32(let i) = $0 { Float(i) } else { 0 } }
             default: throw fail("tokenizer.ggml.scores must be an array of float32 or int32")
             }
         }
-        if let v = meta["tokenizer.ggml.token_type"] {
+        if let v = meta[GGUFKey.Tokenizer.tokenType] {
             guard case .array(.int32, let a) = v else { throw fail("tokenizer.ggml.token_type must be an array of int32") }
             spec.types = a.map { if case .int32(let i) = $0 { i } else { 0 } }
         }
         if model == "gpt2" {
-            guard let v = meta["tokenizer.ggml.merges"] else { throw fail("cannot find tokenizer merges (tokenizer.ggml.merges)") }
+            guard let v = meta[GGUFKey.Tokenizer.merges] else { throw fail("cannot find tokenizer merges (tokenizer.ggml.merges)") }
             guard case .array(.string, let a) = v else { throw fail("tokenizer.ggml.merges must be an array of strings") }
             spec.merges = a.map { $0.stringValue ?? "" }
         }
@@ -55,9 +55,9 @@ extension Tokenizer {
             guard case .bool(let b) = v else { throw fail("\(key) must be a bool") }
             return b
         }
-        spec.addBOS = try bool("tokenizer.ggml.add_bos_token")
-        spec.addEOS = try bool("tokenizer.ggml.add_eos_token")
-        spec.addSpacePrefix = try bool("tokenizer.ggml.add_space_prefix")
+        spec.addBOS = try bool(GGUFKey.Tokenizer.addBosToken)
+        spec.addEOS = try bool(GGUFKey.Tokenizer.addEosToken)
+        spec.addSpacePrefix = try bool(GGUFKey.Tokenizer.addSpacePrefix)
         try self.init(spec: spec)
     }
 
