@@ -16,39 +16,39 @@ extension ModelNaming {
         func f32(_ key: String, _ v: Float?) { if let v { kv.append((key, .float32(v))) } }
         func i32(_ key: String, _ v: Int32?) { if let v { kv.append((key, .int32(v))) } }
 
-        str("general.sampling.sequence", samplingSequence)
-        i32("general.sampling.top_k", samplingTopK)
-        f32("general.sampling.top_p", samplingTopP)
-        f32("general.sampling.min_p", samplingMinP)
-        f32("general.sampling.xtc_probability", samplingXTCProbability)
-        f32("general.sampling.xtc_threshold", samplingXTCThreshold)
-        f32("general.sampling.temp", samplingTemp)
-        i32("general.sampling.penalty_last_n", samplingPenaltyLastN)
-        f32("general.sampling.penalty_repeat", samplingPenaltyRepeat)
-        i32("general.sampling.mirostat", samplingMirostat)
-        f32("general.sampling.mirostat_tau", samplingMirostatTau)
-        f32("general.sampling.mirostat_eta", samplingMirostatEta)
+        str(GGUFKey.General.samplingSequence, samplingSequence)
+        i32(GGUFKey.General.samplingTopK, samplingTopK)
+        f32(GGUFKey.General.samplingTopP, samplingTopP)
+        f32(GGUFKey.General.samplingMinP, samplingMinP)
+        f32(GGUFKey.General.samplingXtcProbability, samplingXTCProbability)
+        f32(GGUFKey.General.samplingXtcThreshold, samplingXTCThreshold)
+        f32(GGUFKey.General.samplingTemp, samplingTemp)
+        i32(GGUFKey.General.samplingPenaltyLastN, samplingPenaltyLastN)
+        f32(GGUFKey.General.samplingPenaltyRepeat, samplingPenaltyRepeat)
+        i32(GGUFKey.General.samplingMirostat, samplingMirostat)
+        f32(GGUFKey.General.samplingMirostatTau, samplingMirostatTau)
+        f32(GGUFKey.General.samplingMirostatEta, samplingMirostatEta)
 
-        str("general.name", name)
-        str("general.author", author)
-        str("general.version", version)
-        str("general.organization", organization)
-        str("general.finetune", finetune)
-        str("general.basename", basename)
-        str("general.description", description)
-        str("general.quantized_by", quantizedBy)
-        str("general.size_label", sizeLabel)
-        str("general.license", license)
-        str("general.license.name", licenseName)
-        str("general.license.link", licenseLink)
-        str("general.url", url)
-        str("general.doi", doi)
-        str("general.uuid", uuid)
-        str("general.repo_url", repoURL)
-        str("general.source.url", sourceURL)
-        str("general.source.doi", sourceDOI)
-        str("general.source.uuid", sourceUUID)
-        str("general.source.repo_url", sourceRepoURL)
+        str(GGUFKey.General.name, name)
+        str(GGUFKey.General.author, author)
+        str(GGUFKey.General.version, version)
+        str(GGUFKey.General.organization, organization)
+        str(GGUFKey.General.finetune, finetune)
+        str(GGUFKey.General.basename, basename)
+        str(GGUFKey.General.description, description)
+        str(GGUFKey.General.quantizedBy, quantizedBy)
+        str(GGUFKey.General.sizeLabel, sizeLabel)
+        str(GGUFKey.General.license, license)
+        str(GGUFKey.General.licenseName, licenseName)
+        str(GGUFKey.General.licenseLink, licenseLink)
+        str(GGUFKey.General.url, url)
+        str(GGUFKey.General.doi, doi)
+        str(GGUFKey.General.uuid, uuid)
+        str(GGUFKey.General.repoUrl, repoURL)
+        str(GGUFKey.General.sourceUrl, sourceURL)
+        str(GGUFKey.General.sourceDoi, sourceDOI)
+        str(GGUFKey.General.sourceUuid, sourceUUID)
+        str(GGUFKey.General.sourceRepoUrl, sourceRepoURL)
 
         func sources(_ list: [Source]?, _ prefix: String) {
             guard let list else { return }
@@ -69,8 +69,8 @@ extension ModelNaming {
         sources(baseModels, "base_model")
         sources(datasets, "dataset")
 
-        if let tags, !tags.isEmpty { kv.append(("general.tags", .strings(tags))) }
-        if let languages, !languages.isEmpty { kv.append(("general.languages", .strings(languages))) }
+        if let tags, !tags.isEmpty { kv.append((GGUFKey.General.tags, .strings(tags))) }
+        if let languages, !languages.isEmpty { kv.append((GGUFKey.General.languages, .strings(languages))) }
         return kv
     }
 }
