@@ -34,12 +34,12 @@ public struct Phi2: Family {
         let a = ggufArchitecture
         guard let ctx = c.int(["n_positions", "max_position_embeddings"]),
               let eps = c.double(["layer_norm_epsilon", "layer_norm_eps"]),
-              let pct = c.rope["partial_rotary_factor"]?.doubleValue ?? c.double(["partial_rotary_factor"]) else {
+              let pct = c.partialRotaryFactor else {
             throw FileError(path: c.path, message: "max_position_embeddings, layer_norm_eps and partial_rotary_factor are required")
         }
         guard pct > 0, pct <= 1 else { throw FileError(path: c.path, message: "partial_rotary_factor \(pct) is outside (0, 1]") }
         guard 4 * c.embeddingLength <= Int(UInt32.max) else { throw FileError(path: c.path, message: "hidden_size is absurd") }
-        let ropeDims = Int((pct * Double(c.embeddingLength)).rounded(.towardZero)) / c.headCount
+        let ropeDims = c.rotaryDims(factor: pct)
         return [
             ("\(a).context_length", .uint32(UInt32(ctx))),
             ("\(a).embedding_length", .uint32(UInt32(c.embeddingLength))),

@@ -32,8 +32,7 @@ public struct Phi3: Family {
     }
 
     static func ropeDims(_ c: ModelConfig) -> Int {
-        let pct = c.rope["partial_rotary_factor"]?.doubleValue ?? c.double(["partial_rotary_factor"]) ?? 1
-        return Int((pct * Double(c.embeddingLength)).rounded(.towardZero)) / c.headCount
+        c.rotaryDims(factor: c.partialRotaryFactor ?? 1)
     }
 
     /// Phi3MiniModel.set_gguf_parameters (not TextModel's), in its order.

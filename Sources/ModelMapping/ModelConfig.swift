@@ -119,6 +119,13 @@ public struct ModelConfig: Sendable {
     public static func loadedThroughTransformers(_ json: JSONObject) -> Bool { json["model_type"]?.stringValue != nil }
     public var loadedThroughTransformers: Bool { Self.loadedThroughTransformers(json) }
     public var kvHeads: Int { headCountKV ?? headCount }
+
+    /// `partial_rotary_factor` (in rope_parameters with new transformers, top-level with old).
+    public var partialRotaryFactor: Double? { rope["partial_rotary_factor"]?.doubleValue ?? double(["partial_rotary_factor"]) }
+
+    /// Rotated dims per head for a partial rotary factor, as convert computes them:
+    /// `int(factor * hidden_size) // n_head`.
+    public func rotaryDims(factor: Double) -> Int { Int((factor * Double(embeddingLength)).rounded(.towardZero)) / headCount }
 }
 
 /// A JSON file that must hold an object; errors name the file.

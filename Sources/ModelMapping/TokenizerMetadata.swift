@@ -43,15 +43,16 @@ public struct TokenizerMetadata: Sendable {
         let tokJSONPath = dir.appendingPathComponent("tokenizer.json")
         let tokConfigPath = dir.appendingPathComponent("tokenizer_config.json")
         let tokenizerConfig = try readOptionalJSONObject(tokConfigPath)
+        let sentencePiece = FileManager.default.fileExists(atPath: spmPath)
         // beside a tokenizer.model, tokenizer.json's own vocabulary and merges are never read
-        let tokenizerJSON = try readOptionalJSONObject(tokJSONPath, skipping: FileManager.default.fileExists(atPath: spmPath) ? ["model"] : [])
+        let tokenizerJSON = try readOptionalJSONObject(tokJSONPath, skipping: sentencePiece ? ["model"] : [])
 
         // LlamaModel.set_vocab writes this before the vocabulary.
         if options.llamaQuirks, let ap = tokenizerConfig?["add_prefix_space"]?.boolValue {
             entries.append((GGUFKey.Tokenizer.addSpacePrefix, .bool(ap)))
         }
         let nVocab: Int
-        if FileManager.default.fileExists(atPath: spmPath) {
+        if sentencePiece {
             let (tokens, scores, types) = try Self.sentencePieceVocab(spmPath: spmPath, directory: directory, config: config,
                                                                        tokenizerConfig: tokenizerConfig, tokenizerJSON: tokenizerJSON,
                                                                        phi3: options.phi3Vocab)

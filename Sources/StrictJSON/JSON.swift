@@ -97,12 +97,7 @@ public enum JSONParser {
     public static let maxDepth = 512
 
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
-        var p = Parser(buf: bytes.bindMemory(to: UInt8.self))
-        p.skipWhitespace()
-        let v = try p.parseValue(depth: 0)
-        p.skipWhitespace()
-        guard p.pos == p.buf.count else { throw p.error("unexpected trailing characters") }
-        return v
+        try parse(bytes, skipping: [])
     }
 
     /// Parses a document whose top-level object members named in `skipping` are checked for syntax,
@@ -187,17 +182,15 @@ private struct Parser {
             guard pos < buf.count, buf[pos] == UInt8(ascii: ":") else { throw error("expected ':'") }
             pos += 1
             skipWhitespace()
+            let v: JSONValue
             if depth == 0, skipTopLevel.contains(key) {
-                // kept as null so that a duplicate of it is still one
                 try skipValue(depth: depth + 1)
-                guard obj.append(key, .null) else {
-                    throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
-                }
+                v = .null // kept, so that a duplicate of it is still one
             } else {
-                let v = try parseValue(depth: depth + 1)
-                guard obj.append(key, v) else {
-                    throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
-                }
+                v = try parseValue(depth: depth + 1)
+            }
+            guard obj.append(key, v) else {
+                throw JSONError(message: "duplicate key \(quotedForMessage(key))", offset: keyStart)
             }
             skipWhitespace()
             guard pos < buf.count else { throw error("unterminated object") }

@@ -60,12 +60,14 @@ struct CalibrationOptions: ParsableArguments {
 
     /// Runs calibration with these settings, progress and finished steps on stderr unless `quiet`.
     func run(model: String, threads: Int, quiet: Bool, fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
-        func err(_ s: String) { if !quiet { FileHandle.standardError.write(Data(s.utf8)) } }
+        // each line overwrites the progress line before it, padded to cover all of it
         var width = 0
-        return try Calibrate.run(model: model, opts: settings!, threads: threads,
-                                 log: { line in err("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + "\n"); width = 0 },
-                                 progress: { line in err("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0)); width = line.count },
-                                 fileSize: fileSize)
+        func show(_ line: String, done: Bool) {
+            if !quiet { writeStderr("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + (done ? "\n" : "")) }
+            width = done ? 0 : line.count
+        }
+        return try Calibrate.run(model: model, opts: settings!, threads: threads, log: { show($0, done: true) },
+                                 progress: { show($0, done: false) }, fileSize: fileSize)
     }
 
     static func parseSize(_ s: String) -> Int? {
