@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "ModelMappingTests", dependencies: ["ModelMapping", "StrictJSON", "GGUFWriter"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUFWriter"]),
         .testTarget(name: "ConversionTests", dependencies: [
-            "Conversion", "GGUFWriter", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping", "Quantizers",
+            "Conversion", "GGUFWriter", "GGMLCore", "StrictJSON", "MappedIO", "ModelMapping", "Quantizers", "SafetensorsReader",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ],

@@ -9,7 +9,7 @@ import Tokenizer
 /// and the vocabulary in its metadata loaded and run on a short text.
 @Sendable public func fuzzGGUF(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
     Scratch.shared.with([("input.gguf", data)]) { dir in
-        do throws(FileError) {
+        do {
             let f = try GGUFFile(path: dir + "/input.gguf")
             var sum = 0
             for t in f.tensors where t.byteCount > 0 {
@@ -32,7 +32,7 @@ import Tokenizer
 /// One safetensors file: the JSON header and the byte ranges it claims, each touched.
 @Sendable public func fuzzSafetensors(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
     Scratch.shared.with([("model.safetensors", data)]) { dir in
-        do throws(FileError) {
+        do {
             let f = try SafetensorsFile(path: dir + "/model.safetensors")
             var sum = 0
             for t in f.tensors where !t.range.isEmpty {
@@ -60,7 +60,7 @@ public let checkpointFiles: Set<String> = [
 /// source bytes touched, as `edgequant convert` reads them before writing.
 @Sendable public func fuzzCheckpoint(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
     Scratch.shared.with(Container.parts(data, allowed: checkpointFiles)) { dir in
-        do throws(FileError) {
+        do {
             let plan = try ConversionPlan(directory: dir, outType: .f32)
             var sum = plan.metadata.count
             for t in plan.tensors {
@@ -90,7 +90,7 @@ public let tokenizerFiles: Set<String> = [
     let parts = Container.parts(data, allowed: tokenizerFiles)
     let text = parts.first { $0.name == "text" }.map { Array($0.bytes.prefix(4096)) }
     return Scratch.shared.with(parts.filter { $0.name != "text" }) { dir in
-        do throws(FileError) {
+        do {
             let tok = parts.contains { $0.name == "vocab.gguf" }
                 ? try Tokenizer(ggufPath: dir + "/vocab.gguf") : try Tokenizer(directory: dir)
             exerciseTokenizer(tok, text: text)

@@ -5,7 +5,7 @@ import MappedIO
 /// every entry's weights read.
 @Sendable public func fuzzImatrix(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
     Scratch.shared.with([("input.imatrix", data)]) { dir in
-        do throws(FileError) {
+        do {
             let m = try ImatrixReader.read(path: dir + "/input.imatrix")
             blackHole(m.allQuantWeights().reduce(0) { $0 + $1.value.count })
             return .accepted

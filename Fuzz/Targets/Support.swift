@@ -1,4 +1,5 @@
 import Foundation
+import MappedIO
 
 /// What one fuzz input came to: accepted, or rejected with an error whose description is one line.
 /// A crash, a hang or an allocation over libFuzzer's limits is the other outcome, and the finding.
@@ -21,6 +22,8 @@ public let fuzzTargets: [String: @Sendable (UnsafeRawBufferPointer) -> FuzzOutco
 /// Every error a hostile file gives must be one line (the CLI prints it after `error:`); anything
 /// else is a finding, so it traps here where libFuzzer sees it.
 func rejected(_ error: any Error) -> FuzzOutcome {
+    // every module's faults are FileFaults: anything else escaped a parser untyped
+    precondition(error is any FileFault, "not a FileFault: \(type(of: error)): \(error)")
     let text = String(describing: error)
     precondition(!text.isEmpty && !text.contains(where: \.isNewline), "error is not one line: \(text.debugDescription)")
     return .rejected(text)

@@ -32,7 +32,7 @@ public enum FileHash {
         var hasher = SHA256()
         while true {
             let chunk: Data?
-            do { chunk = try handle.read(upToCount: 1 << 20) } catch { throw FileError(path: path, message: "read failed: \(error)") }
+            do { chunk = try handle.read(upToCount: 1 << 20) } catch { throw BatchError.fingerprint(path: path, detail: "read failed: \(error)") }
             guard let chunk, !chunk.isEmpty else { break }
             hasher.update(data: chunk)
         }
@@ -61,7 +61,7 @@ public final class FileHashCache {
     }
 
     func sha256(path: String) throws -> String {
-        guard let st = FileStat(path: path) else { throw FileError(path: path, message: "does not exist") }
+        guard let st = FileStat(path: path) else { throw BatchError.fingerprint(path: path, detail: "does not exist") }
         return try sha256(path: path, stat: st)
     }
 }
@@ -85,7 +85,7 @@ public func settingsHash(job: Job, toolVersion: String, cache: FileHashCache = F
     do {
         names = try FileManager.default.contentsOfDirectory(atPath: job.modelPath).sorted()
     } catch {
-        throw FileError(path: job.modelPath, message: "cannot list the model directory (\(error.localizedDescription))")
+        throw BatchError.fingerprint(path: job.modelPath, detail: "cannot list the model directory (\(error.localizedDescription))")
     }
     // Dot files (.DS_Store, .gitattributes) change without changing the model.
     for name in names where !name.hasPrefix(".") {
@@ -188,7 +188,7 @@ enum AtomicFile {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw FileError(path: dir, message: "cannot create directory (\(error.localizedDescription))")
+            throw BatchError.cannotCreateDirectory(path: dir, detail: error.localizedDescription)
         }
         let out = try OutputFile(path: path) // removed unless committed
         try out.write(Array(text.utf8), at: 0)

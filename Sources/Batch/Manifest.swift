@@ -57,11 +57,11 @@ public struct Manifest: Sendable, Equatable {
     public static func load(path: String, knownTypes: [String] = Manifest.knownTypes, checkFiles: Bool = true) throws -> Manifest {
         let absolute = standardize(path, relativeTo: FileManager.default.currentDirectoryPath)
         let text: String
-        do throws(FileError) {
+        do {
             // InputFile: a FIFO or device given as the manifest is refused instead of waited on
             text = String(decoding: try InputFile.readAll(absolute), as: UTF8.self)
         } catch {
-            throw ManifestError(file: path, line: 0, column: 0, message: "cannot read the manifest (\(error.message))")
+            throw ManifestError(file: path, line: 0, column: 0, message: "cannot read the manifest (\(error.fault))")
         }
         return try parse(yaml: text, path: absolute, displayPath: path, knownTypes: knownTypes, checkFiles: checkFiles)
     }
@@ -91,7 +91,7 @@ public struct Manifest: Sendable, Equatable {
 }
 
 /// A manifest fault, printed as compilers print them so editors jump to the spot.
-public struct ManifestError: Error, CustomStringConvertible, Equatable {
+public struct ManifestError: FileFault, Equatable {
     public var file: String
     /// 1-based; 0 when the fault is not at a place in the text (unreadable file).
     public var line: Int
@@ -101,6 +101,9 @@ public struct ManifestError: Error, CustomStringConvertible, Equatable {
     public init(file: String, line: Int, column: Int, message: String) {
         self.file = file; self.line = line; self.column = column; self.message = message
     }
+
+    public var path: String { file }
+    public var fault: String { line > 0 ? "\(line):\(column): \(message)" : message }
 
     public var description: String {
         // one line whatever the YAML held: values are quoted shortened where they are named, and

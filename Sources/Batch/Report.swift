@@ -73,13 +73,11 @@ public struct BatchReport: Sendable, Equatable {
     }
 
     public static func read(path: String) throws -> BatchReport {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FileError(path: path, message: "cannot read") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw BatchError.unreadable(path: path) }
         do {
-            return try BatchReport(json: try JSONParser.parse(data))
+            return try BatchReport(json: try JSONParser.parse(data), path: path)
         } catch let e as JSONError {
-            throw FileError(path: path, message: "not JSON: \(e)")
-        } catch let e as FileError {
-            throw FileError(path: path, message: e.message)
+            throw BatchError.invalidReport(path: path, detail: "not JSON: \(e)")
         }
     }
 
@@ -111,8 +109,9 @@ public struct BatchReport: Sendable, Equatable {
         return .object(o)
     }
 
-    public init(json v: JSONValue) throws {
-        func bad(_ m: String) -> FileError { FileError(path: "report", message: m) }
+    /// - Parameter path: the file the JSON came from, named in errors.
+    public init(json v: JSONValue, path: String = "report") throws(BatchError) {
+        func bad(_ m: String) -> BatchError { .invalidReport(path: path, detail: m) }
         guard let tool = v["tool_version"]?.stringValue, let manifest = v["manifest"]?.stringValue,
               let list = v["entries"]?.arrayValue else {
             throw bad("not a batch report (needs tool_version, manifest, entries)")
@@ -125,7 +124,7 @@ public struct BatchReport: Sendable, Equatable {
                   let gates = e["gates"]?.arrayValue else {
                 throw bad("entry \(i + 1) lacks id, model, type, status, row or gates")
             }
-            let results = try gates.map { g in
+            let results = try gates.map { (g) throws(BatchError) -> GateResult in
                 guard let r = GateResult(json: g) else { throw bad("entry \(id): a gate lacks name or passed") }
                 return r
             }
@@ -154,16 +153,16 @@ public struct BatchReport: Sendable, Equatable {
 
     /// Joins shard reports into the report one full run of `jobs` gives: each job exactly once, in job order.
     public static func merge(_ reports: [BatchReport], jobs: [Job]) throws -> BatchReport {
-        guard let first = reports.first else { throw FileError(path: "merge", message: "no shard reports to merge") }
+        guard let first = reports.first else { throw BatchError.cannotMerge(detail: "no shard reports to merge") }
         let label = { (r: BatchReport) in r.shard.map { "shard \($0)" } ?? "a full report" }
         let versions = Set(reports.map(\.toolVersion))
         guard versions.count == 1 else {
-            throw FileError(path: "merge", message: "shards ran different tool versions: "
+            throw BatchError.cannotMerge(detail: "shards ran different tool versions: "
                                  + reports.map { "\($0.toolVersion) (\(label($0)))" }.joined(separator: ", "))
         }
         let unfinished = reports.filter { !$0.pending.isEmpty }
         guard unfinished.isEmpty else {
-            throw FileError(path: "merge", message: unfinished.map { "\(label($0)) did not finish: \($0.pending.joined(separator: ", "))" }
+            throw BatchError.cannotMerge(detail: unfinished.map { "\(label($0)) did not finish: \($0.pending.joined(separator: ", "))" }
                                     .joined(separator: "; "))
         }
         var byID: [String: (Entry, String)] = [:]
@@ -178,16 +177,16 @@ public struct BatchReport: Sendable, Equatable {
             }
         }
         guard duplicates.isEmpty else {
-            throw FileError(path: "merge", message: "jobs reported twice: \(duplicates.joined(separator: ", "))")
+            throw BatchError.cannotMerge(detail: "jobs reported twice: \(duplicates.joined(separator: ", "))")
         }
         let known = Set(jobs.map(\.id))
         let unknown = byID.keys.filter { !known.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw FileError(path: "merge", message: "jobs not in the manifest: \(unknown.joined(separator: ", "))")
+            throw BatchError.cannotMerge(detail: "jobs not in the manifest: \(unknown.joined(separator: ", "))")
         }
         let missing = jobs.map(\.id).filter { byID[$0] == nil }
         guard missing.isEmpty else {
-            throw FileError(path: "merge", message: "jobs missing from the shard reports: \(missing.joined(separator: ", "))")
+            throw BatchError.cannotMerge(detail: "jobs missing from the shard reports: \(missing.joined(separator: ", "))")
         }
         // Gates re-checked against the manifest as it is now, as a rerun would.
         let entries = jobs.compactMap { job in

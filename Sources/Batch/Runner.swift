@@ -11,7 +11,7 @@ public protocol JobExecutor: AnyObject {
 
 /// Thrown by an executor to stop the whole batch rather than fail one job (an interrupt, a full
 /// disk): the runner writes the partial report and rethrows, and a rerun redoes the unfinished jobs.
-/// The runner itself turns a `FileError` that is a write fault (disk full, read-only, I/O error)
+/// The runner itself turns a `FileFault` that is a write fault (disk full, read-only, I/O error)
 /// into one: that is the machine failing, reported as exit 1, not the job failing its gates.
 public struct BatchInterrupted: Error, CustomStringConvertible {
     public var reason: String
@@ -114,7 +114,7 @@ public struct BatchRunner {
             row = try executor.execute(job, log: log)
         } catch let e as BatchInterrupted {
             throw e
-        } catch let e as FileError where e.isWriteFault {
+        } catch let e as any FileFault where e.isWriteFault {
             throw BatchInterrupted("\(job.id): \(e)")
         } catch {
             row = QualityRow(type: job.type)

@@ -50,6 +50,21 @@ public struct CalibrationResult {
     public var types: [String: GGMLType] = [:]
     /// Second moments of each weight's input, for GPTQ (empty with --gptq-chunks 0).
     public var hessians: [String: Hessian] = [:]
+
+    /// What the run hands the quantizer: the importance matrix it collected (named after the
+    /// calibration `text`), GPTQ for the matrices it has second moments of, and the types it chose
+    /// pinned over the user's `base` options.
+    public func quantization(text: String, base: QuantizationPolicy.Options, threads: Int) -> CalibratedQuantization {
+        CalibratedQuantization(imatrix: Calibrate.imatrixData(self, text: text), encoder: Calibrate.encoder(self, threads: threads),
+                               options: Calibrate.withTypes(types, base))
+    }
+}
+
+/// A calibration result in the form `ConvertTarget.plan`, `QuantizePlan` and `Converter` take.
+public struct CalibratedQuantization {
+    public var imatrix: ImatrixData
+    public var encoder: Converter.TensorEncoder?
+    public var options: QuantizationPolicy.Options
 }
 
 public enum Calibrate {
@@ -64,7 +79,7 @@ public enum Calibrate {
 
     /// GPTQ for every quantized weight matrix with collected second moments (others, like the
     /// token embedding, keep importance-weighted rounding).
-    public static func encoder(_ r: CalibrationResult, threads: Int) -> Converter.TensorEncoder? {
+    static func encoder(_ r: CalibrationResult, threads: Int) -> Converter.TensorEncoder? {
         guard !r.hessians.isEmpty else { return nil }
         let hessians = r.hessians
         let weights = r.imatrix.allQuantWeights()
@@ -90,7 +105,7 @@ public enum Calibrate {
 
     /// The collected importance matrix as the quantizer takes it (llama-quantize's weights and
     /// `quantize.imatrix.*` metadata, naming the calibration text).
-    public static func imatrixData(_ r: CalibrationResult, text: String) -> ImatrixData {
+    static func imatrixData(_ r: CalibrationResult, text: String) -> ImatrixData {
         ImatrixData(weights: r.imatrix.allQuantWeights(), file: text, datasets: r.imatrix.datasets, chunkCount: r.imatrix.chunkCount)
     }
 
@@ -151,7 +166,7 @@ public enum Calibrate {
 
         let chunks = chunked(opts.sensitivityChunks)
         let nChunks = chunks.count
-        guard nChunks > 0 else { throw FileError(path: text, message: "too short for one chunk of \(opts.ctx) tokens") }
+        guard nChunks > 0 else { throw CalibrationError.text(path: text, detail: "too short for one chunk of \(opts.ctx) tokens") }
         let infos: [Sensitivity.TensorInfo]
         if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
             infos = try SensitivityFile.read(f, expecting: ref.weightMatrices)
@@ -181,7 +196,7 @@ public enum Calibrate {
         }
         let items = infos.map { TypePlanner.Item(name: $0.name, options: $0.options) }
         guard var plan = TypePlanner.plan(items, budget: target - fixed) else {
-            throw FileError(path: path, message: "no mix of types fits \(target) bytes (at least \(try fileSize(smallest)) bytes)")
+            throw CalibrationError.budgetTooSmall(path: path, target: target, smallest: try fileSize(smallest))
         }
         var types = Dictionary(uniqueKeysWithValues: zip(infos, plan.choices).map { ($0.0.name, $0.1.type) })
         // alignment and metadata are exact in fileSize; tighten if the estimate was off
@@ -194,7 +209,7 @@ public enum Calibrate {
             types = Dictionary(uniqueKeysWithValues: zip(infos, plan.choices).map { ($0.0.name, $0.1.type) })
             size = try fileSize(types)
         }
-        if size > target { throw FileError(path: path, message: "no mix of types fits \(target) bytes") }
+        if size > target { throw CalibrationError.budgetTooSmall(path: path, target: target, smallest: nil) }
         result.types = types
         printMix(infos: infos, plan: plan, fileBytes: size, target: target, say: say)
         return result

@@ -203,7 +203,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
 
     /// Refuses GPTQ on a model whose second moments would not fit in this machine's memory, with
     /// the figure (they grow with the square of the widths, which a hostile file can set).
-    public static func checkMemory(_ model: Model, output: Bool = false) throws(FileError) {
+    public static func checkMemory(_ model: Model, output: Bool = false) throws {
         try Model.checkFits(bytesNeeded(model.hparams, output: output), path: model.path, what: "GPTQ's second moments",
                             why: "(8 bytes × width² per input of each layer); use --gptq-chunks 0")
     }

@@ -64,19 +64,19 @@ public struct ImatrixCollector {
     /// Runs the model over `tokens` and returns the collected matrix. `datasets` names the text
     /// (`imatrix.datasets`); errors name `datasets.last`.
     public func run(tokens: [Int32], datasets: [String], bos: Int32?,
-                    progress: ((Progress) -> Void)? = nil) throws(FileError) -> ImportanceMatrix {
+                    progress: ((Progress) -> Void)? = nil) throws -> ImportanceMatrix {
         let nCtx = options.nCtx
         let source = datasets.last ?? ""
-        guard nCtx >= 4 else { throw FileError(path: source, message: "context size \(nCtx) is too small (at least 4)") }
+        guard nCtx >= 4 else { throw CalibrationError.text(path: source, detail: "context size \(nCtx) is too small (at least 4)") }
         var tokens = tokens
         if options.fromChunk > 0 {
             guard (options.fromChunk + 2) * nCtx < tokens.count else {
-                throw FileError(path: source, message: "there will be not enough tokens left after removing \(options.fromChunk) chunks")
+                throw CalibrationError.text(path: source, detail: "there will be not enough tokens left after removing \(options.fromChunk) chunks")
             }
             tokens.removeFirst(options.fromChunk * nCtx)
         }
         guard tokens.count >= 2 * nCtx else {
-            throw FileError(path: source, message: "the text tokenizes to \(tokens.count) tokens; a context of \(nCtx) needs at least \(2 * nCtx)")
+            throw CalibrationError.text(path: source, detail: "the text tokenizes to \(tokens.count) tokens; a context of \(nCtx) needs at least \(2 * nCtx)")
         }
         let available = tokens.count / nCtx
         let nChunk = min(available, options.maxChunks.map { max($0, 0) } ?? available)
@@ -109,7 +109,7 @@ public struct ImatrixCollector {
                     }
                 }
                 if let bad = recorder.firstNonFinite() {
-                    throw FileError(path: source, message: "non-finite values detected in \(bad) (chunk \(c + 1))")
+                    throw CalibrationError.nonFiniteActivations(path: source, tensor: bad, chunk: c)
                 }
                 done += 1
                 progress?(Progress(chunk: done, chunks: nChunk, tokens: done * nCtx, seconds: Date().timeIntervalSince(start)))

@@ -9,7 +9,7 @@ import MappedIO
 public enum ImatrixReader {
     /// `requireMetadata`: llama-quantize's `load_imatrix` refuses a GGUF imatrix without
     /// `imatrix.datasets`, `imatrix.chunk_count` and `imatrix.chunk_size`; so do we by default.
-    public static func read(path: String, requireMetadata: Bool = true) throws(FileError) -> ImportanceMatrix {
+    public static func read(path: String, requireMetadata: Bool = true) throws -> ImportanceMatrix {
         do {
             let file = try MappedFile(path: path)
             // llama.cpp tries GGUF first and falls back to the legacy reader on any GGUF error; a file
@@ -19,13 +19,15 @@ public enum ImatrixReader {
                 return try readGGUF(try GGUFFile(file: file), requireMetadata: requireMetadata)
             }
             return try readLegacy(file)
-        } catch {
-            throw FileError(path: error.path, message: oneLine(error.message, limit: 300))
+        } catch let e as CalibrationError {
+            throw e
+        } catch let e as any FileFault {
+            throw CalibrationError.imatrix(path: e.path, detail: e.fault)
         }
     }
 
-    static func readGGUF(_ f: GGUFFile, requireMetadata: Bool) throws(FileError) -> ImportanceMatrix {
-        func fail(_ m: String) -> FileError { FileError(path: f.path, message: m) }
+    static func readGGUF(_ f: GGUFFile, requireMetadata: Bool) throws -> ImportanceMatrix {
+        func fail(_ m: String) -> CalibrationError { .imatrix(path: f.path, detail: m) }
         guard !f.tensors.isEmpty else { throw fail("no data in imatrix file (no tensors)") }
         let datasetsValue = f[GGUFKey.Imatrix.datasets]
         let chunkCountValue = f[GGUFKey.Imatrix.chunkCount]
@@ -39,7 +41,7 @@ public enum ImatrixReader {
             datasets = items.compactMap(\.stringValue)
         }
         // gguf_get_val_u32 aborts on another type; read into llama.cpp's int32_t fields.
-        func u32(_ key: String, _ v: GGUFValue?) throws(FileError) -> Int {
+        func u32(_ key: String, _ v: GGUFValue?) throws -> Int {
             guard let v else { return 0 }
             guard case .uint32(let u) = v else { throw fail("\(key) must be a uint32") }
             return Int(Int32(truncatingIfNeeded: u))
@@ -68,9 +70,9 @@ public enum ImatrixReader {
         return ImportanceMatrix(entries: entries, datasets: datasets, chunkCount: chunkCount, chunkSize: chunkSize)
     }
 
-    static func readLegacy(_ file: MappedFile) throws(FileError) -> ImportanceMatrix {
+    static func readLegacy(_ file: MappedFile) throws -> ImportanceMatrix {
         var c = LegacyCursor(buf: file.all)
-        func fail(_ m: String) -> FileError { FileError(path: file.path, message: m) }
+        func fail(_ m: String) -> CalibrationError { .imatrix(path: file.path, detail: m) }
         guard let nEntries = c.i32(), nEntries >= 1 else {
             throw fail("no data in imatrix file (neither GGUF nor a legacy .dat with entries)")
         }

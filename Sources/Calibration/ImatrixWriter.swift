@@ -39,10 +39,10 @@ extension ImportanceMatrix {
         return Array(ne[0..<n])
     }
 
-    public func writeGGUF(to path: String) throws(FileError) {
+    public func writeGGUF(to path: String) throws {
         let w = ggufWriter()
         try w.begin(path: path)
-        do throws(FileError) {
+        do {
             var i = 0
             for name in sortedNames {
                 let e = entries[name]!
@@ -58,10 +58,10 @@ extension ImportanceMatrix {
         }
     }
 
-    private static func write(_ values: [Float], tensor: Int, of w: GGUFFileWriter) throws(FileError) {
+    private static func write(_ values: [Float], tensor: Int, of w: GGUFFileWriter) throws {
         // withUnsafeBytes rethrows untyped errors: carry the typed one out in a Result
-        let r: Result<Void, FileError> = values.withUnsafeBytes { b in
-            do throws(FileError) { try w.writeTensorData(tensor, b); return .success(()) } catch { return .failure(error) }
+        let r: Result<Void, any Error> = values.withUnsafeBytes { b in
+            do { try w.writeTensorData(tensor, b); return .success(()) } catch { return .failure(error) }
         }
         try r.get()
     }
@@ -97,10 +97,10 @@ extension ImportanceMatrix {
         return b
     }
 
-    public func writeLegacy(to path: String) throws(FileError) {
+    public func writeLegacy(to path: String) throws {
         let bytes = legacyBytes()
         let out = try OutputFile(path: path)
-        do throws(FileError) {
+        do {
             try out.setSize(bytes.count)
             try out.write(bytes, at: 0)
             try out.commit()
@@ -110,7 +110,7 @@ extension ImportanceMatrix {
         }
     }
 
-    public func write(to path: String, format: FileFormat) throws(FileError) {
+    public func write(to path: String, format: FileFormat) throws {
         switch format {
         case .gguf: try writeGGUF(to: path)
         case .dat: try writeLegacy(to: path)

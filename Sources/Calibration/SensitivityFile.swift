@@ -19,7 +19,7 @@ public enum SensitivityFile {
     }
 
     public static func read(_ path: String, expecting weights: [String: Weight]) throws -> [Sensitivity.TensorInfo] {
-        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        func fail(_ m: String) -> CalibrationError { .sensitivity(path: path, detail: m) }
         let file = try MappedFile(path: path)
         let doc: JSONValue
         do { doc = try JSONParser.parse(file.all) } catch { throw fail("not a sensitivity file: \(error)") }

@@ -78,7 +78,7 @@ public final class ComparisonSession {
         if let t = cachedTokens { return t }
         let t = try ModelLoader.evaluationTokens(textFile: eval.text, tokenizer: ModelLoader.tokenizer(modelDir, for: source()))
         guard t.count >= eval.ctx else {
-            throw FileError(path: eval.text, message: "gives \(t.count) tokens, fewer than one chunk of \(eval.ctx)")
+            throw ComparisonError.textTooShort(path: eval.text, tokens: t.count, ctx: eval.ctx)
         }
         cachedTokens = t
         return t
@@ -126,7 +126,7 @@ public final class ComparisonSession {
         var row = QualityRow(type: type.lowercased())
         do {
             guard let target = Self.target(for: type) else {
-                throw FileError(path: modelDir, message: "unknown type \(type)")
+                throw ComparisonError.unknownType(path: modelDir, type: type)
             }
             try prepareCalibration(for: target)
             if target == .nf4 { return try measureNF4(row: row) }
@@ -145,7 +145,7 @@ public final class ComparisonSession {
             if keep { row.path = dest }
             events.phase("evaluate", row.type)
             try evaluate(Model(gguf: GGUFFile(path: dest)), into: &row)
-        } catch let e as FileError where e.isWriteFault {
+        } catch let e as any FileFault where e.isWriteFault {
             throw e
         } catch {
             row.error = "\(error)"
@@ -183,7 +183,7 @@ public final class ComparisonSession {
                 keep.append(f)
             } else {
                 guard let q = Quantizers.quantizer(for: t.type), let rowBytes = t.type.rowSize(w.cols) else {
-                    throw FileError(path: modelDir, message: "nf4: cannot write \(t.type.name) for \(t.name)")
+                    throw ComparisonError.nf4Unsupported(path: modelDir, tensor: t.name, type: t.type)
                 }
                 let bytes = OwnedBuffer(byteCount: rowBytes * w.rows)
                 Parallel.forEach(w.rows, threads: threads) { r in
@@ -231,8 +231,8 @@ public final class ComparisonSession {
         case .calibrate(let text):
             events.phase("calibrate", "")
             let r = try Calibrate.run(model: modelDir, opts: CalibrationSettings(text: text), threads: threads) { _ in 0 }
-            imatrix = Calibrate.imatrixData(r, text: text)
-            encoder = Calibrate.encoder(r, threads: threads)
+            let q = r.quantization(text: text, base: QuantizationPolicy.Options(), threads: threads)
+            (imatrix, encoder) = (q.imatrix, q.encoder)
         }
     }
 

@@ -91,10 +91,10 @@ public struct ConversionPlan: OutputPlan {
 
     public let family: any Family.Type
 
-    public init(directory: String, outType: OutType, preTokenizer: String? = nil) throws(FileError) {
+    public init(directory: String, outType: OutType, preTokenizer: String? = nil) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw FileError(path: directory, message: "not a model directory (no such directory)")
+            throw ConversionError.notModelDirectory(path: directory)
         }
         let raw = try ModelConfig.architecture(directory: directory)
         let family = try Families.family(hf: raw.architecture, path: raw.path)
@@ -111,14 +111,14 @@ public struct ConversionPlan: OutputPlan {
             let t = e.tensor
             let path = ckpt.files[e.fileIndex].path
             guard let rule = family.tensor(t.name, config) else {
-                throw FileError(path: path, message: "tensor \"\(t.name)\" has no GGUF name for \(config.architecture)")
+                throw ConversionError.unmappedTensor(path: path, name: t.name, architecture: config.architecture)
             }
             guard case .map(let name, let transform) = rule else { continue }
             guard t.dtype.isFloatSupported else {
-                throw FileError(path: path, message: "tensor \"\(t.name)\": unsupported dtype \(t.dtype.rawValue) (F32, F16 and BF16 are supported)")
+                throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "unsupported dtype \(t.dtype.rawValue) (F32, F16 and BF16 are supported)")
             }
             guard !t.shape.isEmpty, t.shape.count <= GGUF.maxDims else {
-                throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape.count) dimensions are not supported")
+                throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "\(t.shape.count) dimensions are not supported")
             }
             var ne = Array(t.shape.reversed())
             var permute: Int? = nil
@@ -126,7 +126,7 @@ public struct ConversionPlan: OutputPlan {
             case .none: break
             case .permuteHeads(let h):
                 guard h > 0, t.shape[0] % (2 * h) == 0 else {
-                    throw FileError(path: path, message: "tensor \"\(t.name)\": \(t.shape[0]) rows cannot be split into \(h) rotary heads")
+                    throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "\(t.shape[0]) rows cannot be split into \(h) rotary heads")
                 }
                 permute = h
             case .trimRows(let n):
@@ -150,13 +150,13 @@ public struct ConversionPlan: OutputPlan {
                 continue
             }
             if transform == .addOne {
-                throw FileError(path: path, message: "tensor \"\(t.name)\": a norm shift applies to 1-D tensors only")
+                throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "a norm shift applies to 1-D tensors only")
             }
             tensors.append(PlannedTensor(name: name, sourceName: t.name, ne: ne, type: outType.tensorType(name: name, ne: ne),
                                          source: .checkpoint(ckpt.files[e.fileIndex], t, permuteHeads: permute)))
         }
         for required in [TensorName.tokenEmbd, TensorName.outputNorm] where !tensors.contains(where: { $0.name == required }) {
-            throw FileError(path: directory, message: "checkpoint has no tensor for \(required)")
+            throw ConversionError.missingTensor(path: directory, name: required)
         }
         let hparams = try family.hyperParameters(config, fileType: outType.fileType.rawValue)
         try Self.validate(config, family: family, hparams: hparams, tensors: tensors)
@@ -171,7 +171,7 @@ public struct ConversionPlan: OutputPlan {
         let totalParams = tensors.reduce(0) { $0 + $1.ne.reduce(1, *) }
         let naming: ModelNaming
         do { naming = try ModelNaming.infer(modelDirectory: directory, hfConfig: .object(config.json), totalParams: totalParams) }
-        catch { throw FileError(path: directory, message: error.message) }
+        catch { throw ConversionError.config(path: directory, detail: error.message) }
         self.naming = naming
         defaultFileName = ModelNaming.defaultFileName(naming: naming, fileTypeName: outType.fileType.name)
 
@@ -200,13 +200,13 @@ public struct ConversionPlan: OutputPlan {
     /// written: a config.json that does not match its tensors would otherwise convert "successfully"
     /// into a file no engine can run, and a vocab_size larger than the embedding would pad the
     /// vocabulary to whatever the config claims.
-    static func validate(_ config: ModelConfig, family: any Family.Type, hparams: [(String, GGUFValue)], tensors: [PlannedTensor]) throws(FileError) {
+    static func validate(_ config: ModelConfig, family: any Family.Type, hparams: [(String, GGUFValue)], tensors: [PlannedTensor]) throws {
         var meta = Dictionary(hparams, uniquingKeysWith: { a, _ in a })
         meta[GGUFKey.General.architecture] = .string(family.ggufArchitecture)
         let shapes = Dictionary(tensors.map { ($0.name, $0.ne) }, uniquingKeysWith: { a, _ in a })
         let model = try family.init(TensorSet.shapes(path: config.path, metadata: meta, shapes: shapes))
         if let v = config.vocabSize, v != model.dims.nVocab {
-            throw FileError(path: config.path, message: "vocab_size \(v) differs from the embedding's \(model.dims.nVocab) rows")
+            throw ConversionError.config(path: config.path, detail: "vocab_size \(v) differs from the embedding's \(model.dims.nVocab) rows")
         }
     }
 }

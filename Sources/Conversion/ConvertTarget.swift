@@ -42,12 +42,12 @@ public enum ConvertTarget: Sendable, Equatable {
     /// for llama-quantize file types: convert_hf_to_gguf.py, whose output the other four match,
     /// takes none.
     public func plan(directory: String, preTokenizer: String?, options: QuantizationPolicy.Options = .init(),
-                     imatrix: ImatrixData? = nil) throws(FileError) -> (plan: any OutputPlan, defaultFileName: String)
+                     imatrix: ImatrixData? = nil) throws -> (plan: any OutputPlan, defaultFileName: String)
     {
         switch self {
         case .convertHF(let o):
             if let im = imatrix {
-                throw FileError(path: im.file, message: "an imatrix applies to llama-quantize file types; \(o.rawValue) is written as convert_hf_to_gguf.py writes it, without one")
+                throw ConversionError.imatrix(path: im.file, detail: "an imatrix applies to llama-quantize file types; \(o.rawValue) is written as convert_hf_to_gguf.py writes it, without one")
             }
             let p = try ConversionPlan(directory: directory, outType: o, preTokenizer: preTokenizer)
             return (p, p.defaultFileName)

@@ -44,7 +44,7 @@ public struct Converter {
         self.encoder = encoder
     }
 
-    public func run(outfile: String, progress: ((Progress) -> Void)? = nil) throws(FileError) -> Summary {
+    public func run(outfile: String, progress: ((Progress) -> Void)? = nil) throws -> Summary {
         let start = Date()
         let writer = GGUFFileWriter()
         for (k, v) in plan.metadata { writer.add(k, v) }
@@ -52,7 +52,7 @@ public struct Converter {
         let layout = try writer.begin(path: outfile)
         var done = 0
         let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
-        do throws(FileError) {
+        do {
             for (i, t) in plan.tensors.enumerated() {
                 try convert(t, index: i, writer: writer, outfile: outfile)
                 done += t.byteCount
@@ -71,11 +71,11 @@ public struct Converter {
                        typeCounts: counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) })
     }
 
-    func convert(_ t: PlannedTensor, index: Int, writer: GGUFFileWriter, outfile: String) throws(FileError) {
+    func convert(_ t: PlannedTensor, index: Int, writer: GGUFFileWriter, outfile: String) throws {
         switch t.source {
         case .generated(let values):
-            let r: Result<Void, FileError> = values.withUnsafeBytes { b in
-                do throws(FileError) { try writer.writeTensorData(index, b); return .success(()) } catch { return .failure(error) }
+            let r: Result<Void, any Error> = values.withUnsafeBytes { b in
+                do { try writer.writeTensorData(index, b); return .success(()) } catch { return .failure(error) }
             }
             try r.get()
         case .gguf(let file, let info):
@@ -121,16 +121,16 @@ public struct Converter {
     }
 
     func convertRows(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader,
-                     writer: GGUFFileWriter, path: String) throws(FileError) {
+                     writer: GGUFFileWriter, path: String) throws {
         let rowLen = t.ne[0]
         let rows = t.rows
         guard let dstRow = t.type.rowSize(rowLen), let q = Quantizers.quantizer(for: t.type) else {
-            throw FileError(path: path, message: "tensor \"\(t.sourceName)\": cannot write type \(t.type.name)")
+            throw ConversionError.unsupportedTensor(path: path, name: t.sourceName, detail: "cannot write type \(t.type.name)")
         }
         let reader = try reader.validated()
         let rowsPerMatrix = max(1, t.ne.count > 1 ? t.ne[1] : 1)
         if let w = t.importance, w.count < (rows / rowsPerMatrix) * rowLen {
-            throw FileError(path: path, message: "tensor \"\(t.sourceName)\": \(w.count) importance weights for \(rows / rowsPerMatrix) matrices of \(rowLen) columns")
+            throw ConversionError.unsupportedTensor(path: path, name: t.sourceName, detail: "\(w.count) importance weights for \(rows / rowsPerMatrix) matrices of \(rowLen) columns")
         }
         if let encoder, t.type.isQuantized, try encodeWhole(t, index: index, src: src, reader: reader, writer: writer,
                                                             path: path, encoder: encoder) {
@@ -139,7 +139,7 @@ public struct Converter {
         let rowsPerChunk = max(1, Self.chunkBytes / max(dstRow, 1))
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         let checkFinite = t.type.isQuantized
-        let counter = ChunkCounter(chunks), failure = FirstError<FileError>()
+        let counter = ChunkCounter(chunks), failure = FirstError<any Error>()
         let base = SendablePointer(src.baseAddress!)
 
         DispatchQueue.concurrentPerform(iterations: min(threads, chunks)) { _ in
@@ -152,7 +152,7 @@ public struct Converter {
                 for r in r0..<r1 {
                     reader.read(row: r, from: base.p, into: scratch)
                     if checkFinite, !allFinite(scratch) {
-                        failure.record(FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it"))
+                        failure.record(ConversionError.nonFiniteTensor(path: path, name: t.sourceName, row: reader.sourceRow(r), type: t.type))
                         counter.stop()
                         return
                     }
@@ -167,7 +167,7 @@ public struct Converter {
                         q.quantizeRow(UnsafeBufferPointer(scratch), into: dst)
                     }
                 }
-                do throws(FileError) {
+                do {
                     try writer.writeTensorData(index, UnsafeRawBufferPointer(rebasing: out[0..<((r1 - r0) * dstRow)]),
                                                byteOffset: r0 * dstRow)
                 } catch {
@@ -184,7 +184,7 @@ public struct Converter {
 extension Converter {
     /// The tensor through `encoder` if it takes it; memory is the tensor in f32 plus its output.
     func encodeWhole(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader, writer: GGUFFileWriter,
-                     path: String, encoder: TensorEncoder) throws(FileError) -> Bool {
+                     path: String, encoder: TensorEncoder) throws -> Bool {
         let rowLen = t.ne[0], rows = t.rows
         let dstRow = t.type.rowSize(rowLen)!
         let all = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * rowLen)
@@ -193,7 +193,7 @@ extension Converter {
             let row = UnsafeMutableBufferPointer(rebasing: all[(r * rowLen)..<((r + 1) * rowLen)])
             reader.read(row: r, from: src.baseAddress!, into: row)
             if !allFinite(row) {
-                throw FileError(path: path, message: "tensor \"\(t.sourceName)\" holds inf or NaN (row \(reader.sourceRow(r))); \(t.type.name) has no defined result for it")
+                throw ConversionError.nonFiniteTensor(path: path, name: t.sourceName, row: reader.sourceRow(r), type: t.type)
             }
         }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: rows * dstRow, alignment: 64)
@@ -219,9 +219,9 @@ struct RowReader: Sendable {
         self.path = path
     }
 
-    func validated() throws(FileError) -> RowReader {
+    func validated() throws -> RowReader {
         guard let d = Quantizers.quantizer(for: type) else {
-            throw FileError(path: path, message: "cannot read tensors of type \(type.name)")
+            throw ConversionError.unreadableType(path: path, type: type)
         }
         var r = self
         r.dequantizer = d

@@ -10,7 +10,7 @@ public struct Inspection {
     public let json: JSONValue
     public let text: String
 
-    public init(path: String, showTensors: Bool = true) throws(FileError) {
+    public init(path: String, showTensors: Bool = true) throws {
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         if exists, !isDir.boolValue, Self.hasGGUFMagic(path) {

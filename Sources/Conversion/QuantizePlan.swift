@@ -22,13 +22,13 @@ public struct QuantizePlan: OutputPlan {
     /// branches and every tensor that changes type is quantized with its entry.
     public init(base: any OutputPlan, fileType: LlamaFileType, model: QuantizationPolicy.Model,
                 options: QuantizationPolicy.Options = .init(), allowRequantize: Bool = false,
-                imatrix: ImatrixData? = nil, path: String) throws(FileError) {
+                imatrix: ImatrixData? = nil, path: String) throws {
         self.fileType = fileType
         let ordered = base.tensors.sorted { QuantizationPolicy.fileOrder($0.name, $1.name) }
         // llama-quantize passes no imatrix at all when none of its entries survive the filters.
         let imatrix = imatrix.flatMap { $0.weights.isEmpty ? nil : $0 }
         if let im = imatrix, let (name, v) = im.firstNonFinite() {
-            throw FileError(path: im.file, message: "imatrix contains non-finite value \(v) (entry \(name))")
+            throw ConversionError.imatrix(path: im.file, detail: "imatrix contains non-finite value \(v) (entry \(name))")
         }
         var options = options
         if imatrix != nil { options.hasImatrix = true }
@@ -37,7 +37,7 @@ public struct QuantizePlan: OutputPlan {
         do {
             types = try policy.assignTypes(names: ordered.map(\.name), ne: ordered.map(\.ne), current: ordered.map(\.type))
         } catch {
-            throw FileError(path: path, message: error.message)
+            throw ConversionError.metadata(path: path, detail: error.message)
         }
         var out: [PlannedTensor] = []
         var without: [String] = []
@@ -53,17 +53,17 @@ public struct QuantizePlan: OutputPlan {
                         // An entry for the embedding never fits its shape; llama-quantize skips it.
                         without.append(t.name)
                     } else {
-                        throw FileError(path: im.file, message: "imatrix size \(w.count) is different from tensor size \(expected) for \(t.name)")
+                        throw ConversionError.imatrix(path: im.file, detail: "imatrix size \(w.count) is different from tensor size \(expected) for \(t.name)")
                     }
                 } else {
                     without.append(t.name)
                 }
             }
             if newType != t.type, t.type.isQuantized, !allowRequantize {
-                throw FileError(path: path, message: "tensor \"\(t.name)\" is already \(t.type.name); requantizing is disabled (pass --allow-requantize)")
+                throw ConversionError.requantize(path: path, name: t.name, type: t.type)
             }
             guard newType == t.type || Quantizers.canWrite(newType) else {
-                throw FileError(path: path, message: "tensor \"\(t.name)\": writing \(newType.name) is not supported")
+                throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "writing \(newType.name) is not supported")
             }
             out.append(t.with(type: newType).with(importance: importance))
         }
@@ -94,27 +94,27 @@ public struct QuantizePlan: OutputPlan {
     }
 
     /// What the policy needs, read from GGUF metadata.
-    public static func model(from metadata: [(key: String, value: GGUFValue)], path: String) throws(FileError) -> QuantizationPolicy.Model {
+    public static func model(from metadata: [(key: String, value: GGUFValue)], path: String) throws -> QuantizationPolicy.Model {
         func value(_ k: String) -> GGUFValue? { metadata.first { $0.key == k }?.value }
         guard let arch = value(GGUFKey.General.architecture)?.stringValue else {
-            throw FileError(path: path, message: "no general.architecture in metadata")
+            throw ConversionError.metadata(path: path, detail: "no general.architecture in metadata")
         }
-        guard value("\(arch).block_count") != nil, value("\(arch).attention.head_count") != nil else {
-            throw FileError(path: path, message: "no \(displayName(arch)).block_count or \(displayName(arch)).attention.head_count in metadata")
+        guard value(GGUFKey.LLM.blockCount(arch)) != nil, value(GGUFKey.Attention.headCount(arch)) != nil else {
+            throw ConversionError.metadata(path: path, detail: "no \(displayName(arch)).block_count or \(displayName(arch)).attention.head_count in metadata")
         }
         // The policy counts layers and divides by them: bounded here, as ModelDims bounds them.
-        func int(_ k: String, _ range: ClosedRange<Int>, default d: Int) throws(FileError) -> Int {
-            guard let raw = value("\(arch).\(k)") else { return d }
+        func int(_ k: ArchKey, _ range: ClosedRange<Int>, default d: Int) throws -> Int {
+            guard let raw = value(k(arch)) else { return d }
             guard let v = raw.intValue, range.contains(v) else {
-                throw FileError(path: path, message: "\(displayName(arch)).\(k) is out of range \(range.lowerBound)...\(range.upperBound)")
+                throw ConversionError.metadata(path: path, detail: "\(displayName(arch)).\(k.suffix) is out of range \(range.lowerBound)...\(range.upperBound)")
             }
             return v
         }
-        let blocks = try int("block_count", 0...ModelDims.maxLayers, default: 0)
-        let heads = try int("attention.head_count", 0...ModelDims.maxHeads, default: 0)
-        let kv = try int("attention.head_count_kv", 0...ModelDims.maxHeads, default: heads)
+        let blocks = try int(GGUFKey.LLM.blockCount, 0...ModelDims.maxLayers, default: 0)
+        let heads = try int(GGUFKey.Attention.headCount, 0...ModelDims.maxHeads, default: 0)
+        let kv = try int(GGUFKey.Attention.headCountKv, 0...ModelDims.maxHeads, default: heads)
         return .init(architecture: arch, blockCount: blocks, headCount: heads, headCountKV: kv,
-                     expertCount: try int("expert_count", 0...ModelDims.maxHeads, default: 0))
+                     expertCount: try int(GGUFKey.LLM.expertCount, 0...ModelDims.maxHeads, default: 0))
     }
 }
 

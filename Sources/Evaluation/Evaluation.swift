@@ -32,7 +32,7 @@ public struct Evaluation {
     /// - Parameter source: the file the tokens came from (the text, or the token-id list), named
     ///   in errors about them.
     public func run(tokens: [Int32], source: String, maxChunks: Int?, reference: Reference, saveLogits: String?,
-                    progress: ((Int, Int, Output) -> Void)? = nil) throws(FileError) -> Output {
+                    progress: ((Int, Int, Output) -> Void)? = nil) throws -> Output {
         var tokens = tokens
         var source = source
         let model = forward.model
@@ -40,23 +40,23 @@ public struct Evaluation {
         switch reference {
         case .none: break
         case .file(let r):
-            guard r.nCtx == nCtx else { throw FileError(path: r.file.path, message: "made with --ctx \(r.nCtx), not \(nCtx)") }
+            guard r.nCtx == nCtx else { throw EvaluationError.logitsFile(path: r.file.path, detail: "made with --ctx \(r.nCtx), not \(nCtx)") }
             guard r.nVocab == nVocab else {
-                throw FileError(path: r.file.path, message: "made for a vocabulary of \(r.nVocab), the model has \(nVocab)")
+                throw EvaluationError.logitsFile(path: r.file.path, detail: "made for a vocabulary of \(r.nVocab), the model has \(nVocab)")
             }
             tokens = r.tokens
             source = r.file.path
         case .model(let ref):
             guard ref.model.hparams.nVocab == nVocab else {
-                throw FileError(path: ref.model.path, message: "the reference's vocabulary of \(ref.model.hparams.nVocab) differs from the model's \(nVocab)")
+                throw EvaluationError.referenceVocabulary(path: ref.model.path, reference: ref.model.hparams.nVocab, model: nVocab)
             }
         }
-        guard nCtx >= 4 else { throw FileError(path: source, message: "a chunk of \(nCtx) tokens is too short (4 at least)") }
+        guard nCtx >= 4 else { throw EvaluationError.tooShort(path: source, detail: "a chunk of \(nCtx) tokens is too short (4 at least)") }
         let available = tokens.count / nCtx
         var nChunks = min(available, maxChunks ?? available)
         if case .file(let r) = reference { nChunks = min(nChunks, r.nChunk) }
         guard nChunks >= 1 else {
-            throw FileError(path: source, message: "gives \(tokens.count) tokens, fewer than one chunk of \(nCtx)")
+            throw EvaluationError.tooShort(path: source, detail: "gives \(tokens.count) tokens, fewer than one chunk of \(nCtx)")
         }
         try model.checkTokens(tokens[0..<(nChunks * nCtx)], from: source)
         if let b = bos { try model.checkTokens([b], from: model.path) }
@@ -66,7 +66,7 @@ public struct Evaluation {
         let nv = KLDBase.recordLength(nVocab: nVocab)
         let first = nCtx / 2
         let scored = nCtx - 1 - first
-        let writer = try saveLogits.map { (p: String) throws(FileError) -> LogitsFileWriter in
+        let writer = try saveLogits.map { (p: String) throws -> LogitsFileWriter in
             try LogitsFileWriter(path: p, nCtx: nCtx, nVocab: nVocab, tokens: Array(tokens[0..<(nChunks * nCtx)]))
         }
         var out = Output()
@@ -107,7 +107,7 @@ public struct Evaluation {
             // makes them 5 GB over 10k tokens)
             if case .file(let r) = reference { r.release(chunk: c) }
             for j in 0..<scored {
-                try PerplexityRun.checkFinite(nlls[j], chunk: c, position: first + j)
+                try PerplexityRun.checkFinite(nlls[j], model: model.path, chunk: c, position: first + j)
                 if base != nil { out.kld!.add(positions[j]) }
                 out.perplexity.nll += nlls[j]
                 out.perplexity.nll2 += nlls[j] * nlls[j]

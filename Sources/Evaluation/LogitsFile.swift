@@ -7,7 +7,7 @@ public final class LogitsFileWriter {
     var offset = 0
     public let nVocab: Int
 
-    public init(path: String, nCtx: Int, nVocab: Int, tokens: [Int32]) throws(FileError) {
+    public init(path: String, nCtx: Int, nVocab: Int, tokens: [Int32]) throws {
         out = try OutputFile(path: path)
         self.nVocab = nVocab
         var header = Array("_logits_".utf8)
@@ -21,12 +21,12 @@ public final class LogitsFileWriter {
         offset += tokens.count * 4
     }
 
-    public func append(_ records: UnsafeRawBufferPointer) throws(FileError) {
+    public func append(_ records: UnsafeRawBufferPointer) throws {
         try out.write(records, at: offset)
         offset += records.count
     }
 
-    public func commit() throws(FileError) { try out.commit() }
+    public func commit() throws { try out.commit() }
 }
 
 /// Reads a `--kl-divergence-base` file (ours or llama-perplexity's).
@@ -36,9 +36,9 @@ public final class LogitsFileReader {
     public let tokens: [Int32]
     let recordsStart: Int
 
-    public init(path: String) throws(FileError) {
+    public init(path: String) throws {
         file = try MappedFile(path: path)
-        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        func fail(_ m: String) -> EvaluationError { .logitsFile(path: path, detail: m) }
         guard file.size >= 20, Array(file.bytes(0..<8)) == Array("_logits_".utf8) else { throw fail("not a logits file (no _logits_ magic)") }
         let h = file.bytes(8..<20)
         nCtx = Int(Int32(littleEndian: h.loadUnaligned(as: Int32.self)))

@@ -12,10 +12,10 @@ import Workers
 /// checkpoint directory — the unquantized reference — whose tensors are used where they lie in the
 /// mmap (bf16/f16/f32), with llama q/k rows permuted into copies as the converter would.
 public enum ModelLoader {
-    public static func load(_ path: String) throws(FileError) -> Model {
+    public static func load(_ path: String) throws -> Model {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw FileError(path: path, message: "no such file or directory")
+            throw EvaluationError.noSuchModel(path: path)
         }
         if !isDir.boolValue { return try Model(gguf: GGUFFile(path: path)) }
         let plan = try ConversionPlan(directory: path, outType: .f32)
@@ -59,20 +59,20 @@ extension ModelLoader {
     /// would hold, however the family's converter builds it),
     /// refused unless its vocabulary is the model's embedding (llama.cpp sizes `token_embd` from the
     /// vocabulary, so a mismatch is a broken file, and an id past the embedding a read past the weights).
-    public static func tokenizer(_ path: String, for model: Model) throws(FileError) -> Tokenizer {
+    public static func tokenizer(_ path: String, for model: Model) throws -> Tokenizer {
         var isDir: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         let t = isDir.boolValue ? try Tokenizer(metadata: model.metadata.filter { $0.key.hasPrefix("tokenizer.") }, path: path)
                                 : try Tokenizer(ggufPath: path)
         guard t.vocabularySize == model.hparams.nVocab else {
-            throw FileError(path: path, message: "the vocabulary has \(t.vocabularySize) tokens, the embedding \(model.hparams.nVocab) rows")
+            throw EvaluationError.vocabularyMismatch(path: path, tokens: t.vocabularySize, rows: model.hparams.nVocab)
         }
         return t
     }
 
     /// Tokens of an evaluation text as llama-perplexity gets them: the file as its -f reads it
     /// (trailing newline dropped, escapes processed), special tokens added, not parsed.
-    public static func evaluationTokens(textFile: String, tokenizer: Tokenizer) throws(FileError) -> [Int32] {
+    public static func evaluationTokens(textFile: String, tokenizer: Tokenizer) throws -> [Int32] {
         let bytes = try TextFile.read(textFile)
         let prompt = Tokenizer.llamaCppFilePrompt(bytes)
         return prompt.withUnsafeBytes { tokenizer.encode(utf8: $0, addSpecial: true, parseSpecial: false) }

@@ -41,9 +41,8 @@ func logSoftmax(_ logits: UnsafeMutablePointer<Float>, _ n: Int, _ target: Int) 
 extension PerplexityRun {
     /// A model whose logits are not finite has no perplexity: say so in one line rather than print
     /// `PPL = nan` and succeed. `position` counts from the chunk's first token.
-    static func checkFinite(_ nll: Double, chunk: Int, position: Int) throws(FileError) {
+    static func checkFinite(_ nll: Double, model: String, chunk: Int, position: Int) throws(EvaluationError) {
         guard !nll.isFinite else { return }
-        throw FileError(path: "", message: "chunk \(chunk + 1), position \(position): the model's logits are not finite "
-                        + "(inf or NaN); its weights hold inf or NaN values")
+        throw .nonFiniteLogits(path: model, chunk: chunk, position: position)
     }
 }

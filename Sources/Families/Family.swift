@@ -17,23 +17,23 @@ public protocol Family: Architecture {
     /// `AutoConfig.from_pretrained(...).to_dict()`), as far as the conversion reads them.
     static var configDefaults: JSONObject { get }
     /// The `<arch>.*` keys (and `general.file_type`) in convert_hf_to_gguf's order.
-    static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)]
+    static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)]
     /// Keys convert writes while preparing tensors, before the rest of the metadata (right after
     /// `general.architecture`).
-    static func earlyKeys(_ c: ModelConfig) throws(FileError) -> [(String, GGUFValue)]
+    static func earlyKeys(_ c: ModelConfig) throws -> [(String, GGUFValue)]
     /// What becomes of one checkpoint tensor; nil when the family has no GGUF name for it.
     static func tensor(_ hfName: String, _ c: ModelConfig) -> TensorRule?
     /// Tensors computed at conversion time (llama3's `rope_freqs`), once the hyper-parameters are
     /// known to fit the tensors; written first.
-    static func generatedTensors(_ c: ModelConfig) throws(FileError) -> [(name: String, values: [Float])]
+    static func generatedTensors(_ c: ModelConfig) throws -> [(name: String, values: [Float])]
     /// How the vocabulary is written.
     static func tokenizerOptions(_ c: ModelConfig) -> TokenizerOptions
 }
 
 extension Family {
     public static var configDefaults: JSONObject { JSONObject() }
-    public static func earlyKeys(_ c: ModelConfig) throws(FileError) -> [(String, GGUFValue)] { [] }
-    public static func generatedTensors(_ c: ModelConfig) throws(FileError) -> [(name: String, values: [Float])] { [] }
+    public static func earlyKeys(_ c: ModelConfig) throws -> [(String, GGUFValue)] { [] }
+    public static func generatedTensors(_ c: ModelConfig) throws -> [(name: String, values: [Float])] { [] }
     public static func tokenizerOptions(_ c: ModelConfig) -> TokenizerOptions { TokenizerOptions() }
 }
 
@@ -128,20 +128,20 @@ public enum Families {
 
     /// The family of a checkpoint's `config.json` (`architectures[0]` named `hf`, read from `path`),
     /// or a one-line error listing the supported ones.
-    public static func family(hf: String, path: String) throws(FileError) -> any Family.Type {
+    public static func family(hf: String, path: String) throws -> any Family.Type {
         guard let f = forHF(hf) else {
-            throw FileError(path: path, message: "unsupported architecture \(displayName(hf)); supported: \(supportedHF)")
+            throw FamilyError.unsupportedCheckpoint(path: path, architecture: hf, supported: supportedHF)
         }
         return f
     }
 
     /// The family of GGUF metadata, or a one-line error.
-    public static func family(path: String, metadata: [String: GGUFValue]) throws(FileError) -> any Family.Type {
+    public static func family(path: String, metadata: [String: GGUFValue]) throws -> any Family.Type {
         guard let arch = metadata[GGUFKey.General.architecture]?.stringValue else {
-            throw FileError(path: path, message: "no general.architecture; supported for inference: \(supportedGGUF)")
+            throw FamilyError.noArchitecture(path: path, supported: supportedGGUF)
         }
         guard let f = forGGUF(arch) else {
-            throw FileError(path: path, message: "unsupported architecture \(displayName(arch)) for inference (\(supportedGGUF))")
+            throw FamilyError.unsupportedForInference(path: path, architecture: arch, supported: supportedGGUF)
         }
         return f
     }
@@ -149,13 +149,13 @@ public enum Families {
 
 extension Model {
     /// A model of whatever family the metadata names.
-    public convenience init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject]) throws(FileError) {
+    public convenience init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject]) throws {
         try self.init(path: path, metadata: metadata, tensors: tensors, storage: storage,
                       family: Families.family(path: path, metadata: metadata))
     }
 
     /// The model of a GGUF file, its weights viewed in the mapping.
-    public convenience init(gguf f: GGUFFile) throws(FileError) {
+    public convenience init(gguf f: GGUFFile) throws {
         try self.init(path: f.path, metadata: Dictionary(f.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
                       tensors: Model.weights(of: f), storage: [f])
     }

@@ -29,24 +29,24 @@ public struct Gemma: Family {
     }
 
     /// GemmaModel.set_gguf_parameters (not TextModel's): no rope keys, llama.cpp's default base.
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         try gemmaParameters(c, arch: ggufArchitecture, fileType: fileType)
     }
 
-    static func gemmaParameters(_ c: ModelConfig, arch a: String, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    static func gemmaParameters(_ c: ModelConfig, arch a: String, fileType: UInt32) throws -> [(String, GGUFValue)] {
         guard let ctx = c.contextLength, let ff = c.feedForwardLength, let eps = c.rmsNormEps, let hd = c.headDim else {
-            throw FileError(path: c.path, message: "max_position_embeddings, intermediate_size, rms_norm_eps and head_dim are required")
+            throw FamilyError.hyperParameters(path: c.path, detail: "max_position_embeddings, intermediate_size, rms_norm_eps and head_dim are required")
         }
         return [
-            ("\(a).context_length", .uint32(UInt32(ctx))),
-            ("\(a).embedding_length", .uint32(UInt32(c.embeddingLength))),
-            ("\(a).block_count", .uint32(UInt32(c.blockCount))),
-            ("\(a).feed_forward_length", .uint32(UInt32(ff))),
-            ("\(a).attention.head_count", .uint32(UInt32(c.headCount))),
-            ("\(a).attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
-            ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(eps))),
-            ("\(a).attention.key_length", .uint32(UInt32(hd))),
-            ("\(a).attention.value_length", .uint32(UInt32(hd))),
+            (GGUFKey.LLM.contextLength(a), .uint32(UInt32(ctx))),
+            (GGUFKey.LLM.embeddingLength(a), .uint32(UInt32(c.embeddingLength))),
+            (GGUFKey.LLM.blockCount(a), .uint32(UInt32(c.blockCount))),
+            (GGUFKey.LLM.feedForwardLength(a), .uint32(UInt32(ff))),
+            (GGUFKey.Attention.headCount(a), .uint32(UInt32(c.headCount))),
+            (GGUFKey.Attention.headCountKv(a), .uint32(UInt32(c.kvHeads))),
+            (GGUFKey.Attention.layerNormRmsEpsilon(a), .float32(Float(eps))),
+            (GGUFKey.Attention.keyLength(a), .uint32(UInt32(hd))),
+            (GGUFKey.Attention.valueLength(a), .uint32(UInt32(hd))),
             (GGUFKey.General.fileType, .uint32(fileType)),
         ]
     }
@@ -70,15 +70,15 @@ public struct Gemma: Family {
     public let tokenEmbd: Weight
     let block: GemmaBlock
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         let d = try t.standardDims()
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
         let ropeDims = try t.ropeDims(headDim: d.headDim)
-        let rope = RoPE.Key(dims: ropeDims, neox: true, base: try t.float("rope.freq_base", default: 10000, positive: true))
+        let rope = RoPE.Key(dims: ropeDims, neox: true, base: try t.float(GGUFKey.Rope.freqBase, default: 10000, positive: true))
         block = try GemmaBlock(
             t, dims: d, output: tokenEmbd, qkNorm: false, postNorms: false,
-            eps: try t.float("attention.layer_norm_rms_epsilon", default: 1e-6),
+            eps: try t.float(GGUFKey.Attention.layerNormRmsEpsilon, default: 1e-6),
             attentionScale: 1 / sqrtf(Float(d.headDim)), attnSoftcap: 0, finalSoftcap: 0,
             rope: Array(repeating: rope, count: d.nLayer), window: Array(repeating: 0, count: d.nLayer))
     }

@@ -34,16 +34,16 @@ public struct Gemma2: Family {
     }
 
     /// Gemma2Model.set_gguf_parameters: GemmaModel's keys, then the soft-caps and the window.
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         let a = ggufArchitecture
         var kv = try Gemma.gemmaParameters(c, arch: a, fileType: fileType)
         guard let attnCap = c.double(["attn_logit_softcapping"]), let finalCap = c.double(["final_logit_softcapping"]),
               let window = c.int(["sliding_window"]), window >= 0, window <= Int(UInt32.max) else {
-            throw FileError(path: c.path, message: "attn_logit_softcapping, final_logit_softcapping and sliding_window are required")
+            throw FamilyError.hyperParameters(path: c.path, detail: "attn_logit_softcapping, final_logit_softcapping and sliding_window are required")
         }
-        kv.append(("\(a).attn_logit_softcapping", .float32(Float(attnCap))))
-        kv.append(("\(a).final_logit_softcapping", .float32(Float(finalCap))))
-        kv.append(("\(a).attention.sliding_window", .uint32(UInt32(window))))
+        kv.append((GGUFKey.LLM.attnLogitSoftcapping(a), .float32(Float(attnCap))))
+        kv.append((GGUFKey.LLM.finalLogitSoftcapping(a), .float32(Float(finalCap))))
+        kv.append((GGUFKey.Attention.slidingWindow(a), .uint32(UInt32(window))))
         return kv
     }
 
@@ -67,27 +67,27 @@ public struct Gemma2: Family {
     public let tokenEmbd: Weight
     let block: GemmaBlock
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         let d = try t.standardDims()
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
         let ropeDims = try t.ropeDims(headDim: d.headDim)
         // llama_model_gemma2::load_arch_hparams: local layers share the global rope unless a
         // separate base is given; the window defaults to 4096
-        let base = try t.float("rope.freq_base", default: 10000, positive: true)
-        let factor = try t.float("rope.scaling.factor", default: 0)
+        let base = try t.float(GGUFKey.Rope.freqBase, default: 10000, positive: true)
+        let factor = try t.float(GGUFKey.Rope.scalingFactor, default: 0)
         let global = RoPE.Key(dims: ropeDims, neox: true, base: base, freqScale: factor == 0 ? 1 : 1 / factor)
         var local = global
-        local.base = try t.float("rope.freq_base_swa", default: base, positive: true)
-        let nSWA = try t.int("attention.sliding_window", default: 4096, in: 0...Int(Int32.max))
+        local.base = try t.float(GGUFKey.Rope.freqBaseSwa, default: base, positive: true)
+        let nSWA = try t.int(GGUFKey.Attention.slidingWindow, default: 4096, in: 0...Int(Int32.max))
         let isSWA = try GemmaBlock.swaPattern(t, layers: d.nLayer, defaultPeriod: 2)
         // gemma_pytorch: the 27B model scales queries by 1/√(n_embd/n_head), the others by 1/√head_dim
         block = try GemmaBlock(
             t, dims: d, output: tokenEmbd, qkNorm: false, postNorms: true,
-            eps: try t.float("attention.layer_norm_rms_epsilon", default: 1e-6),
+            eps: try t.float(GGUFKey.Attention.layerNormRmsEpsilon, default: 1e-6),
             attentionScale: d.nLayer == 46 ? 1 / sqrtf(Float(d.nEmbd / d.nHead)) : 1 / sqrtf(Float(d.headDim)),
-            attnSoftcap: try t.float("attn_logit_softcapping", default: 50),
-            finalSoftcap: try t.float("final_logit_softcapping", default: 30),
+            attnSoftcap: try t.float(GGUFKey.LLM.attnLogitSoftcapping, default: 50),
+            finalSoftcap: try t.float(GGUFKey.LLM.finalLogitSoftcapping, default: 30),
             rope: isSWA.map { $0 ? local : global }, window: isSWA.map { $0 ? nSWA : 0 })
     }
 

@@ -33,30 +33,30 @@ public struct Gemma3: Family {
         return o
     }
 
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         let a = ggufArchitecture
         var kv = Standard.textModel(c, arch: a, headDim: c.headDim, fileType: fileType,
                                     ropeThetaDefault: 1_000_000, slidingThetaDefault: 10000)
         // Gemma3Model.set_gguf_parameters re-adds these after TextModel's: a dict, so in place.
-        Standard.set(&kv, "\(a).context_length", .uint32(UInt32(c.contextLength ?? 131072)))
-        Standard.set(&kv, "\(a).attention.head_count", .uint32(UInt32(c.headCount)))
-        Standard.set(&kv, "\(a).attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps ?? 1e-6)))
-        Standard.set(&kv, "\(a).attention.key_length", .uint32(UInt32(c.headDim ?? 256)))
-        Standard.set(&kv, "\(a).attention.value_length", .uint32(UInt32(c.headDim ?? 256)))
-        Standard.set(&kv, "\(a).rope.freq_base", .float32(Float(c.rope["rope_theta"]?.doubleValue ?? 1_000_000)))
+        Standard.set(&kv, GGUFKey.LLM.contextLength(a), .uint32(UInt32(c.contextLength ?? 131072)))
+        Standard.set(&kv, GGUFKey.Attention.headCount(a), .uint32(UInt32(c.headCount)))
+        Standard.set(&kv, GGUFKey.Attention.layerNormRmsEpsilon(a), .float32(Float(c.rmsNormEps ?? 1e-6)))
+        Standard.set(&kv, GGUFKey.Attention.keyLength(a), .uint32(UInt32(c.headDim ?? 256)))
+        Standard.set(&kv, GGUFKey.Attention.valueLength(a), .uint32(UInt32(c.headDim ?? 256)))
+        Standard.set(&kv, GGUFKey.Rope.freqBase(a), .float32(Float(c.rope["rope_theta"]?.doubleValue ?? 1_000_000)))
         if c.json["attn_logit_softcapping"].map({ !$0.isNull }) == true {
-            throw FileError(path: c.path, message: "attn_logit_softcapping is set, which Gemma 3 does not have")
+            throw FamilyError.hyperParameters(path: c.path, detail: "attn_logit_softcapping is set, which Gemma 3 does not have")
         }
         if let cap = c.double(["final_logit_softcapping"]), cap != 0 {
-            Standard.set(&kv, "\(a).final_logit_softcapping", .float32(Float(cap)))
+            Standard.set(&kv, GGUFKey.LLM.finalLogitSoftcapping(a), .float32(Float(cap)))
         }
         if c.int(["sliding_window_pattern"]) != 1 {
             guard let w = c.int(["sliding_window"]), w <= Int(UInt32.max) else {
-                throw FileError(path: c.path, message: "\"sliding_window\" must be a non-negative integer")
+                throw FamilyError.hyperParameters(path: c.path, detail: "\"sliding_window\" must be a non-negative integer")
             }
-            Standard.set(&kv, "\(a).attention.sliding_window", .uint32(UInt32(w)))
+            Standard.set(&kv, GGUFKey.Attention.slidingWindow(a), .uint32(UInt32(w)))
         }
-        Standard.set(&kv, "\(a).attention.head_count_kv", .uint32(UInt32(c.headCountKV ?? 4)))
+        Standard.set(&kv, GGUFKey.Attention.headCountKv(a), .uint32(UInt32(c.headCountKV ?? 4)))
         return kv
     }
 
@@ -86,30 +86,30 @@ public struct Gemma3: Family {
     public let tokenEmbd: Weight
     let block: GemmaBlock
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         let d = try t.standardDims()
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
         let untied = try t.optionalMatrix(TensorName.output, [d.nEmbd, d.nVocab])
         let ropeDims = try t.ropeDims(headDim: d.headDim)
-        let base = try t.float("rope.freq_base", default: 10000, positive: true)
-        let baseSWA = try t.float("rope.freq_base_swa", default: 10000, positive: true)
-        if let type = t.string("rope.scaling.type"), type != "linear", type != "none" {
+        let base = try t.float(GGUFKey.Rope.freqBase, default: 10000, positive: true)
+        let baseSWA = try t.float(GGUFKey.Rope.freqBaseSwa, default: 10000, positive: true)
+        if let type = t.string(GGUFKey.Rope.scalingType), type != "linear", type != "none" {
             throw t.fail("\(t.architecture).rope.scaling.type \(displayName(type)) is not supported for inference")
         }
-        let factor = try t.float("rope.scaling.factor", default: 0)
+        let factor = try t.float(GGUFKey.Rope.scalingFactor, default: 0)
         let global = RoPE.Key(dims: ropeDims, neox: true, base: base, freqScale: factor == 0 ? 1 : 1 / factor)
         let local = RoPE.Key(dims: ropeDims, neox: true, base: baseSWA)
         // llama_model_gemma3::load_arch_hparams: sliding-window layers when a window is given, by
         // the pattern array or period (default 6: five local layers, then a global one)
-        let nSWA = try t.int("attention.sliding_window", default: 0, in: 0...Int(Int32.max))
+        let nSWA = try t.int(GGUFKey.Attention.slidingWindow, default: 0, in: 0...Int(Int32.max))
         let isSWA = nSWA > 0 ? try GemmaBlock.swaPattern(t, layers: d.nLayer, defaultPeriod: 6) : Array(repeating: false, count: d.nLayer)
         block = try GemmaBlock(
             t, dims: d, output: untied ?? tokenEmbd, qkNorm: true, postNorms: true,
-            eps: try t.float("attention.layer_norm_rms_epsilon", default: 1e-6),
+            eps: try t.float(GGUFKey.Attention.layerNormRmsEpsilon, default: 1e-6),
             // gemma_pytorch: the 27B model scales queries by 1/√(n_embd/n_head), the others by 1/√head_dim
             attentionScale: d.nLayer == 62 ? 1 / sqrtf(Float(d.nEmbd / d.nHead)) : 1 / sqrtf(Float(d.headDim)),
-            attnSoftcap: 0, finalSoftcap: try t.float("final_logit_softcapping", default: 0),
+            attnSoftcap: 0, finalSoftcap: try t.float(GGUFKey.LLM.finalLogitSoftcapping, default: 0),
             rope: isSWA.map { $0 ? local : global }, window: isSWA.map { $0 ? nSWA : 0 })
     }
 

@@ -29,7 +29,7 @@ struct GemmaBlock: Sendable {
     let finalSoftcap: Float
 
     init(_ t: TensorSet, dims d: ModelDims, output: Weight, qkNorm: Bool, postNorms: Bool, eps: Float,
-         attentionScale: Float, attnSoftcap: Float, finalSoftcap: Float, rope: [RoPE.Key], window: [Int]) throws(FileError) {
+         attentionScale: Float, attnSoftcap: Float, finalSoftcap: Float, rope: [RoPE.Key], window: [Int]) throws {
         dims = d
         self.output = output
         self.eps = eps
@@ -58,9 +58,9 @@ struct GemmaBlock: Sendable {
 
     /// llama_model_base::load_swa_pattern: `attention.sliding_window_pattern` as a per-layer array,
     /// or a period n (layer il is local when il % n < n − 1; 0: all local), else `defaultPeriod`.
-    static func swaPattern(_ t: TensorSet, layers: Int, defaultPeriod: Int) throws(FileError) -> [Bool] {
-        if let a = try t.boolArray("attention.sliding_window_pattern", count: layers) { return a }
-        let n = try t.int("attention.sliding_window_pattern", default: defaultPeriod, in: 0...ModelDims.maxLayers)
+    static func swaPattern(_ t: TensorSet, layers: Int, defaultPeriod: Int) throws -> [Bool] {
+        if let a = try t.boolArray(GGUFKey.Attention.slidingWindowPattern, count: layers) { return a }
+        let n = try t.int(GGUFKey.Attention.slidingWindowPattern, default: defaultPeriod, in: 0...ModelDims.maxLayers)
         return (0..<layers).map { n == 0 || $0 % n < n - 1 }
     }
 

@@ -13,7 +13,7 @@ public struct Llama: Family {
 
     // MARK: conversion
 
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         // transformers' LlamaConfig and MistralConfig fill head_dim in when config.json omits it,
         // and convert_hf_to_gguf reads the loaded config, so key_length is written for them anyway
         // (not for a config.json transformers cannot load, read as written)
@@ -24,8 +24,8 @@ public struct Llama: Family {
     /// LlamaModel.set_gguf_parameters: TextModel's keys, the vocabulary size and the rope dims.
     static func llamaParameters(_ c: ModelConfig, arch: String, headDim: Int?, fileType: UInt32) -> [(String, GGUFValue)] {
         var kv = Standard.textModel(c, arch: arch, headDim: headDim, fileType: fileType)
-        if let v = c.vocabSize { kv.append(("\(arch).vocab_size", .uint32(UInt32(v)))) }
-        kv.append(("\(arch).rope.dimension_count", .uint32(UInt32(c.headDim ?? c.embeddingLength / c.headCount))))
+        if let v = c.vocabSize { kv.append((GGUFKey.LLM.vocabSize(arch), .uint32(UInt32(v)))) }
+        kv.append((GGUFKey.Rope.dimensionCount(arch), .uint32(UInt32(c.headDim ?? c.embeddingLength / c.headCount))))
         return kv
     }
 
@@ -39,7 +39,7 @@ public struct Llama: Family {
 
     /// LlamaModel.generate_extra_tensors: per-frequency scaling factors for `rope_type: llama3`,
     /// computed in f32 as torch does there.
-    public static func generatedTensors(_ c: ModelConfig) throws(FileError) -> [(name: String, values: [Float])] {
+    public static func generatedTensors(_ c: ModelConfig) throws -> [(name: String, values: [Float])] {
         guard c.rope["rope_type"]?.stringValue?.lowercased() == "llama3" else { return [] }
         let base = Float(c.rope["rope_theta"]?.doubleValue ?? 10000)
         let dim = c.headDim ?? c.embeddingLength / c.headCount
@@ -71,7 +71,7 @@ public struct Llama: Family {
     public let tokenEmbd: Weight
     let block: StandardBlock
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         dims = try t.standardDims()
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [dims.nEmbd, dims.nVocab])
         block = try StandardBlock(t, dims: dims, neox: false)

@@ -14,16 +14,16 @@ public struct MiniCPM: Family {
 
     // transformers has no MiniCPM class: convert reads config.json as it is, so no defaults.
 
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         let a = ggufArchitecture
         var kv = Standard.textModel(c, arch: a, headDim: c.headDim, fileType: fileType)
         guard let scaleEmb = c.double(["scale_emb"]), let scaleDepth = c.double(["scale_depth"]),
               let base = c.double(["dim_model_base"]), base != 0 else {
-            throw FileError(path: c.path, message: "scale_emb, scale_depth and a non-zero dim_model_base are required")
+            throw FamilyError.hyperParameters(path: c.path, detail: "scale_emb, scale_depth and a non-zero dim_model_base are required")
         }
-        kv.append(("\(a).embedding_scale", .float32(Float(scaleEmb))))
-        kv.append(("\(a).residual_scale", .float32(Float(scaleDepth / Double(c.blockCount).squareRoot()))))
-        kv.append(("\(a).logit_scale", .float32(Float(Double(c.embeddingLength) / base))))
+        kv.append((GGUFKey.LLM.embeddingScale(a), .float32(Float(scaleEmb))))
+        kv.append((GGUFKey.LLM.residualScale(a), .float32(Float(scaleDepth / Double(c.blockCount).squareRoot()))))
+        kv.append((GGUFKey.LLM.logitScale(a), .float32(Float(Double(c.embeddingLength) / base))))
         return kv
     }
 
@@ -45,14 +45,14 @@ public struct MiniCPM: Family {
     let residualScale: Float
     let logitScale: Float
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         let d = try t.standardDims()
         dims = d
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [d.nEmbd, d.nVocab])
         // llama_model_minicpm::load_arch_hparams: defaults for older MiniCPM GGUFs
-        embeddingScale = try t.float("embedding_scale", default: 12)
-        residualScale = try t.float("residual_scale", default: 1.4 / sqrtf(Float(d.nLayer)))
-        logitScale = try t.float("logit_scale", default: 256 / Float(d.nEmbd), positive: true)
+        embeddingScale = try t.float(GGUFKey.LLM.embeddingScale, default: 12)
+        residualScale = try t.float(GGUFKey.LLM.residualScale, default: 1.4 / sqrtf(Float(d.nLayer)))
+        logitScale = try t.float(GGUFKey.LLM.logitScale, default: 256 / Float(d.nEmbd), positive: true)
         block = try StandardBlock(t, dims: d, neox: false, residualScale: residualScale)
     }
 

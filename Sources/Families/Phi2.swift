@@ -30,26 +30,26 @@ public struct Phi2: Family {
     }
 
     /// Phi2Model.set_gguf_parameters, in its order (it does not call TextModel's: no rope base).
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         let a = ggufArchitecture
         guard let ctx = c.int(["n_positions", "max_position_embeddings"]),
               let eps = c.double(["layer_norm_epsilon", "layer_norm_eps"]),
               let pct = c.partialRotaryFactor else {
-            throw FileError(path: c.path, message: "max_position_embeddings, layer_norm_eps and partial_rotary_factor are required")
+            throw FamilyError.hyperParameters(path: c.path, detail: "max_position_embeddings, layer_norm_eps and partial_rotary_factor are required")
         }
-        guard pct > 0, pct <= 1 else { throw FileError(path: c.path, message: "partial_rotary_factor \(pct) is outside (0, 1]") }
-        guard 4 * c.embeddingLength <= Int(UInt32.max) else { throw FileError(path: c.path, message: "hidden_size is absurd") }
+        guard pct > 0, pct <= 1 else { throw FamilyError.hyperParameters(path: c.path, detail: "partial_rotary_factor \(pct) is outside (0, 1]") }
+        guard 4 * c.embeddingLength <= Int(UInt32.max) else { throw FamilyError.hyperParameters(path: c.path, detail: "hidden_size is absurd") }
         let ropeDims = c.rotaryDims(factor: pct)
         return [
-            ("\(a).context_length", .uint32(UInt32(ctx))),
-            ("\(a).embedding_length", .uint32(UInt32(c.embeddingLength))),
+            (GGUFKey.LLM.contextLength(a), .uint32(UInt32(ctx))),
+            (GGUFKey.LLM.embeddingLength(a), .uint32(UInt32(c.embeddingLength))),
             // convert writes 4·n_embd whatever intermediate_size says
-            ("\(a).feed_forward_length", .uint32(UInt32(4 * c.embeddingLength))),
-            ("\(a).block_count", .uint32(UInt32(c.blockCount))),
-            ("\(a).attention.head_count", .uint32(UInt32(c.headCount))),
-            ("\(a).attention.head_count_kv", .uint32(UInt32(c.headCount))),
-            ("\(a).attention.layer_norm_epsilon", .float32(Float(eps))),
-            ("\(a).rope.dimension_count", .uint32(UInt32(ropeDims))),
+            (GGUFKey.LLM.feedForwardLength(a), .uint32(UInt32(4 * c.embeddingLength))),
+            (GGUFKey.LLM.blockCount(a), .uint32(UInt32(c.blockCount))),
+            (GGUFKey.Attention.headCount(a), .uint32(UInt32(c.headCount))),
+            (GGUFKey.Attention.headCountKv(a), .uint32(UInt32(c.headCount))),
+            (GGUFKey.Attention.layerNormEpsilon(a), .float32(Float(eps))),
+            (GGUFKey.Rope.dimensionCount(a), .uint32(UInt32(ropeDims))),
             (GGUFKey.General.fileType, .uint32(fileType)),
             (GGUFKey.Tokenizer.addBosToken, .bool(false)),
         ]
@@ -103,7 +103,7 @@ public struct Phi2: Family {
     let eps: Float
     let rope: RoPE.Key
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         let d = try t.standardDims()
         dims = d
         let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
@@ -112,9 +112,9 @@ public struct Phi2: Family {
         outputBias = try t.vector("output.bias", d.nVocab)
         outputNorm = try t.vector(TensorName.outputNorm, d.nEmbd)
         outputNormB = try t.vector("output_norm.bias", d.nEmbd)
-        eps = try t.float("attention.layer_norm_epsilon", default: 1e-5, positive: true)
+        eps = try t.float(GGUFKey.Attention.layerNormEpsilon, default: 1e-5, positive: true)
         rope = RoPE.Key(dims: try t.ropeDims(headDim: d.headDim), neox: true,
-                        base: try t.float("rope.freq_base", default: 10000, positive: true))
+                        base: try t.float(GGUFKey.Rope.freqBase, default: 10000, positive: true))
         let fused = try t.allOrNone("attn_qkv.weight", layers: d.nLayer)
         var layers: [Layer] = []
         for i in 0..<d.nLayer {

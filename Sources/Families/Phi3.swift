@@ -36,63 +36,63 @@ public struct Phi3: Family {
     }
 
     /// Phi3MiniModel.set_gguf_parameters (not TextModel's), in its order.
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         let a = ggufArchitecture
         guard let ctx = c.contextLength, let orig = c.rope["original_max_position_embeddings"]?.intValue ?? c.int(["original_max_position_embeddings"]),
               let ff = c.feedForwardLength, let eps = c.rmsNormEps, let theta = c.rope["rope_theta"]?.doubleValue else {
-            throw FileError(path: c.path, message: "max_position_embeddings, original_max_position_embeddings, intermediate_size, rms_norm_eps and rope_theta are required")
+            throw FamilyError.hyperParameters(path: c.path, detail: "max_position_embeddings, original_max_position_embeddings, intermediate_size, rms_norm_eps and rope_theta are required")
         }
         let window = c.int(["sliding_window"]) ?? 0
         guard orig >= 0, orig <= Int(UInt32.max), window >= 0, window <= Int(UInt32.max) else {
-            throw FileError(path: c.path, message: "original_max_position_embeddings and sliding_window must be 32-bit non-negative integers")
+            throw FamilyError.hyperParameters(path: c.path, detail: "original_max_position_embeddings and sliding_window must be 32-bit non-negative integers")
         }
         return [
-            ("\(a).context_length", .uint32(UInt32(ctx))),
-            ("\(a).rope.scaling.original_context_length", .uint32(UInt32(orig))),
-            ("\(a).embedding_length", .uint32(UInt32(c.embeddingLength))),
-            ("\(a).feed_forward_length", .uint32(UInt32(ff))),
-            ("\(a).block_count", .uint32(UInt32(c.blockCount))),
-            ("\(a).attention.head_count", .uint32(UInt32(c.headCount))),
-            ("\(a).attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
-            ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(eps))),
-            ("\(a).rope.dimension_count", .uint32(UInt32(ropeDims(c)))),
-            ("\(a).rope.freq_base", .float32(Float(theta))),
+            (GGUFKey.LLM.contextLength(a), .uint32(UInt32(ctx))),
+            (GGUFKey.Rope.scalingOriginalContextLength(a), .uint32(UInt32(orig))),
+            (GGUFKey.LLM.embeddingLength(a), .uint32(UInt32(c.embeddingLength))),
+            (GGUFKey.LLM.feedForwardLength(a), .uint32(UInt32(ff))),
+            (GGUFKey.LLM.blockCount(a), .uint32(UInt32(c.blockCount))),
+            (GGUFKey.Attention.headCount(a), .uint32(UInt32(c.headCount))),
+            (GGUFKey.Attention.headCountKv(a), .uint32(UInt32(c.kvHeads))),
+            (GGUFKey.Attention.layerNormRmsEpsilon(a), .float32(Float(eps))),
+            (GGUFKey.Rope.dimensionCount(a), .uint32(UInt32(ropeDims(c)))),
+            (GGUFKey.Rope.freqBase(a), .float32(Float(theta))),
             (GGUFKey.General.fileType, .uint32(fileType)),
             // zero distinguishes Phi-4 from other phi3 models
-            ("\(a).attention.sliding_window", .uint32(UInt32(window))),
+            (GGUFKey.Attention.slidingWindow(a), .uint32(UInt32(window))),
         ]
     }
 
     /// generate_extra_tensors runs before the metadata is written: its key follows general.architecture.
-    public static func earlyKeys(_ c: ModelConfig) throws(FileError) -> [(String, GGUFValue)] {
+    public static func earlyKeys(_ c: ModelConfig) throws -> [(String, GGUFValue)] {
         guard let f = try longRoPE(c) else { return [] }
-        return [("\(ggufArchitecture).rope.scaling.attn_factor", .float32(Float(f.attnFactor)))]
+        return [(GGUFKey.Rope.scalingAttnFactor(ggufArchitecture), .float32(Float(f.attnFactor)))]
     }
 
     /// generate_extra_tensors: LongRoPE factors and their attention factor, when the config has them.
-    static func longRoPE(_ c: ModelConfig) throws(FileError) -> (long: [Float], short: [Float], attnFactor: Double)? {
+    static func longRoPE(_ c: ModelConfig) throws -> (long: [Float], short: [Float], attnFactor: Double)? {
         guard let long = c.rope["long_factor"]?.arrayValue, !long.isEmpty else { return nil }
         let type = c.rope["rope_type"]?.stringValue?.lowercased() ?? ""
         guard let ctx = c.contextLength, let orig = c.rope["original_max_position_embeddings"]?.intValue ?? c.int(["original_max_position_embeddings"]),
               orig > 0 else {
-            throw FileError(path: c.path, message: "LongRoPE factors need max_position_embeddings and original_max_position_embeddings")
+            throw FamilyError.hyperParameters(path: c.path, detail: "LongRoPE factors need max_position_embeddings and original_max_position_embeddings")
         }
         let scale = Double(ctx) / Double(orig)
         let attn: Double
         switch type {
         case "su", "longrope": attn = scale > 1 ? (1 + log(scale) / log(Double(orig))).squareRoot() : 1
         case "yarn": attn = scale > 1 ? 0.1 * log(scale) + 1 : 1
-        default: throw FileError(path: c.path, message: "rope scaling type \(displayName(type)) is not supported with long_factor")
+        default: throw FamilyError.hyperParameters(path: c.path, detail: "rope scaling type \(displayName(type)) is not supported with long_factor")
         }
-        guard let short = c.rope["short_factor"]?.arrayValue else { throw FileError(path: c.path, message: "long_factor without short_factor") }
+        guard let short = c.rope["short_factor"]?.arrayValue else { throw FamilyError.hyperParameters(path: c.path, detail: "long_factor without short_factor") }
         let dims = ropeDims(c)
         guard long.count == short.count, 2 * long.count == dims else {
-            throw FileError(path: c.path, message: "rope long/short factors must have \(dims / 2) entries (have \(long.count), \(short.count))")
+            throw FamilyError.hyperParameters(path: c.path, detail: "rope long/short factors must have \(dims / 2) entries (have \(long.count), \(short.count))")
         }
-        func floats(_ a: [JSONValue]) throws(FileError) -> [Float] {
+        func floats(_ a: [JSONValue]) throws -> [Float] {
             var out: [Float] = []
             for v in a {
-                guard let d = v.doubleValue else { throw FileError(path: c.path, message: "rope factors must be numbers") }
+                guard let d = v.doubleValue else { throw FamilyError.hyperParameters(path: c.path, detail: "rope factors must be numbers") }
                 out.append(Float(d))
             }
             return out
@@ -100,7 +100,7 @@ public struct Phi3: Family {
         return (try floats(long), try floats(short), attn)
     }
 
-    public static func generatedTensors(_ c: ModelConfig) throws(FileError) -> [(name: String, values: [Float])] {
+    public static func generatedTensors(_ c: ModelConfig) throws -> [(name: String, values: [Float])] {
         guard let f = try longRoPE(c) else { return [] }
         return [("rope_factors_long.weight", f.long), ("rope_factors_short.weight", f.short)]
     }
@@ -142,7 +142,7 @@ public struct Phi3: Family {
     let ropeLong: RoPE.Key
     let nCtxOrig: Int
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         let d = try t.standardDims()
         dims = d
         let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
@@ -151,15 +151,15 @@ public struct Phi3: Family {
         output = untied ?? tokenEmbd
         outputBias = try t.optionalVector("output.bias", d.nVocab)
         outputNorm = try t.vector(TensorName.outputNorm, d.nEmbd)
-        eps = try t.float("attention.layer_norm_rms_epsilon", default: 1e-5)
+        eps = try t.float(GGUFKey.Attention.layerNormRmsEpsilon, default: 1e-5)
         let ropeDims = try t.ropeDims(headDim: d.headDim)
-        let base = try t.float("rope.freq_base", default: 10000, positive: true)
-        let attnFactor = try t.float("rope.scaling.attn_factor", default: 1, positive: true)
+        let base = try t.float(GGUFKey.Rope.freqBase, default: 10000, positive: true)
+        let attnFactor = try t.float(GGUFKey.Rope.scalingAttnFactor, default: 1, positive: true)
         let short = try t.optionalVector("rope_factors_short.weight", ropeDims / 2)
         let long = try t.optionalVector("rope_factors_long.weight", ropeDims / 2)
         ropeShort = RoPE.Key(dims: ropeDims, neox: true, base: base, factors: short, attnFactor: attnFactor)
         ropeLong = RoPE.Key(dims: ropeDims, neox: true, base: base, factors: long, attnFactor: attnFactor)
-        nCtxOrig = try t.int("rope.scaling.original_context_length", default: t.int("context_length", default: 0, in: 0...Int(UInt32.max)),
+        nCtxOrig = try t.int(GGUFKey.Rope.scalingOriginalContextLength, default: t.int(GGUFKey.LLM.contextLength, default: 0, in: 0...Int(UInt32.max)),
                              in: 0...Int(UInt32.max))
         let fused = try t.allOrNone("attn_qkv.weight", layers: d.nLayer)
         var layers: [Layer] = []

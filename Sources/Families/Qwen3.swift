@@ -9,7 +9,7 @@ public struct Qwen3: Family {
     public static let hfArchitectures = ["Qwen3ForCausalLM"]
     public static let ggufArchitecture = "qwen3"
 
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         Standard.textModel(c, arch: ggufArchitecture, headDim: c.headDim, fileType: fileType)
     }
 
@@ -23,7 +23,7 @@ public struct Qwen3: Family {
     public let tokenEmbd: Weight
     let block: StandardBlock
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         dims = try t.standardDims()
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [dims.nEmbd, dims.nVocab])
         block = try StandardBlock(t, dims: dims, neox: true, qkNorm: true)

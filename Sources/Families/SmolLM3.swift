@@ -26,19 +26,19 @@ public struct SmolLM3: Family {
         return o
     }
 
-    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws(FileError) -> [(String, GGUFValue)] {
+    public static func hyperParameters(_ c: ModelConfig, fileType: UInt32) throws -> [(String, GGUFValue)] {
         Llama.llamaParameters(c, arch: ggufArchitecture, headDim: c.headDim, fileType: fileType)
     }
 
     public static func tensor(_ hfName: String, _ c: ModelConfig) -> TensorRule? { Llama.tensor(hfName, c) }
-    public static func generatedTensors(_ c: ModelConfig) throws(FileError) -> [(name: String, values: [Float])] { try Llama.generatedTensors(c) }
+    public static func generatedTensors(_ c: ModelConfig) throws -> [(name: String, values: [Float])] { try Llama.generatedTensors(c) }
     public static func tokenizerOptions(_ c: ModelConfig) -> TokenizerOptions { TokenizerOptions(llamaQuirks: true) }
 
     public let dims: ModelDims
     public let tokenEmbd: Weight
     let block: StandardBlock
 
-    public init(_ t: TensorSet) throws(FileError) {
+    public init(_ t: TensorSet) throws {
         dims = try t.standardDims()
         tokenEmbd = try t.matrix(TensorName.tokenEmbd, [dims.nEmbd, dims.nVocab])
         // llama_model_smollm3: n_no_rope_layer_step = 4, layer il skips rope when (il + 1) % 4 == 0

@@ -14,40 +14,40 @@ enum Standard {
     static func textModel(_ c: ModelConfig, arch: String, headDim: Int?, fileType: UInt32,
                           ropeThetaDefault: Double? = nil, slidingThetaDefault: Double? = nil) -> [(String, GGUFValue)] {
         var kv: [(String, GGUFValue)] = []
-        kv.append(("\(arch).block_count", .uint32(UInt32(c.blockCount))))
-        if let n = c.contextLength { kv.append(("\(arch).context_length", .uint32(UInt32(n)))) }
-        kv.append(("\(arch).embedding_length", .uint32(UInt32(c.embeddingLength))))
-        if let n = c.feedForwardLength { kv.append(("\(arch).feed_forward_length", .uint32(UInt32(n)))) }
-        kv.append(("\(arch).attention.head_count", .uint32(UInt32(c.headCount))))
-        if let n = c.headCountKV { kv.append(("\(arch).attention.head_count_kv", .uint32(UInt32(n)))) }
+        kv.append((GGUFKey.LLM.blockCount(arch), .uint32(UInt32(c.blockCount))))
+        if let n = c.contextLength { kv.append((GGUFKey.LLM.contextLength(arch), .uint32(UInt32(n)))) }
+        kv.append((GGUFKey.LLM.embeddingLength(arch), .uint32(UInt32(c.embeddingLength))))
+        if let n = c.feedForwardLength { kv.append((GGUFKey.LLM.feedForwardLength(arch), .uint32(UInt32(n)))) }
+        kv.append((GGUFKey.Attention.headCount(arch), .uint32(UInt32(c.headCount))))
+        if let n = c.headCountKV { kv.append((GGUFKey.Attention.headCountKv(arch), .uint32(UInt32(n)))) }
         let rope = c.rope
         if let type = rope["rope_type"]?.stringValue {
             let factor = rope["factor"]?.doubleValue
             switch type {
             case "linear" where factor != nil:
-                kv.append(("\(arch).rope.scaling.type", .string("linear")))
-                kv.append(("\(arch).rope.scaling.factor", .float32(Float(factor!))))
+                kv.append((GGUFKey.Rope.scalingType(arch), .string("linear")))
+                kv.append((GGUFKey.Rope.scalingFactor(arch), .float32(Float(factor!))))
             case "yarn" where factor != nil:
-                kv.append(("\(arch).rope.scaling.type", .string("yarn")))
-                kv.append(("\(arch).rope.scaling.factor", .float32(Float(factor!))))
+                kv.append((GGUFKey.Rope.scalingType(arch), .string("yarn")))
+                kv.append((GGUFKey.Rope.scalingFactor(arch), .float32(Float(factor!))))
                 if let o = rope["original_max_position_embeddings"]?.intValue {
-                    kv.append(("\(arch).rope.scaling.original_context_length", .uint32(UInt32(o))))
+                    kv.append((GGUFKey.Rope.scalingOriginalContextLength(arch), .uint32(UInt32(o))))
                 }
-                if let v = rope["extrapolation_factor"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_ext_factor", .float32(Float(v)))) }
-                if let v = (rope["attention_factor"] ?? rope["attn_factor"])?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_attn_factor", .float32(Float(v)))) }
-                if let v = rope["beta_fast"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_beta_fast", .float32(Float(v)))) }
-                if let v = rope["beta_slow"]?.doubleValue { kv.append(("\(arch).rope.scaling.yarn_beta_slow", .float32(Float(v)))) }
+                if let v = rope["extrapolation_factor"]?.doubleValue { kv.append((GGUFKey.Rope.scalingYarnExtFactor(arch), .float32(Float(v)))) }
+                if let v = (rope["attention_factor"] ?? rope["attn_factor"])?.doubleValue { kv.append((GGUFKey.Rope.scalingYarnAttnFactor(arch), .float32(Float(v)))) }
+                if let v = rope["beta_fast"]?.doubleValue { kv.append((GGUFKey.Rope.scalingYarnBetaFast(arch), .float32(Float(v)))) }
+                if let v = rope["beta_slow"]?.doubleValue { kv.append((GGUFKey.Rope.scalingYarnBetaSlow(arch), .float32(Float(v)))) }
             case "su", "longrope":
-                kv.append(("\(arch).rope.scaling.type", .string("longrope")))
+                kv.append((GGUFKey.Rope.scalingType(arch), .string("longrope")))
             default: break
             }
         }
-        if let theta = rope["rope_theta"]?.doubleValue ?? ropeThetaDefault { kv.append(("\(arch).rope.freq_base", .float32(Float(theta)))) }
-        if let theta = c.ropeThetaSliding ?? slidingThetaDefault { kv.append(("\(arch).rope.freq_base_swa", .float32(Float(theta)))) }
-        if let eps = c.rmsNormEps { kv.append(("\(arch).attention.layer_norm_rms_epsilon", .float32(Float(eps)))) }
+        if let theta = rope["rope_theta"]?.doubleValue ?? ropeThetaDefault { kv.append((GGUFKey.Rope.freqBase(arch), .float32(Float(theta)))) }
+        if let theta = c.ropeThetaSliding ?? slidingThetaDefault { kv.append((GGUFKey.Rope.freqBaseSwa(arch), .float32(Float(theta)))) }
+        if let eps = c.rmsNormEps { kv.append((GGUFKey.Attention.layerNormRmsEpsilon(arch), .float32(Float(eps)))) }
         if let hd = headDim {
-            kv.append(("\(arch).attention.key_length", .uint32(UInt32(hd))))
-            kv.append(("\(arch).attention.value_length", .uint32(UInt32(hd))))
+            kv.append((GGUFKey.Attention.keyLength(arch), .uint32(UInt32(hd))))
+            kv.append((GGUFKey.Attention.valueLength(arch), .uint32(UInt32(hd))))
         }
         kv.append((GGUFKey.General.fileType, .uint32(fileType)))
         return kv
@@ -88,14 +88,14 @@ struct StandardBlock: Sendable {
     /// Takes the tensors llama.cpp's loader creates for these families. `qkNorm` makes
     /// `attn_q_norm`/`attn_k_norm` required.
     init(_ t: TensorSet, dims: ModelDims, neox: Bool, qkNorm: Bool = false, noRope: [Bool]? = nil,
-         residualScale: Float = 0) throws(FileError) {
+         residualScale: Float = 0) throws {
         self.dims = dims
         self.residualScale = residualScale
         let d = dims
         let qWidth = d.nHead * d.headDim, kvWidth = d.nHeadKV * d.headDim
         let ropeDims = try t.ropeDims(headDim: d.headDim)
-        eps = try t.float("attention.layer_norm_rms_epsilon", default: 1e-5)
-        let base = try t.float("rope.freq_base", default: 10000, positive: true)
+        eps = try t.float(GGUFKey.Attention.layerNormRmsEpsilon, default: 1e-5)
+        let base = try t.float(GGUFKey.Rope.freqBase, default: 10000, positive: true)
         let factors = try t.optionalVector(TensorName.ropeFreqs, ropeDims / 2)
         rope = RoPE.Key(dims: ropeDims, neox: neox, base: base, factors: factors)
         self.noRope = noRope ?? Array(repeating: false, count: d.nLayer)
@@ -106,7 +106,7 @@ struct StandardBlock: Sendable {
         var layers: [Layer] = []
         for i in 0..<d.nLayer {
             func n(_ s: String) -> String { TensorName.block(i, s) }
-            func bias(_ s: String, _ w: Int) throws(FileError) -> [Float]? {
+            func bias(_ s: String, _ w: Int) throws -> [Float]? {
                 if hasBias { return try t.vector(n(s), w) }
                 if t.has(n(s)) { throw t.fail("tensor \(n(s)) is present, but layer 0 has no attn_q.bias") }
                 return nil

@@ -98,7 +98,7 @@ public final class GGUFFileWriter: @unchecked Sendable {
     /// Creates the temporary output, writes everything but tensor data, and sizes the file.
     /// Returns the layout written.
     @discardableResult
-    public func begin(path: String) throws(FileError) -> GGUFLayout {
+    public func begin(path: String) throws -> GGUFLayout {
         guard case .building = state else { preconditionFailure("GGUFFileWriter.begin twice") }
         let l = layout
         for i in tensors.indices { tensors[i].offset = l.tensorOffsets[i] }
@@ -116,14 +116,14 @@ public final class GGUFFileWriter: @unchecked Sendable {
 
     /// Writes tensor `index`'s data, or part of it starting `byteOffset` bytes into the tensor.
     /// Safe to call from several threads for disjoint ranges.
-    public func writeTensorData(_ index: Int, _ bytes: UnsafeRawBufferPointer, byteOffset: Int = 0) throws(FileError) {
+    public func writeTensorData(_ index: Int, _ bytes: UnsafeRawBufferPointer, byteOffset: Int = 0) throws {
         guard case .open(let o, let l) = state else { preconditionFailure("GGUFFileWriter.writeTensorData outside begin…commit") }
         let t = tensors[index]
         precondition(byteOffset + bytes.count <= t.byteCount, "tensor \(t.name): write past its size")
         try o.write(bytes, at: l.dataStart + l.tensorOffsets[index] + byteOffset)
     }
 
-    public func commit() throws(FileError) {
+    public func commit() throws {
         guard case .open(let o, _) = state else { preconditionFailure("GGUFFileWriter.commit without begin") }
         state = .closed
         try o.commit()

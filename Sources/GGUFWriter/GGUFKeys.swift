@@ -1,5 +1,5 @@
 /// GGUF metadata keys (gguf-py constants.py `Keys`), written down once. Architecture keys
-/// (`<arch>.context_length`, …) are built by the families from `general.architecture`.
+/// (`{arch}.context_length`, …) are `ArchKey`s, filled in with `general.architecture`.
 public enum GGUFKey {
     /// `general.*`: what the model is (gguf-py `Keys.General`)
     public enum General {
@@ -75,5 +75,56 @@ public enum GGUFKey {
     /// keys only edgequant writes
     public enum EdgeQuant {
         public static let requestedType = "edgequant.requested_type"
+    }
+}
+
+/// A key under the architecture's name (`{arch}.context_length`): gguf-py spells these with an `{arch}`
+/// placeholder; `key(arch)` fills it in, and `suffix` is what readers that know the architecture look up.
+public struct ArchKey: Sendable, Hashable, CustomStringConvertible {
+    public let suffix: String
+    init(_ suffix: String) { self.suffix = suffix }
+    public func callAsFunction(_ architecture: String) -> String { "\(architecture).\(suffix)" }
+    public var description: String { "{arch}.\(suffix)" }
+}
+
+extension GGUFKey {
+    /// `{arch}.*` hyper-parameters (gguf-py `Keys.LLM`)
+    public enum LLM {
+        public static let attnLogitSoftcapping = ArchKey("attn_logit_softcapping")
+        public static let blockCount = ArchKey("block_count")
+        public static let contextLength = ArchKey("context_length")
+        public static let embeddingLength = ArchKey("embedding_length")
+        public static let embeddingScale = ArchKey("embedding_scale")
+        public static let expertCount = ArchKey("expert_count")
+        public static let feedForwardLength = ArchKey("feed_forward_length")
+        public static let finalLogitSoftcapping = ArchKey("final_logit_softcapping")
+        public static let logitScale = ArchKey("logit_scale")
+        public static let residualScale = ArchKey("residual_scale")
+        public static let vocabSize = ArchKey("vocab_size")
+    }
+    /// `{arch}.attention.*` (gguf-py `Keys.Attention`)
+    public enum Attention {
+        public static let headCount = ArchKey("attention.head_count")
+        public static let headCountKv = ArchKey("attention.head_count_kv")
+        public static let keyLength = ArchKey("attention.key_length")
+        public static let layerNormEpsilon = ArchKey("attention.layer_norm_epsilon")
+        public static let layerNormRmsEpsilon = ArchKey("attention.layer_norm_rms_epsilon")
+        public static let slidingWindow = ArchKey("attention.sliding_window")
+        public static let slidingWindowPattern = ArchKey("attention.sliding_window_pattern")
+        public static let valueLength = ArchKey("attention.value_length")
+    }
+    /// `{arch}.rope.*` (gguf-py `Keys.Rope`)
+    public enum Rope {
+        public static let dimensionCount = ArchKey("rope.dimension_count")
+        public static let freqBase = ArchKey("rope.freq_base")
+        public static let freqBaseSwa = ArchKey("rope.freq_base_swa")
+        public static let scalingAttnFactor = ArchKey("rope.scaling.attn_factor")
+        public static let scalingFactor = ArchKey("rope.scaling.factor")
+        public static let scalingOriginalContextLength = ArchKey("rope.scaling.original_context_length")
+        public static let scalingType = ArchKey("rope.scaling.type")
+        public static let scalingYarnAttnFactor = ArchKey("rope.scaling.yarn_attn_factor")
+        public static let scalingYarnBetaFast = ArchKey("rope.scaling.yarn_beta_fast")
+        public static let scalingYarnBetaSlow = ArchKey("rope.scaling.yarn_beta_slow")
+        public static let scalingYarnExtFactor = ArchKey("rope.scaling.yarn_ext_factor")
     }
 }

@@ -18,11 +18,11 @@ public final class GGUFFile: @unchecked Sendable {
     public static let maxStringLength = 1 << 30
     public static let maxArrayNesting = 4
 
-    public convenience init(path: String) throws(FileError) {
+    public convenience init(path: String) throws {
         try self.init(file: MappedFile(path: path))
     }
 
-    public init(file: MappedFile) throws(FileError) {
+    public init(file: MappedFile) throws {
         self.file = file
         path = file.path
         var c = Cursor(buf: file.all, path: file.path)
@@ -122,23 +122,23 @@ private struct Cursor {
 
     var remaining: Int { buf.count - pos }
 
-    func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+    func fail(_ m: String) -> GGUFError { .malformed(path: path, detail: m) }
 
-    mutating func bytes(_ n: Int) throws(FileError) -> UnsafeRawBufferPointer {
+    mutating func bytes(_ n: Int) throws(GGUFError) -> UnsafeRawBufferPointer {
         guard n >= 0, n <= remaining else { throw fail("truncated at byte \(pos): needs \(n) more bytes, \(remaining) left") }
         defer { pos += n }
         return UnsafeRawBufferPointer(rebasing: buf[pos..<(pos + n)])
     }
 
-    mutating func int<T: FixedWidthInteger>(_: T.Type) throws(FileError) -> T {
+    mutating func int<T: FixedWidthInteger>(_: T.Type) throws(GGUFError) -> T {
         let b = try bytes(MemoryLayout<T>.size)
         return T(littleEndian: b.loadUnaligned(as: T.self))
     }
 
-    mutating func u32() throws(FileError) -> UInt32 { try int(UInt32.self) }
-    mutating func u64() throws(FileError) -> UInt64 { try int(UInt64.self) }
+    mutating func u32() throws(GGUFError) -> UInt32 { try int(UInt32.self) }
+    mutating func u64() throws(GGUFError) -> UInt64 { try int(UInt64.self) }
 
-    mutating func string() throws(FileError) -> String {
+    mutating func string() throws(GGUFError) -> String {
         let at = pos
         let n = try u64()
         guard n <= UInt64(GGUFFile.maxStringLength), n <= UInt64(remaining) else {
@@ -149,7 +149,7 @@ private struct Cursor {
         return s
     }
 
-    mutating func value(_ t: GGUFValueType, depth: Int, key: String) throws(FileError) -> GGUFValue {
+    mutating func value(_ t: GGUFValueType, depth: Int, key: String) throws(GGUFError) -> GGUFValue {
         switch t {
         case .uint8: return .uint8(try int(UInt8.self))
         case .int8: return .int8(try int(Int8.self))

@@ -54,7 +54,7 @@ public struct ModelDims: Sendable, Equatable {
 public protocol Architecture: Sendable {
     /// Reads the hyper-parameters and takes every tensor the forward pass uses, with the shape
     /// llama.cpp's loader demands (`create_tensor`). Throws on the first inconsistency.
-    init(_ tensors: TensorSet) throws(FileError)
+    init(_ tensors: TensorSet) throws
     var dims: ModelDims { get }
     /// The embedding matrix (`token_embd.weight`).
     var tokenEmbd: Weight { get }
@@ -81,16 +81,16 @@ public struct TensorSet {
     public let weights: [String: Weight]
     public let architecture: String
 
-    public init(path: String, metadata: [String: GGUFValue], weights: [String: Weight]) throws(FileError) {
+    public init(path: String, metadata: [String: GGUFValue], weights: [String: Weight]) throws {
         self.path = path
         self.metadata = metadata
         self.weights = weights
-        guard let arch = metadata[GGUFKey.General.architecture]?.stringValue else { throw FileError(path: path, message: "no general.architecture") }
+        guard let arch = metadata[GGUFKey.General.architecture]?.stringValue else { throw InferenceError.invalidModel(path: path, detail: "no general.architecture") }
         architecture = arch
     }
 
     /// Tensors known by shape only (`ne`, innermost first).
-    public static func shapes(path: String, metadata: [String: GGUFValue], shapes: [String: [Int]]) throws(FileError) -> TensorSet {
+    public static func shapes(path: String, metadata: [String: GGUFValue], shapes: [String: [Int]]) throws -> TensorSet {
         var w: [String: Weight] = [:]
         for (name, ne) in shapes {
             let rows = ne.count > 1 ? ne.dropFirst().reduce(1) { $0 &* $1 } : 1
@@ -99,12 +99,12 @@ public struct TensorSet {
         return try TensorSet(path: path, metadata: metadata, weights: w)
     }
 
-    public func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+    public func fail(_ m: String) -> InferenceError { .invalidModel(path: path, detail: m) }
 
     public func has(_ name: String) -> Bool { weights[name] != nil }
 
     /// The tensor `name` with shape `ne` in a type we can read.
-    public func matrix(_ name: String, _ ne: [Int]) throws(FileError) -> Weight {
+    public func matrix(_ name: String, _ ne: [Int]) throws -> Weight {
         guard var t = weights[name] else { throw fail("missing tensor \(name)") }
         guard Self.sameShape(t.ne, ne) else {
             throw fail("tensor \(name) has shape \(Self.render(t.ne)), the hyper-parameters imply \(Self.render(ne))")
@@ -117,24 +117,24 @@ public struct TensorSet {
         return t
     }
 
-    public func optionalMatrix(_ name: String, _ ne: [Int]) throws(FileError) -> Weight? {
+    public func optionalMatrix(_ name: String, _ ne: [Int]) throws -> Weight? {
         has(name) ? try matrix(name, ne) : nil
     }
 
     /// A 1-D tensor of `n` values (a norm, a bias), as f32.
-    public func vector(_ name: String, _ n: Int) throws(FileError) -> [Float] {
+    public func vector(_ name: String, _ n: Int) throws -> [Float] {
         let w = try matrix(name, [n])
         var v = [Float](repeating: 0, count: n)
         if !w.shapeOnly { v.withUnsafeMutableBufferPointer { w.row(0, into: $0) } }
         return v
     }
 
-    public func optionalVector(_ name: String, _ n: Int) throws(FileError) -> [Float]? {
+    public func optionalVector(_ name: String, _ n: Int) throws -> [Float]? {
         has(name) ? try vector(name, n) : nil
     }
 
     /// `blk.N.<name>` present in layer 0 decides for every layer: all or none.
-    public func allOrNone(_ suffix: String, layers: Int) throws(FileError) -> Bool {
+    public func allOrNone(_ suffix: String, layers: Int) throws -> Bool {
         let first = has(TensorName.block(0, suffix))
         for i in 1..<max(layers, 1) where has(TensorName.block(i, suffix)) != first {
             throw fail("tensor \(TensorName.block(i, suffix)) is \(first ? "missing" : "present"), but layer 0 \(first ? "has" : "has no") \(suffix)")
@@ -144,71 +144,71 @@ public struct TensorSet {
 
     // MARK: hyper-parameters (`<arch>.<key>`)
 
-    public func int(_ k: String, default d: Int? = nil, in range: ClosedRange<Int>) throws(FileError) -> Int {
-        guard let raw = metadata["\(architecture).\(k)"] else {
-            guard let d else { throw fail("missing \(architecture).\(k)") }
+    public func int(_ k: ArchKey, default d: Int? = nil, in range: ClosedRange<Int>) throws -> Int {
+        guard let raw = metadata[k(architecture)] else {
+            guard let d else { throw fail("missing \(k(architecture))") }
             return d
         }
         guard let v = raw.intValue, range.contains(v) else {
-            throw fail("\(architecture).\(k) = \(Self.render(raw)) is out of range \(range.lowerBound)...\(range.upperBound)")
+            throw fail("\(k(architecture)) = \(Self.render(raw)) is out of range \(range.lowerBound)...\(range.upperBound)")
         }
         return v
     }
 
-    public func float(_ k: String, default d: Float, positive: Bool = false) throws(FileError) -> Float {
-        guard let raw = metadata["\(architecture).\(k)"] else { return d }
+    public func float(_ k: ArchKey, default d: Float, positive: Bool = false) throws -> Float {
+        guard let raw = metadata[k(architecture)] else { return d }
         guard let v = raw.doubleValue, v.isFinite, positive ? v > 0 : v >= 0, Float(v).isFinite else {
-            throw fail("\(architecture).\(k) = \(Self.render(raw)) must be a finite \(positive ? "positive" : "non-negative") number")
+            throw fail("\(k(architecture)) = \(Self.render(raw)) must be a finite \(positive ? "positive" : "non-negative") number")
         }
         return Float(v)
     }
 
-    public func string(_ k: String) -> String? { metadata["\(architecture).\(k)"]?.stringValue }
+    public func string(_ k: ArchKey) -> String? { metadata[k(architecture)]?.stringValue }
 
-    public func isPresent(_ k: String) -> Bool { metadata["\(architecture).\(k)"] != nil }
+    public func isPresent(_ k: ArchKey) -> Bool { metadata[k(architecture)] != nil }
 
     /// A per-layer boolean array (`attention.sliding_window_pattern` as an array), nil when absent
     /// or not an array.
-    public func boolArray(_ k: String, count: Int) throws(FileError) -> [Bool]? {
-        guard let raw = metadata["\(architecture).\(k)"], case .array(_, let items) = raw else { return nil }
-        guard items.count == count else { throw fail("\(architecture).\(k) has \(items.count) entries for \(count) layers") }
+    public func boolArray(_ k: ArchKey, count: Int) throws -> [Bool]? {
+        guard let raw = metadata[k(architecture)], case .array(_, let items) = raw else { return nil }
+        guard items.count == count else { throw fail("\(k(architecture)) has \(items.count) entries for \(count) layers") }
         var out: [Bool] = []
         for item in items {
             if case .bool(let b) = item { out.append(b) }
             else if let i = item.intValue { out.append(i != 0) }
-            else { throw fail("\(architecture).\(k) holds a non-boolean entry") }
+            else { throw fail("\(k(architecture)) holds a non-boolean entry") }
         }
         return out
     }
 
     /// `rope.dimension_count`: the rotated dims of each head (default all of `headDim`), even.
-    public func ropeDims(headDim: Int) throws(FileError) -> Int {
-        let n = try int("rope.dimension_count", default: headDim, in: 0...headDim)
+    public func ropeDims(headDim: Int) throws -> Int {
+        let n = try int(GGUFKey.Rope.dimensionCount, default: headDim, in: 0...headDim)
         guard n % 2 == 0 else { throw fail("\(architecture).rope.dimension_count \(n) is odd") }
         return n
     }
 
     /// The attention geometry most families share: widths, heads, head size, feed-forward width,
     /// and the vocabulary from the embedding's rows.
-    public func standardDims(embedding: String = TensorName.tokenEmbd) throws(FileError) -> ModelDims {
-        let nEmbd = try int("embedding_length", in: 1...ModelDims.maxWidth)
-        let nLayer = try int("block_count", in: 1...ModelDims.maxLayers)
-        let nHead = try int("attention.head_count", in: 1...ModelDims.maxHeads)
-        let nHeadKV = try int("attention.head_count_kv", default: nHead, in: 1...ModelDims.maxHeads)
+    public func standardDims(embedding: String = TensorName.tokenEmbd) throws -> ModelDims {
+        let nEmbd = try int(GGUFKey.LLM.embeddingLength, in: 1...ModelDims.maxWidth)
+        let nLayer = try int(GGUFKey.LLM.blockCount, in: 1...ModelDims.maxLayers)
+        let nHead = try int(GGUFKey.Attention.headCount, in: 1...ModelDims.maxHeads)
+        let nHeadKV = try int(GGUFKey.Attention.headCountKv, default: nHead, in: 1...ModelDims.maxHeads)
         guard nHead % nHeadKV == 0 else {
             throw fail("\(architecture).attention.head_count_kv \(nHeadKV) does not divide head_count \(nHead)")
         }
-        if !isPresent("attention.key_length"), nEmbd % nHead != 0 {
+        if !isPresent(GGUFKey.Attention.keyLength), nEmbd % nHead != 0 {
             throw fail("\(architecture).attention.head_count \(nHead) does not divide embedding_length \(nEmbd) (and no key_length is given)")
         }
-        let headDim = try int("attention.key_length", default: nEmbd / nHead, in: 1...ModelDims.maxWidth)
-        let valueLength = try int("attention.value_length", default: headDim, in: 1...ModelDims.maxWidth)
+        let headDim = try int(GGUFKey.Attention.keyLength, default: nEmbd / nHead, in: 1...ModelDims.maxWidth)
+        let valueLength = try int(GGUFKey.Attention.valueLength, default: headDim, in: 1...ModelDims.maxWidth)
         guard valueLength == headDim else {
             throw fail("\(architecture).attention.value_length \(valueLength) differs from key_length \(headDim) (not supported)")
         }
         let (qWidth, o) = nHead.multipliedReportingOverflow(by: headDim)
         guard !o, qWidth <= ModelDims.maxWidth else { throw fail("head_count \(nHead) × key_length \(headDim) is absurd") }
-        let nFF = try int("feed_forward_length", in: 1...ModelDims.maxWidth)
+        let nFF = try int(GGUFKey.LLM.feedForwardLength, in: 1...ModelDims.maxWidth)
         guard let embd = weights[embedding]?.ne else { throw fail("missing tensor \(embedding)") }
         guard embd.count >= 2, embd[1] >= 1, embd[1] <= 1 << 24 else {
             throw fail("tensor \(embedding) has shape \(Self.render(embd)), expected [\(nEmbd), n_vocab]")

@@ -54,7 +54,7 @@ public final class Model: @unchecked Sendable {
     /// checkpoint mapped to GGUF names, provides). Shapes and hyper-parameters are proven
     /// consistent before any buffer is sized from them.
     public init(path: String, metadata: [String: GGUFValue], tensors: [String: Weight], storage: [AnyObject],
-                family: any Architecture.Type) throws(FileError) {
+                family: any Architecture.Type) throws {
         self.storage = storage
         self.metadata = metadata
         self.path = path
@@ -85,7 +85,7 @@ public final class Model: @unchecked Sendable {
 
     /// This model with some weight matrices replaced (keyed by GGUF name; `keepAlive` owns their
     /// memory): how the effect of quantizing one tensor alone is measured.
-    public func replacing(_ replacements: [String: Weight], keepAlive: [AnyObject]) throws(FileError) -> Model {
+    public func replacing(_ replacements: [String: Weight], keepAlive: [AnyObject]) throws -> Model {
         var t = tensors
         for (name, w) in replacements {
             precondition(t[name] != nil, "no weight matrix \(name)")
@@ -100,16 +100,16 @@ public final class Model: @unchecked Sendable {
 extension Model {
     /// Refuses token ids the embedding has no row for (a `--token-ids` file, a logits file, a BOS
     /// id from metadata), before the forward pass would read past the weights.
-    public func checkTokens(_ ids: some Sequence<Int32>, from path: String) throws(FileError) {
+    public func checkTokens(_ ids: some Sequence<Int32>, from path: String) throws {
         let n = hparams.nVocab
         if let bad = ids.first(where: { $0 < 0 || Int($0) >= n }) {
-            throw FileError(path: path, message: "token id \(bad) is outside the model's vocabulary of \(n)")
+            throw InferenceError.tokenOutsideVocabulary(path: path, id: bad, vocabulary: n)
         }
     }
 
     /// Refuses a run whose buffers (`ModelDims.workingSetBytes` plus `extra`) would not fit in
     /// this machine's memory, with the figure, instead of dying in an allocation half-way.
-    public func checkMemory(tokens: Int, cacheTokens: Int = 0, extra: Int = 0, path: String) throws(FileError) {
+    public func checkMemory(tokens: Int, cacheTokens: Int = 0, extra: Int = 0, path: String) throws {
         let need = tokens < 0 || cacheTokens < 0 || tokens > 1 << 40 || cacheTokens > 1 << 40 ? nil
             : checkedSum(hparams.workingSetBytes(tokens: tokens, cacheTokens: cacheTokens), extra)
         try Self.checkFits(need, path: path, what: "\(tokens) positions\(cacheTokens > 0 ? " with a cache of \(cacheTokens)" : "")",
@@ -118,11 +118,10 @@ extension Model {
 
     /// Refuses `need` bytes (nil: more than an Int holds) when they exceed this machine's memory:
     /// "`what` need N GB `why`; this machine has M GB".
-    public static func checkFits(_ need: Int?, path: String, what: String, why: String) throws(FileError) {
+    public static func checkFits(_ need: Int?, path: String, what: String, why: String) throws {
         let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
         let limit = physical > 0 ? physical : Int.max
         if let need, need <= limit { return }
-        throw FileError(path: path, message: "\(what) need " + (need.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "more than 2^63 bytes")
-                        + " \(why); " + String(format: "this machine has %.1f GB", Double(limit) / 1e9))
+        throw InferenceError.doesNotFit(path: path, what: what, need: need, why: why, limit: limit)
     }
 }

@@ -13,21 +13,21 @@ import Darwin
 public enum InputFile {
     /// Opens a regular file for reading, following symlinks; anything else is refused at once.
     /// The caller closes the descriptor.
-    public static func open(_ path: String) throws(FileError) -> (fd: Int32, stat: stat) {
+    public static func open(_ path: String) throws(FileIOError) -> (fd: Int32, stat: stat) {
         let fd = _open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             let e = errno
-            throw FileError(path: path, message: e == ENOENT ? "no such file" : "cannot open: \(systemError(e))")
+            throw e == ENOENT ? FileIOError.notFound(path: path) : FileIOError.cannotOpen(path: path, errno: e)
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
             close(fd)
-            throw FileError(path: path, message: "cannot stat: \(systemError(e))")
+            throw FileIOError.cannotStat(path: path, errno: e)
         }
         if let why = notRegular(st.st_mode) {
             close(fd)
-            throw FileError(path: path, message: "\(why), not a regular file; refusing to read it")
+            throw FileIOError.notRegular(path: path, what: why, refusal: "refusing to read it")
         }
         // reads of a regular file never block; clear the flag anyway for whoever reads the descriptor
         let fl = fcntl(fd, F_GETFL)
@@ -36,7 +36,7 @@ public enum InputFile {
     }
 
     /// The whole file, read through `open(_:)`; remembered as an input of this process.
-    public static func readAll(_ path: String) throws(FileError) -> [UInt8] {
+    public static func readAll(_ path: String) throws(FileIOError) -> [UInt8] {
         let (fd, st) = try open(path)
         defer { close(fd) }
         InputRegistry.shared.remember(st)
@@ -47,7 +47,7 @@ public enum InputFile {
             let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileError(path: path, message: "read failed: \(systemError())")
+                throw FileIOError.readFailed(path: path, errno: errno)
             }
             if n == 0 { break }
             done += n
@@ -58,11 +58,11 @@ public enum InputFile {
 
     /// Refuses `path` if it exists and (following symlinks) is not a regular file — for inputs that
     /// other code opens with APIs that would block on a FIFO. A missing file is the reader's business.
-    public static func requireRegularIfPresent(_ path: String) throws(FileError) {
+    public static func requireRegularIfPresent(_ path: String) throws(FileIOError) {
         var st = stat()
         guard stat(path, &st) == 0 else { return }
         if let why = notRegular(st.st_mode) {
-            throw FileError(path: path, message: "\(why), not a regular file; refusing to read it")
+            throw FileIOError.notRegular(path: path, what: why, refusal: "refusing to read it")
         }
     }
 

@@ -14,7 +14,7 @@ public final class MappedFile: @unchecked Sendable {
     /// (device, inode) of the file, held in `InputRegistry` while it is mapped.
     private let identity: stat
 
-    public init(path: String) throws(FileError) {
+    public init(path: String) throws(FileIOError) {
         self.path = path
         // O_NONBLOCK: a FIFO or device is refused at once instead of hanging in open()
         let (fd, st) = try InputFile.open(path)
@@ -25,7 +25,7 @@ public final class MappedFile: @unchecked Sendable {
             base = nil
         } else {
             let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-            guard let p, p != MAP_FAILED else { throw FileError(path: path, message: "cannot mmap: \(systemError())") }
+            guard let p, p != MAP_FAILED else { throw FileIOError.cannotMap(path: path, errno: errno) }
             base = UnsafeRawPointer(p)
         }
         InputRegistry.shared.hold(st)
@@ -60,28 +60,6 @@ public final class MappedFile: @unchecked Sendable {
         let start = range.lowerBound / page * page
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_DONTNEED)
     }
-}
-
-/// A fault in one file: printed as `path: message`, one line.
-public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
-    public let path: String
-    public let message: String
-    /// The system's error number when a system call failed while writing an output (ENOSPC, EROFS,
-    /// EIO, …): a fault of the machine rather than of the input, which batch reports as exit 1
-    /// instead of as a failed job.
-    public let writeErrno: Int32?
-
-    public init(path: String, message: String, writeErrno: Int32? = nil) {
-        self.path = path
-        self.message = message
-        self.writeErrno = writeErrno
-    }
-
-    /// Writing an output failed for a reason of the machine (disk full, read-only, I/O error).
-    public var isWriteFault: Bool { writeErrno != nil }
-
-    /// One line whatever the file held: the path shortened and escaped, the message freed of control characters.
-    public var description: String { path.isEmpty ? oneLine(message) : "\(displayName(path)): \(oneLine(message))" }
 }
 
 func systemError(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }

@@ -54,19 +54,19 @@ public final class OutputFile: @unchecked Sendable {
         return dir + head + String(decoding: kept, as: UTF8.self)
     }
 
-    public init(path: String) throws(FileError) {
+    public init(path: String) throws(FileIOError) {
         finalPath = path
         try OutputFile.checkDestination(path)
         tempPath = OutputFile.tempName(for: path)
         let (dir, _) = OutputFile.split(path)
         TempFiles.sweep(directory: dir.isEmpty ? "." : dir == "/" ? "/" : String(dir.dropLast()))
         if let e = OutputFaults.shared.fault(for: path, op: .create) {
-            throw FileError(path: path, message: "cannot create output: \(systemError(e))", writeErrno: e)
+            throw FileIOError.writeFailed(path: path, operation: "cannot create output", errno: e)
         }
         // registered before it exists, so that a sweep by another thread of this process never
         // takes it for the leftover of an earlier process with our pid
         guard TempFileRegistry.shared.add(tempPath) else {
-            throw FileError(path: path, message: "is already being written by this process")
+            throw FileIOError.alreadyBeingWritten(path: path)
         }
         // O_EXCL | O_NOFOLLOW: never write through something planted at the temporary name
         var f = open(tempPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
@@ -78,7 +78,7 @@ public final class OutputFile: @unchecked Sendable {
         guard f >= 0 else {
             let e = errno
             TempFileRegistry.shared.remove(tempPath)
-            throw FileError(path: path, message: "cannot create output: \(systemError(e))", writeErrno: e)
+            throw FileIOError.writeFailed(path: path, operation: "cannot create output", errno: e)
         }
         fd = f
     }
@@ -88,8 +88,8 @@ public final class OutputFile: @unchecked Sendable {
     }
 
     /// Refuses a destination that cannot or must not be replaced by a new file.
-    public static func checkDestination(_ path: String) throws(FileError) {
-        func refuse(_ m: String) -> FileError { FileError(path: path, message: m) }
+    public static func checkDestination(_ path: String) throws(FileIOError) {
+        func refuse(_ m: String) -> FileIOError { .destinationRefused(path: path, reason: m) }
         let (_, base) = split(path)
         if base.isEmpty || base == "." || base == ".." { throw refuse("names a directory, not an output file") }
         if base.utf8.count > nameMax {
@@ -99,7 +99,7 @@ public final class OutputFile: @unchecked Sendable {
         guard lstat(path, &lst) == 0 else {
             let e = errno
             if e == ENOENT { return }
-            throw FileError(path: path, message: "cannot write output: \(systemError(e))", writeErrno: e)
+            throw FileIOError.writeFailed(path: path, operation: "cannot write output", errno: e)
         }
         var st = lst
         if (lst.st_mode & S_IFMT) == S_IFLNK {
@@ -120,28 +120,28 @@ public final class OutputFile: @unchecked Sendable {
 
     /// Sets the final size up front and reserves the disk space, so that a disk too small fails
     /// now rather than after the work; the gaps (alignment padding) read as zeros.
-    public func setSize(_ size: Int) throws(FileError) {
+    public func setSize(_ size: Int) throws(FileIOError) {
         if let e = OutputFaults.shared.fault(for: finalPath, op: .reserve(size)) {
-            throw fail("cannot reserve \(size) bytes for the output: \(systemError(e))", e)
+            throw fail("cannot reserve \(size) bytes for the output", e)
         }
         #if canImport(Glibc)
         if size > 0 {
             let r = posix_fallocate(fd, 0, off_t(size))
             // file systems without fallocate (EINVAL/EOPNOTSUPP) just get the sparse size below
             if r == ENOSPC || r == EDQUOT || r == EFBIG || r == EIO {
-                throw fail("cannot reserve \(size) bytes for the output: \(systemError(r))", r)
+                throw fail("cannot reserve \(size) bytes for the output", r)
             }
         }
         #endif
         guard ftruncate(fd, off_t(size)) == 0 else {
             let e = errno
-            throw fail("cannot size output to \(size) bytes: \(systemError(e))", e)
+            throw fail("cannot size output to \(size) bytes", e)
         }
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(FileError) {
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(FileIOError) {
         if let e = OutputFaults.shared.fault(for: finalPath, op: .write(offset + bytes.count)) {
-            throw fail("write failed at offset \(offset): \(systemError(e))", e)
+            throw fail("write failed at offset \(offset)", e)
         }
         var done = 0
         while done < bytes.count {
@@ -149,30 +149,30 @@ public final class OutputFile: @unchecked Sendable {
             if n < 0 {
                 let e = errno
                 if e == EINTR { continue }
-                throw fail("write failed at offset \(offset + done): \(systemError(e))", e)
+                throw fail("write failed at offset \(offset + done)", e)
             }
             done += n
         }
     }
 
-    public func write(_ bytes: [UInt8], at offset: Int) throws(FileError) {
-        let r: Result<Void, FileError> = bytes.withUnsafeBytes { b in
-            do throws(FileError) { try write(b, at: offset); return .success(()) } catch { return .failure(error) }
+    public func write(_ bytes: [UInt8], at offset: Int) throws(FileIOError) {
+        let r: Result<Void, FileIOError> = bytes.withUnsafeBytes { b in
+            do throws(FileIOError) { try write(b, at: offset); return .success(()) } catch { return .failure(error) }
         }
         try r.get()
     }
 
     /// fsync, close, rename into place, and fsync the directory so the rename itself is durable.
-    public func commit() throws(FileError) {
-        if let e = OutputFaults.shared.fault(for: finalPath, op: .sync) { throw fail("fsync failed: \(systemError(e))", e) }
+    public func commit() throws(FileIOError) {
+        if let e = OutputFaults.shared.fault(for: finalPath, op: .sync) { throw fail("fsync failed", e) }
         guard fsync(fd) == 0 else {
             let e = errno
-            throw fail("fsync failed: \(systemError(e))", e)
+            throw fail("fsync failed", e)
         }
         guard close(fd) == 0 else {
             let e = errno
             fd = -1
-            throw fail("close failed: \(systemError(e))", e)
+            throw fail("close failed", e)
         }
         fd = -1
         guard rename(tempPath, finalPath) == 0 else {
@@ -180,7 +180,7 @@ public final class OutputFile: @unchecked Sendable {
             unlink(tempPath)
             TempFileRegistry.shared.remove(tempPath)
             committed = true
-            throw FileError(path: finalPath, message: "cannot rename temporary file into place: \(systemError(e))", writeErrno: e)
+            throw FileIOError.writeFailed(path: finalPath, operation: "cannot rename temporary file into place", errno: e)
         }
         committed = true
         TempFileRegistry.shared.remove(tempPath)
@@ -196,7 +196,7 @@ public final class OutputFile: @unchecked Sendable {
         committed = true
     }
 
-    private func fail(_ m: String, _ e: Int32) -> FileError { FileError(path: finalPath, message: m, writeErrno: e) }
+    private func fail(_ operation: String, _ e: Int32) -> FileIOError { .writeFailed(path: finalPath, operation: operation, errno: e) }
 
     /// ("dir/", "name") — the directory part keeps its trailing slash, and is "" for a bare name.
     static func split(_ path: String) -> (dir: String, base: String) {

@@ -26,11 +26,11 @@ public struct ModelConfig: Sendable {
     public let ropeThetaSliding: Double?
 
     /// `architectures[0]` of a model directory's config.json (what picks the family).
-    public static func architecture(directory: String) throws(FileError) -> (path: String, json: JSONObject, architecture: String) {
+    public static func architecture(directory: String) throws -> (path: String, json: JSONObject, architecture: String) {
         let p = (directory as NSString).appendingPathComponent("config.json")
         let json = try readJSONObject(p)
         guard let archs = json["architectures"]?.arrayValue, let a = archs.first?.stringValue else {
-            throw FileError(path: p, message: "no \"architectures\" entry")
+            throw ModelFileError.config(path: p, detail: "no \"architectures\" entry")
         }
         return (p, json, a)
     }
@@ -38,19 +38,19 @@ public struct ModelConfig: Sendable {
     /// - Parameter defaults: values transformers' config class fills in for keys config.json
     ///   leaves out (convert_hf_to_gguf reads `AutoConfig.from_pretrained(...).to_dict()`), applied
     ///   when transformers can load the config (`loadedThroughTransformers`).
-    public init(path: String, json raw: JSONObject, defaults: JSONObject = JSONObject()) throws(FileError) {
+    public init(path: String, json raw: JSONObject, defaults: JSONObject = JSONObject()) throws {
         var json = raw
         if Self.loadedThroughTransformers(raw) {
             for (k, v) in defaults.entries where json[k] == nil { json.set(k, v) }
         }
         self.path = path
         self.json = json
-        func fail(_ m: String) -> FileError { FileError(path: path, message: m) }
+        func fail(_ m: String) -> ModelFileError { .config(path: path, detail: m) }
         guard let archs = json["architectures"]?.arrayValue, let arch = archs.first?.stringValue else {
             throw fail("no \"architectures\" entry")
         }
         architecture = arch
-        func int(_ keys: [String]) throws(FileError) -> Int? {
+        func int(_ keys: [String]) throws -> Int? {
             for k in keys {
                 guard let v = json[k], !v.isNull else { continue }
                 guard let i = v.intValue, i >= 0, i <= Int(UInt32.max) else { throw fail("\"\(k)\" must be a non-negative integer") }
@@ -58,7 +58,7 @@ public struct ModelConfig: Sendable {
             }
             return nil
         }
-        func required(_ keys: [String]) throws(FileError) -> Int {
+        func required(_ keys: [String]) throws -> Int {
             guard let v = try int(keys), v > 0 else { throw fail("missing or zero \"\(keys[0])\"") }
             return v
         }
@@ -130,21 +130,21 @@ public struct ModelConfig: Sendable {
 
 /// A JSON file that must hold an object; errors name the file.
 /// - Parameter skipping: top-level members checked but not built (see `JSONParser.parse(_:skipping:)`).
-public func readJSONObject(_ path: String, skipping: Set<String> = []) throws(FileError) -> JSONObject {
+public func readJSONObject(_ path: String, skipping: Set<String> = []) throws -> JSONObject {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-        throw FileError(path: path, message: FileManager.default.fileExists(atPath: path) ? "cannot read" : "missing")
+        throw FileManager.default.fileExists(atPath: path) ? ModelFileError.unreadable(path: path) : ModelFileError.missing(path: path)
     }
     let r: Result<JSONValue, JSONError> = data.withUnsafeBytes { raw in
         do throws(JSONError) { return .success(try JSONParser.parse(raw, skipping: skipping)) } catch { return .failure(error) }
     }
     let v: JSONValue
-    do { v = try r.get() } catch { throw FileError(path: path, message: "invalid JSON: \(error)") }
-    guard let o = v.objectValue else { throw FileError(path: path, message: "not a JSON object") }
+    do { v = try r.get() } catch { throw ModelFileError.invalidJSON(path: path, detail: "\(error)") }
+    guard let o = v.objectValue else { throw ModelFileError.notJSONObject(path: path) }
     return o
 }
 
 /// `readJSONObject`, or nil when the file does not exist.
-public func readOptionalJSONObject(_ path: String, skipping: Set<String> = []) throws(FileError) -> JSONObject? {
+public func readOptionalJSONObject(_ path: String, skipping: Set<String> = []) throws -> JSONObject? {
     FileManager.default.fileExists(atPath: path) ? try readJSONObject(path, skipping: skipping) : nil
 }

@@ -14,7 +14,7 @@ public enum ModelFiles {
     /// For a model directory, or a model file (a GGUF, or a `.safetensors` beside its config): each
     /// of `names` present must be a regular file (symlinks followed: a Hugging Face cache snapshot
     /// is all symlinks), and is remembered as an input. A missing file is the loader's business.
-    public static func preflight(_ model: String) throws(FileError) {
+    public static func preflight(_ model: String) throws(FileIOError) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDir) else { return }
         let dir: String

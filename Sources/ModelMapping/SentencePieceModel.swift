@@ -17,12 +17,12 @@ public struct SentencePieceModel: Sendable {
 
     public let pieces: [Piece]
 
-    public init(path: String) throws(FileError) {
+    public init(path: String) throws {
         let f = try MappedFile(path: path)
         try self.init(bytes: f.all, path: path)
     }
 
-    public init(bytes: UnsafeRawBufferPointer, path: String) throws(FileError) {
+    public init(bytes: UnsafeRawBufferPointer, path: String) throws {
         var r = ProtoReader(buf: bytes, path: path)
         var pieces: [Piece] = []
         while !r.atEnd {
@@ -38,7 +38,7 @@ public struct SentencePieceModel: Sendable {
                     case (3, 0):
                         let t = try sub.varint()
                         guard let pt = PieceType(rawValue: Int(truncatingIfNeeded: t)) else {
-                            throw FileError(path: path, message: "piece \(pieces.count): unknown piece type \(t)")
+                            throw ModelFileError.sentencePiece(path: path, detail: "piece \(pieces.count): unknown piece type \(t)")
                         }
                         p.type = pt
                     default: try sub.skip(wire: w2)
@@ -49,7 +49,7 @@ public struct SentencePieceModel: Sendable {
                 try r.skip(wire: wire)
             }
         }
-        guard !pieces.isEmpty else { throw FileError(path: path, message: "no pieces: not a SentencePiece model") }
+        guard !pieces.isEmpty else { throw ModelFileError.sentencePiece(path: path, detail: "no pieces: not a SentencePiece model") }
         self.pieces = pieces
     }
 }
@@ -61,9 +61,9 @@ struct ProtoReader {
 
     var atEnd: Bool { pos >= buf.count }
 
-    func fail(_ m: String) -> FileError { FileError(path: path, message: "invalid protobuf at byte \(pos): \(m)") }
+    func fail(_ m: String) -> ModelFileError { .sentencePiece(path: path, detail: "invalid protobuf at byte \(pos): \(m)") }
 
-    mutating func varint() throws(FileError) -> UInt64 {
+    mutating func varint() throws(ModelFileError) -> UInt64 {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -77,35 +77,35 @@ struct ProtoReader {
         }
     }
 
-    mutating func key() throws(FileError) -> (Int, Int) {
+    mutating func key() throws(ModelFileError) -> (Int, Int) {
         let k = try varint()
         return (Int(truncatingIfNeeded: k >> 3), Int(k & 7))
     }
 
-    mutating func fixed32() throws(FileError) -> UInt32 {
+    mutating func fixed32() throws(ModelFileError) -> UInt32 {
         guard pos + 4 <= buf.count else { throw fail("truncated fixed32") }
         defer { pos += 4 }
         return UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
     }
 
-    mutating func lengthDelimited() throws(FileError) -> UnsafeRawBufferPointer {
+    mutating func lengthDelimited() throws(ModelFileError) -> UnsafeRawBufferPointer {
         let n = try varint()
         guard n <= UInt64(buf.count - pos) else { throw fail("length \(n) runs past the end") }
         defer { pos += Int(n) }
         return UnsafeRawBufferPointer(rebasing: buf[pos..<(pos + Int(n))])
     }
 
-    mutating func submessage() throws(FileError) -> ProtoReader {
+    mutating func submessage() throws(ModelFileError) -> ProtoReader {
         ProtoReader(buf: try lengthDelimited(), path: path)
     }
 
-    mutating func string() throws(FileError) -> String {
+    mutating func string() throws(ModelFileError) -> String {
         let b = try lengthDelimited()
         guard let s = String(validating: b, as: UTF8.self) else { throw fail("string is not UTF-8") }
         return s
     }
 
-    mutating func skip(wire: Int) throws(FileError) {
+    mutating func skip(wire: Int) throws(ModelFileError) {
         switch wire {
         case 0: _ = try varint()
         case 1: guard pos + 8 <= buf.count else { throw fail("truncated fixed64") }; pos += 8

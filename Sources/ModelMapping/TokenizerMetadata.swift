@@ -37,7 +37,7 @@ public struct TokenizerMetadata: Sendable {
     public var entries: [(key: String, value: GGUFValue)] = []
 
     /// - Parameter preTokenizer: overrides `tokenizer.ggml.pre` for BPE vocabularies.
-    public init(directory: String, config: ModelConfig, options: TokenizerOptions, preTokenizer: String? = nil) throws(FileError) {
+    public init(directory: String, config: ModelConfig, options: TokenizerOptions, preTokenizer: String? = nil) throws {
         let dir = directory as NSString
         let spmPath = dir.appendingPathComponent("tokenizer.model")
         let tokJSONPath = dir.appendingPathComponent("tokenizer.json")
@@ -70,7 +70,7 @@ public struct TokenizerMetadata: Sendable {
             let pre: String
             if let p = preTokenizer { pre = p } else {
                 guard let d = PreTokenizerDetection.detect(tj, tokens: tokens) else {
-                    throw FileError(path: tokJSONPath, message: "unrecognised pre-tokenizer (\(PreTokenizerDetection.describe(tj))); pass --pre-tokenizer NAME (e.g. \(PreTokenizerDetection.knownNames.joined(separator: ", ")))")
+                    throw ModelFileError.tokenizer(path: tokJSONPath, detail: "unrecognised pre-tokenizer (\(PreTokenizerDetection.describe(tj))); pass --pre-tokenizer NAME (e.g. \(PreTokenizerDetection.knownNames.joined(separator: ", ")))")
                 }
                 pre = options.preTokenizerAliases[d] ?? d
             }
@@ -83,7 +83,7 @@ public struct TokenizerMetadata: Sendable {
             entries += special.entries
             nVocab = tokens.count
         } else {
-            throw FileError(path: directory, message: "no tokenizer.model or tokenizer.json: cannot write the vocabulary")
+            throw ModelFileError.noTokenizer(directory: directory)
         }
         // LlamaModel.set_vocab: granite-small quirk, applied by vocabulary size alone.
         if options.llamaQuirks, (config.vocabSize ?? 32000) == 49152 {
@@ -102,7 +102,7 @@ public struct TokenizerMetadata: Sendable {
     }
 
     static func sentencePieceVocab(spmPath: String, directory: String, config: ModelConfig, tokenizerConfig: JSONObject?,
-                                   tokenizerJSON: JSONObject?, phi3: Bool) throws(FileError) -> ([String], [Float], [GGUFTokenType]) {
+                                   tokenizerJSON: JSONObject?, phi3: Bool) throws -> ([String], [Float], [GGUFTokenType]) {
         let model = try SentencePieceModel(path: spmPath)
         let vocabSize = (config.vocabSize.flatMap { $0 > 0 ? $0 : nil }) ?? model.pieces.count
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
@@ -122,7 +122,7 @@ public struct TokenizerMetadata: Sendable {
         let addedPath = (directory as NSString).appendingPathComponent("added_tokens.json")
         if let added = try readOptionalJSONObject(addedPath) {
             for (content, v) in added.entries {
-                guard let id = v.intValue else { throw FileError(path: addedPath, message: "id of \"\(content)\" is not an integer") }
+                guard let id = v.intValue else { throw ModelFileError.tokenizer(path: addedPath, detail: "id of \"\(content)\" is not an integer") }
                 guard id >= 0, id < vocabSize else { continue }
                 tokens[id] = content
                 scores[id] = -1000
@@ -142,7 +142,7 @@ public struct TokenizerMetadata: Sendable {
             for (id, content, special) in added {
                 // Python would index past its list and fail; we refuse the same file
                 guard id >= 0, id < vocabSize else {
-                    throw FileError(path: spmPath, message: "added token id \(id) is not below the vocabulary size \(vocabSize)")
+                    throw ModelFileError.tokenizer(path: spmPath, detail: "added token id \(id) is not below the vocabulary size \(vocabSize)")
                 }
                 tokens[id] = content
                 scores[id] = -1000
@@ -167,13 +167,13 @@ public struct TokenizerMetadata: Sendable {
         return (tokens, scores, types)
     }
 
-    static func bpeVocab(_ tj: JSONObject, config: ModelConfig, path: String) throws(FileError) -> ([String], [GGUFTokenType]) {
-        guard let vocab = tj["model"]?["vocab"]?.objectValue else { throw FileError(path: path, message: "no model.vocab object") }
+    static func bpeVocab(_ tj: JSONObject, config: ModelConfig, path: String) throws -> ([String], [GGUFTokenType]) {
+        guard let vocab = tj["model"]?["vocab"]?.objectValue else { throw ModelFileError.tokenizer(path: path, detail: "no model.vocab object") }
         var reverse: [Int: String] = [:]
         reverse.reserveCapacity(vocab.count)
         var maxID = -1
         for (tok, v) in vocab.entries {
-            guard let id = v.intValue, id >= 0 else { throw FileError(path: path, message: "vocab id of \"\(tok)\" is not a non-negative integer") }
+            guard let id = v.intValue, id >= 0 else { throw ModelFileError.tokenizer(path: path, detail: "vocab id of \"\(tok)\" is not a non-negative integer") }
             reverse[id] = tok
             maxID = max(maxID, id)
         }
@@ -189,7 +189,7 @@ public struct TokenizerMetadata: Sendable {
         }
         let vocabSize = config.vocabSize ?? (maxID + 1)
         guard maxID < vocabSize else {
-            throw FileError(path: path, message: "token id \(maxID) is not below vocab_size \(vocabSize) of config.json")
+            throw ModelFileError.tokenizer(path: path, detail: "token id \(maxID) is not below vocab_size \(vocabSize) of config.json")
         }
         var tokens: [String] = []
         var types: [GGUFTokenType] = []
@@ -248,9 +248,9 @@ struct SpecialVocab {
         if let i = add.firstIndex(where: { $0.0 == t }) { if !onlyIfAbsent { add[i].1 = v } } else { add.append((t, v)) }
     }
 
-    mutating func setID(_ t: String, _ id: Int?, path: String) throws(FileError) {
+    mutating func setID(_ t: String, _ id: Int?, path: String) throws {
         guard let id else { return }
-        guard id >= 0 else { throw FileError(path: path, message: "invalid \(t) token id \(id)") }
+        guard id >= 0 else { throw ModelFileError.tokenizer(path: path, detail: "invalid \(t) token id \(id)") }
         if let n = nVocab, id >= n { return }
         if ids.contains(where: { $0.0 == t }) { return }
         ids.append((t, id))
@@ -268,7 +268,7 @@ struct SpecialVocab {
         }
     }
 
-    mutating func load(tokenizerJSON: JSONObject?, tokenizerConfig: JSONObject?, config: ModelConfig, path: String) throws(FileError) {
+    mutating func load(tokenizerJSON: JSONObject?, tokenizerConfig: JSONObject?, config: ModelConfig, path: String) throws {
         var tc = tokenizerConfig
         let added = tokenizerJSON?["added_tokens"]?.arrayValue ?? []
         if let tj = tokenizerJSON {
@@ -280,7 +280,7 @@ struct SpecialVocab {
                         (p.arrayValue ?? []).map { ($0.stringValue ?? "").replacingOccurrences(of: " ", with: "\u{0120}") }.joined(separator: " ")
                     }
                 } else {
-                    throw FileError(path: path, message: "unknown merges format")
+                    throw ModelFileError.tokenizer(path: path, detail: "unknown merges format")
                 }
             }
             if let n = tj["normalizer"], !n.isNull { parseNormalizer(n) }

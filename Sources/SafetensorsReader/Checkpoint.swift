@@ -23,10 +23,10 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     private let byName: [String: Int]
 
     /// Opens a model directory, or a single `.safetensors` file.
-    public init(path: String) throws(FileError) {
+    public init(path: String) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw FileError(path: path, message: "no such file or directory")
+            throw SafetensorsError.noSuchPath(path: path)
         }
         if !isDir.boolValue {
             directory = (path as NSString).deletingLastPathComponent
@@ -40,7 +40,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             } else if FileManager.default.fileExists(atPath: single) {
                 files = [try SafetensorsFile(path: single)]
             } else {
-                throw FileError(path: path, message: "no \(Self.singleName) or \(Self.indexName) in this directory")
+                throw SafetensorsError.noCheckpoint(directory: path)
             }
         }
         var entries: [Entry] = []
@@ -49,7 +49,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             let names = f.tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
             for t in names {
                 if byName[t.name] != nil {
-                    throw FileError(path: f.path, message: oneLine("tensor \"\(t.name)\" also appears in another shard"))
+                    throw SafetensorsError.duplicateTensor(path: f.path, name: t.name)
                 }
                 byName[t.name] = entries.count
                 entries.append(Entry(tensor: t, fileIndex: fi))
@@ -65,8 +65,8 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
 
     public var totalBytes: Int { files.reduce(0) { $0 + $1.file.size } }
 
-    static func openShards(directory: String, indexPath: String) throws(FileError) -> [SafetensorsFile] {
-        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
+    static func openShards(directory: String, indexPath: String) throws -> [SafetensorsFile] {
+        func fail(_ m: String) -> SafetensorsError { .badIndex(path: indexPath, detail: m) }
         let data = Data(try InputFile.readAll(indexPath))
         let root: JSONValue
         do { root = try JSONParser.parse(data) } catch { throw fail("invalid JSON: \(error)") }
@@ -109,8 +109,8 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     /// and no symlink that leads out — except into the `blobs/` folder of the Hugging Face cache
     /// repository the directory is a snapshot of (`blobs`, see `huggingFaceBlobs`).
     static func checkInside(shard: String, directory: String, realDir: String, blobs: String? = nil,
-                            indexPath: String) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: indexPath, message: m) }
+                            indexPath: String) throws {
+        func fail(_ m: String) -> SafetensorsError { .badIndex(path: indexPath, detail: m) }
         if shard.isEmpty { throw fail("weight_map names an empty file name") }
         if shard.hasPrefix("/") || shard.hasPrefix("\\") {
             throw fail("weight_map path \"\(shard)\" is absolute; shards must be inside the model directory")

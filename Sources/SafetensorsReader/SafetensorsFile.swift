@@ -46,14 +46,14 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let headerSize: Int
     private let byName: [String: Int]
 
-    public convenience init(path: String) throws(FileError) {
+    public convenience init(path: String) throws {
         try self.init(file: MappedFile(path: path))
     }
 
-    public init(file: MappedFile) throws(FileError) {
+    public init(file: MappedFile) throws {
         self.file = file
         self.path = file.path
-        func fail(_ m: String) -> FileError { FileError(path: file.path, message: oneLine(m, limit: 400)) }
+        func fail(_ m: String) -> SafetensorsError { .malformed(path: file.path, detail: m) }
 
         guard file.size >= 8 else { throw fail("truncated: \(file.size) bytes, too short for the 8-byte header length") }
         let lenBytes = file.bytes(0..<8)

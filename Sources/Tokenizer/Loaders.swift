@@ -6,15 +6,15 @@ import StrictJSON
 
 extension Tokenizer {
     /// Loads the `tokenizer.*` metadata of a GGUF file, as llama.cpp's `llama_vocab::load` reads it.
-    public convenience init(gguf: GGUFFile) throws(FileError) {
+    public convenience init(gguf: GGUFFile) throws {
         var meta: [String: GGUFValue] = [:]
         for (k, v) in gguf.metadata where k.hasPrefix("tokenizer.") { meta[k] = v }
         try self.init(metadata: meta, path: gguf.path)
     }
 
     /// Loads `tokenizer.*` metadata (a GGUF file's, or what converting a checkpoint would write).
-    public convenience init(metadata meta: [String: GGUFValue], path: String) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m, limit: 400)) }
+    public convenience init(metadata meta: [String: GGUFValue], path: String) throws {
+        func fail(_ m: String) -> TokenizerError { .invalid(path: path, detail: m) }
         var spec = Spec(path: path, model: "")
         guard case .string(let model)? = meta[GGUFKey.Tokenizer.model] else { throw fail("no tokenizer.ggml.model: the file has no vocabulary") }
         spec.model = model
@@ -50,7 +50,7 @@ extension Tokenizer {
         for (k, key) in [("fim_pre", "prefix_token_id"), ("fim_suf", "suffix_token_id"), ("fim_mid", "middle_token_id")] {
             if let v = meta["tokenizer.ggml.\(key)"]?.intValue { spec.ids[k] = v }
         }
-        func bool(_ key: String) throws(FileError) -> Bool? {
+        func bool(_ key: String) throws -> Bool? {
             guard let v = meta[key] else { return nil }
             guard case .bool(let b) = v else { throw fail("\(key) must be a bool") }
             return b
@@ -62,14 +62,14 @@ extension Tokenizer {
     }
 
     /// Opens a GGUF file and loads its vocabulary.
-    public convenience init(ggufPath: String) throws(FileError) {
+    public convenience init(ggufPath: String) throws {
         try self.init(gguf: GGUFFile(path: ggufPath))
     }
 
     /// Loads a Hugging Face model directory's tokenizer: `tokenizer.model` (SentencePiece, read as
     /// convert_hf_to_gguf.py would write it into a GGUF) when present, else `tokenizer.json` with a
     /// byte-level BPE model. `preTokenizer` overrides the detected `tokenizer.ggml.pre` name.
-    public convenience init(directory: String, preTokenizer: String? = nil) throws(FileError) {
+    public convenience init(directory: String, preTokenizer: String? = nil) throws {
         let dir = directory as NSString
         let spmPath = dir.appendingPathComponent("tokenizer.model")
         let tjPath = dir.appendingPathComponent("tokenizer.json")
@@ -83,7 +83,7 @@ extension Tokenizer {
         } else if let tj {
             spec = try HFLoader.bpeSpec(tj, path: tjPath, tokenizerConfig: tc, preTokenizer: preTokenizer)
         } else {
-            throw FileError(path: directory, message: "no tokenizer.model or tokenizer.json")
+            throw TokenizerError.noTokenizer(directory: directory)
         }
         try self.init(spec: spec)
     }
@@ -109,8 +109,8 @@ enum HFLoader {
     static func tokenContent(_ v: JSONValue?) -> String? { v?.stringValue ?? v?["content"]?.stringValue }
 
     /// tokenizer.json with a byte-level BPE model, read the way Hugging Face `tokenizers` uses it.
-    static func bpeSpec(_ tj: JSONObject, path: String, tokenizerConfig tc: JSONObject?, preTokenizer: String?) throws(FileError) -> Tokenizer.Spec {
-        func fail(_ m: String) -> FileError { FileError(path: path, message: oneLine(m, limit: 400)) }
+    static func bpeSpec(_ tj: JSONObject, path: String, tokenizerConfig tc: JSONObject?, preTokenizer: String?) throws -> Tokenizer.Spec {
+        func fail(_ m: String) -> TokenizerError { .invalid(path: path, detail: m) }
         guard let model = tj["model"]?.objectValue else { throw fail("no model object") }
         guard model["type"]?.stringValue ?? "BPE" == "BPE" else {
             throw fail("model type \(model["type"]?.stringValue ?? "?") is not supported (byte-level BPE only)")
@@ -213,12 +213,12 @@ enum HFLoader {
     /// A SentencePiece `tokenizer.model` with the added tokens convert_hf_to_gguf.py folds in
     /// (`LlamaModel._create_vocab_sentencepiece`, `SpecialVocab`).
     static func sentencePieceSpec(directory: String, spmPath: String, tokenizerJSON tj: JSONObject?, tokenizerConfig tc: JSONObject?,
-                                  config: JSONObject?) throws(FileError) -> Tokenizer.Spec {
+                                  config: JSONObject?) throws -> Tokenizer.Spec {
         let pieces = try SentencePieceModel(path: spmPath).pieces
         let vocabSize = config?["vocab_size"]?.intValue.flatMap { $0 > 0 && $0 < 1 << 24 ? $0 : nil } ?? pieces.count
         // config.json's vocab_size pads the pieces with [PAD] tokens; a few are normal, millions are an attack.
         guard isPlausibleVocabulary(size: vocabSize, defined: pieces.count) else {
-            throw FileError(path: spmPath, message: "config.json's vocab_size \(vocabSize) is far beyond the model's \(pieces.count) pieces")
+            throw TokenizerError.invalid(path: spmPath, detail: "config.json's vocab_size \(vocabSize) is far beyond the model's \(pieces.count) pieces")
         }
         var tokens = (0..<vocabSize).map { "[PAD\($0)]" }
         var scores = [Float](repeating: -10000, count: vocabSize)

@@ -119,8 +119,8 @@ public final class Tokenizer: Sendable {
 
     public static var supportedPreTokenizers: [String] { bpePreTokenizers.keys.sorted() }
 
-    init(spec s: Spec) throws(FileError) {
-        func fail(_ m: String) -> FileError { FileError(path: s.path, message: oneLine(m, limit: 400)) }
+    init(spec s: Spec) throws {
+        func fail(_ m: String) -> TokenizerError { .invalid(path: s.path, detail: m) }
         let n = s.tokens.count
         guard n > 0 else { throw fail("the vocabulary is empty") }
         guard n < Int(Int32.max) else { throw fail("vocabulary of \(n) tokens is too large") }

@@ -33,7 +33,7 @@ struct Clean: ParsableCommand {
             for dir in directories {
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-                    throw FileError(path: dir, message: "not a directory")
+                    throw CommandError.notADirectory(path: dir, what: "directory")
                 }
                 for d in recursive ? subdirectories(dir) : [dir] {
                     for f in TempFiles.scan(directory: d, legacy: true) {
@@ -47,7 +47,7 @@ struct Clean: ParsableCommand {
                             removed += 1
                             if !quiet { print("\(dryRun ? "would remove" : "removed") \(f.path)") }
                         } else {
-                            throw FileError(path: f.path, message: "cannot remove: \(String(cString: strerror(errno)))")
+                            throw CommandError.cannotRemove(path: f.path, errno: errno)
                         }
                     }
                 }

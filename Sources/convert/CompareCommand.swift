@@ -88,7 +88,7 @@ struct Compare: ParsableCommand {
             let fm = FileManager.default
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir.boolValue else {
-                throw FileError(path: modelDir, message: "not a checkpoint directory")
+                throw CommandError.notADirectory(path: modelDir, what: "checkpoint directory")
             }
             try ModelFiles.preflight(modelDir)
             try checkInputFiles(text, imatrix, calibrate)

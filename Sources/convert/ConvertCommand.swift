@@ -113,9 +113,8 @@ struct Convert: ParsableCommand {
                     Calibrate.fileSize(try target.plan(directory: modelDirectory, preTokenizer: preTokenizer,
                                                        options: Calibrate.withTypes(types, base), imatrix: nil).0)
                 }
-                imatrix = Calibrate.imatrixData(result, text: calibration.calibrate!)
-                encoder = Calibrate.encoder(result, threads: threads)
-                options = Calibrate.withTypes(result.types, base)
+                let q = result.quantization(text: calibration.calibrate!, base: base, threads: threads)
+                (imatrix, encoder, options) = (q.imatrix, q.encoder, q.options)
             }
             let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: options,
                                                       imatrix: imatrix)

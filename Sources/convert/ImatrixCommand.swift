@@ -61,7 +61,7 @@ struct Imatrix: ParsableCommand {
             try OutputFile.checkDestination(outfile)
             let dir = (outfile as NSString).deletingLastPathComponent
             guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
-                throw FileError(path: outfile, message: "cannot write into \(dir.isEmpty ? "." : dir): \(String(cString: strerror(errno)))")
+                throw CommandError.cannotWriteInto(path: outfile, directory: dir.isEmpty ? "." : dir, errno: errno)
             }
             let m = try ModelLoader.load(model)
             let tokens = ImatrixCollector.calibrationTokens(text: try TextFile.read(text), tokenizer: try ModelLoader.tokenizer(model, for: m),

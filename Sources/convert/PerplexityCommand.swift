@@ -69,7 +69,7 @@ struct Perplexity: ParsableCommand {
                 let list = String(decoding: try TextFile.read(t), as: UTF8.self)
                 var parsed: [Int32] = []
                 for word in list.split(whereSeparator: { " ,\n\r\t[]".contains($0) }) {
-                    guard let id = Int32(word) else { throw FileError(path: t, message: "\"\(displayName(word, limit: 40))\" is not a token id") }
+                    guard let id = Int32(word) else { throw CommandError.notATokenID(path: t, word: String(word)) }
                     parsed.append(id)
                 }
                 ids = parsed
@@ -118,8 +118,6 @@ struct Perplexity: ParsableCommand {
                     print(String(format: "mean Δp = %.3f %%   RMS Δp = %.3f %%   same top = %.3f %%", k.meanPDiffPct, k.rmsPDiffPct, k.sameTopPct))
                 }
             }
-        } catch let e as FileError where e.path.isEmpty {
-            fail(FileError(path: model, message: e.message)) // non-finite logits: name the model
         } catch {
             fail(error)
         }

@@ -76,9 +76,8 @@ struct Quantize: ParsableCommand {
                                              imatrix: nil, path: input)
                     return Calibrate.fileSize(p)
                 }
-                imatrix = Calibrate.imatrixData(result, text: calibration.calibrate!)
-                encoder = Calibrate.encoder(result, threads: n)
-                options = Calibrate.withTypes(result.types, base)
+                let q = result.quantization(text: calibration.calibrate!, base: base, threads: n)
+                (imatrix, encoder, options) = (q.imatrix, q.encoder, q.options)
             }
             let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: options,
                                         allowRequantize: allowRequantize, imatrix: imatrix, path: input)

@@ -163,11 +163,11 @@ import Testing
         }
         var unfinished = shards[0]
         unfinished.pending = ["beta/q4_k_m"]
-        #expect(throws: FileError.self) { _ = try BatchReport.merge([unfinished, shards[1]], jobs: m.jobs) }
+        #expect(throws: BatchError.self) { _ = try BatchReport.merge([unfinished, shards[1]], jobs: m.jobs) }
         var other = shards[1]
         other.toolVersion = "t2"
-        #expect(throws: FileError.self) { _ = try BatchReport.merge([shards[0], other], jobs: m.jobs) }
-        #expect(throws: FileError.self) { _ = try BatchReport.merge(shards, jobs: Array(m.jobs.dropLast())) }
+        #expect(throws: BatchError.self) { _ = try BatchReport.merge([shards[0], other], jobs: m.jobs) }
+        #expect(throws: BatchError.self) { _ = try BatchReport.merge(shards, jobs: Array(m.jobs.dropLast())) }
     }
 
     @Test func shardFileNames() {

@@ -45,7 +45,7 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
 
         // a budget nothing fits is one error, not a file that is too big
         settings.budget = .bytes(1000)
-        #expect(throws: FileError.self) { try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size) }
+        #expect(throws: CalibrationError.self) { try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size) }
     }
 
     @Test func sensitivityFileIsForOneModel() throws {
@@ -54,8 +54,8 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         var info = Sensitivity.TensorInfo(name: "blk.0.attn_q.weight", rows: 64, cols: 64)
         info.options = [TypePlanner.Option(type: .q4_K, bytes: 2304, loss: 0.01)]
         try SensitivityFile.write([info], to: tmp)
-        #expect(throws: FileError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
+        #expect(throws: CalibrationError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
         try "{\"format\": \"other\"}".write(toFile: tmp, atomically: true, encoding: .utf8)
-        #expect(throws: FileError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
+        #expect(throws: CalibrationError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
     }
 }

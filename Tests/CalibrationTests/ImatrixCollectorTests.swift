@@ -168,14 +168,14 @@ final class CapturingEngine: MatMulEngine, @unchecked Sendable {
     @Test func nothingLeftOnError() throws {
         let m = ImportanceMatrix(entries: ["blk.0.ffn_up.weight": .init(sums: [1, 2], counts: [3])], datasets: ["x"],
                                  chunkCount: 1, chunkSize: 2)
-        #expect(throws: FileError.self) { try m.write(to: "/nonexistent-dir/imatrix.gguf", format: .gguf) }
-        #expect(throws: FileError.self) { try m.write(to: "/nonexistent-dir/imatrix.dat", format: .dat) }
+        #expect(throws: FileIOError.self) { try m.write(to: "/nonexistent-dir/imatrix.gguf", format: .gguf) }
+        #expect(throws: FileIOError.self) { try m.write(to: "/nonexistent-dir/imatrix.dat", format: .dat) }
     }
 
     @Test func tooShortText() throws {
         let (model, tokens) = try tinyModel()
         let collector = ImatrixCollector(model: model, engine: GGMLEngine(threads: 1), threads: 1,
                                          options: .init(nCtx: tokens.count / 2 + 1))
-        #expect(throws: FileError.self) { try collector.run(tokens: tokens, datasets: ["calib.txt"], bos: 1) }
+        #expect(throws: CalibrationError.self) { try collector.run(tokens: tokens, datasets: ["calib.txt"], bos: 1) }
     }
 }

@@ -2,6 +2,7 @@ import Conversion
 import Foundation
 import MappedIO
 import GGUFWriter
+import ModelMapping
 import StrictJSON
 import Testing
 
@@ -62,9 +63,11 @@ var minimalConfig: [String: Any] { [
             let plan = try ConversionPlan(directory: dir, outType: outType)
             _ = try Converter(plan: plan).run(outfile: out)
             Issue.record("expected an error containing \(text)")
-        } catch {
+        } catch let error as any FileFault {
             #expect(error.description.contains(text), "\(error)")
             #expect(!error.description.contains("\n"))
+        } catch {
+            Issue.record("not a FileFault: \(type(of: error)): \(error)")
         }
         let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         #expect(!left.contains { $0.hasSuffix(".gguf") || $0.contains(".tmp-") }, "left behind: \(left)")
@@ -181,7 +184,8 @@ var minimalConfig: [String: Any] { [
             _ = try ConversionPlan(directory: dir, outType: .f16)
             Issue.record("expected an unsupported-dtype error")
         } catch {
-            #expect(error.description == "\(p): tensor \"model.norm.weight\": unsupported dtype I32 (F32, F16 and BF16 are supported)")
+            #expect(error is ConversionError)
+            #expect("\(error)" == "\(p): tensor \"model.norm.weight\": unsupported dtype I32 (F32, F16 and BF16 are supported)")
         }
     }
 
@@ -196,7 +200,8 @@ var minimalConfig: [String: Any] { [
             _ = try ConversionPlan(directory: dir, outType: .f16)
             Issue.record("expected an unknown pre-tokenizer error")
         } catch {
-            #expect(error.description.contains("tokenizer.json: unrecognised pre-tokenizer (Whitespace); pass --pre-tokenizer NAME"))
+            #expect(error is ModelFileError)
+            #expect("\(error)".contains("tokenizer.json: unrecognised pre-tokenizer (Whitespace); pass --pre-tokenizer NAME"))
         }
         // The override works and lands in the metadata.
         let plan = try ConversionPlan(directory: dir, outType: .f16, preTokenizer: "gpt-2")

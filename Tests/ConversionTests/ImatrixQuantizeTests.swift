@@ -29,12 +29,12 @@ private let smallTensors: [(String, [Int])] = [
     ("blk.0.attn_q.weight", [64, 64]), ("blk.0.attn_norm.weight", [64]), ("blk.0.ffn_down.weight", [128, 64]),
 ]
 
-private func plan(_ base: ListPlan, _ ft: LlamaFileType, _ imatrix: ImatrixData?) throws(FileError) -> QuantizePlan {
+private func plan(_ base: ListPlan, _ ft: LlamaFileType, _ imatrix: ImatrixData?) throws -> QuantizePlan {
     let model = try QuantizePlan.model(from: base.metadata, path: "in.gguf")
     return try QuantizePlan(base: base, fileType: ft, model: model, imatrix: imatrix, path: "in.gguf")
 }
 
-private func plan(_ ft: LlamaFileType, _ imatrix: ImatrixData?) throws(FileError) -> QuantizePlan {
+private func plan(_ ft: LlamaFileType, _ imatrix: ImatrixData?) throws -> QuantizePlan {
     try plan(ListPlan(tensors: smallTensors), ft, imatrix)
 }
 
@@ -149,7 +149,7 @@ private func ones(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }
 
         var bad = im
         bad.weights["blk.0.ffn_down.weight"] = ones(64)
-        #expect(throws: FileError(path: "i.gguf", message: "imatrix size 64 is different from tensor size 128 for blk.0.ffn_down.weight")) {
+        #expect(throws: ConversionError.imatrix(path: "i.gguf", detail: "imatrix size 64 is different from tensor size 128 for blk.0.ffn_down.weight")) {
             try plan(.mostlyQ4_0, bad)
         }
         var nonFinite = im
@@ -157,9 +157,11 @@ private func ones(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }
         do {
             _ = try plan(.mostlyQ4_0, nonFinite)
             Issue.record("expected a refusal")
-        } catch {
+        } catch let error as ConversionError {
             #expect(error.path == "i.gguf")
-            #expect(error.message.contains("imatrix contains non-finite value inf"))
+            #expect(error.fault.contains("imatrix contains non-finite value inf"))
+        } catch {
+            Issue.record("\(type(of: error)): \(error)")
         }
     }
 
@@ -218,8 +220,10 @@ private func ones(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }
             do {
                 _ = try ConvertTarget(name: name)!.plan(directory: fixture("checkpoints/llama-tied"), preTokenizer: nil, imatrix: im)
                 Issue.record("expected a refusal for \(name)")
+            } catch let error as ConversionError {
+                #expect(error.path == "i.gguf" && error.fault.contains("llama-quantize file types"))
             } catch {
-                #expect(error.path == "i.gguf" && error.message.contains("llama-quantize file types"))
+                Issue.record("\(type(of: error)): \(error)")
             }
         }
         #expect(ConvertTarget(name: "q4_0")!.isLlamaQuantize && ConvertTarget(name: "nf4")!.isLlamaQuantize)

@@ -2,6 +2,7 @@ import Conversion
 import Foundation
 import MappedIO
 import ModelMapping
+import SafetensorsReader
 import Testing
 
 /// Outputs that cannot replace inputs, Hugging Face cache snapshots, and faults of the disk, through
@@ -94,7 +95,7 @@ import Testing
             try fm.copyItem(atPath: fixture("checkpoints/llama-untied-sharded/" + name), toPath: fake + "/blobs/" + name)
             try fm.createSymbolicLink(atPath: fake + "/rev/" + name, withDestinationPath: "../blobs/" + name)
         }
-        #expect(throws: FileError.self) { _ = try ConversionPlan(directory: fake + "/rev", outType: .q8_0) }
+        #expect(throws: SafetensorsError.self) { _ = try ConversionPlan(directory: fake + "/rev", outType: .q8_0) }
     }
 
     @Test func outfileThatIsAnInputIsRefusedAndTheInputKept() throws {
@@ -151,7 +152,7 @@ import Testing
         try fm.copyItem(atPath: fixture("checkpoints/llama-untied-sharded"), toPath: dir)
         try fm.removeItem(atPath: dir + "/tokenizer.model")
         #expect(mkfifo(dir + "/tokenizer.model", 0o644) == 0)
-        #expect(throws: FileError.self) { try ModelFiles.preflight(dir) }
+        #expect(throws: FileIOError.notRegular(path: dir + "/tokenizer.model", what: "is a FIFO (named pipe)", refusal: "refusing to read it")) { try ModelFiles.preflight(dir) }
         try fm.removeItem(atPath: dir + "/tokenizer.model")
         try fm.copyItem(atPath: fixture("checkpoints/llama-untied-sharded/tokenizer.model"), toPath: dir + "/tokenizer.model")
         let shard = dir + "/model-00002-of-00002.safetensors"

@@ -15,7 +15,7 @@ import Testing
             _ = try QuantizePlan(base: GGUFSourcePlan(f), fileType: .mostlyQ4_0, model: model, path: f.path)
             Issue.record("expected a refusal")
         } catch {
-            #expect(error.message.contains("requantizing is disabled (pass --allow-requantize)"))
+            #expect(error as? ConversionError == .requantize(path: f.path, name: "blk.0.attn_k.weight", type: .q8_0), "\(error)")
         }
         let p = try QuantizePlan(base: GGUFSourcePlan(f), fileType: .mostlyQ4_0, model: model, allowRequantize: true, path: f.path)
         #expect(p.metadata.suffix(2).map(\.key) == ["general.quantization_version", "general.file_type"])
@@ -33,7 +33,7 @@ import Testing
                        ("llama.attention.head_count_kv", .uint32(1 << 30)), ("llama.expert_count", .int64(.max))] {
             var meta = base.filter { $0.key != k }
             meta.append((k, v))
-            #expect(throws: FileError(path: "m.gguf", message: "\(k) is out of range " + (k.hasSuffix("block_count") ? "0...4096" : "0...16384"))) {
+            #expect(throws: ConversionError.metadata(path: "m.gguf", detail: "\(k) is out of range " + (k.hasSuffix("block_count") ? "0...4096" : "0...16384"))) {
                 _ = try QuantizePlan.model(from: meta, path: "m.gguf")
             }
         }

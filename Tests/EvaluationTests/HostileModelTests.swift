@@ -36,10 +36,12 @@ import Testing
         do {
             _ = try ModelLoader.load(path)
             Issue.record("expected \(text)")
-        } catch {
+        } catch let error as any FileFault {
             #expect(error.description.hasPrefix(displayName(path) + ": "), "\(error)")
             #expect(error.description.contains(text), "\(error)")
             #expect(!error.description.contains("\n"))
+        } catch {
+            Issue.record("not a FileFault: \(type(of: error)): \(error)")
         }
     }
 
@@ -101,7 +103,7 @@ import Testing
         }
         defer { try? FileManager.default.removeItem(atPath: p) }
         let m = try ModelLoader.load(p)
-        #expect(throws: FileError(path: p, message: "the vocabulary has 300 tokens, the embedding 320 rows")) {
+        #expect(throws: EvaluationError.vocabularyMismatch(path: p, tokens: 300, rows: 320)) {
             _ = try ModelLoader.tokenizer(p, for: m)
         }
     }
@@ -110,10 +112,10 @@ import Testing
         let m = try ModelLoader.load(Self.tiny)
         let fw = Forward(model: m, engine: F32Engine(threads: 1), threads: 1)
         let ev = Evaluation(forward: fw, nCtx: 8, bos: 1)
-        #expect(throws: FileError(path: "ids.txt", message: "token id 320 is outside the model's vocabulary of 320")) {
+        #expect(throws: InferenceError.tokenOutsideVocabulary(path: "ids.txt", id: 320, vocabulary: 320)) {
             _ = try ev.run(tokens: [1, 2, 3, 320, 5, 6, 7, 8], source: "ids.txt", maxChunks: nil, reference: .none, saveLogits: nil)
         }
-        #expect(throws: FileError(path: "short.txt", message: "gives 5 tokens, fewer than one chunk of 8")) {
+        #expect(throws: EvaluationError.tooShort(path: "short.txt", detail: "gives 5 tokens, fewer than one chunk of 8")) {
             _ = try ev.run(tokens: [1, 2, 3, 4, 5], source: "short.txt", maxChunks: nil, reference: .none, saveLogits: nil)
         }
     }
@@ -125,8 +127,8 @@ import Testing
         do {
             try m.checkMemory(tokens: 1 << 36, cacheTokens: 1 << 36, path: "x")
             Issue.record("expected a refusal")
-        } catch {
-            #expect(error.message.contains("GB of working memory") && error.message.contains("this machine has"), "\(error)")
+        } catch let error as InferenceError {
+            #expect(error.fault.contains("GB of working memory") && error.fault.contains("this machine has"), "\(error)")
         }
         #expect(m.hparams.workingSetBytes(tokens: Int.max / 2, cacheTokens: 0) == nil)
     }

@@ -38,8 +38,9 @@ import Testing
             let out = try Evaluation(forward: fw, nCtx: ref.nCtx, bos: model.chunkBOS)
                 .run(tokens: ref.tokens, source: "eval-llama.logits", maxChunks: 1, reference: .none, saveLogits: logits)
             Issue.record("evaluated to PPL \(out.perplexity.ppl)")
-        } catch {
-            #expect(error.message.contains("logits are not finite"), "\(error)")
+        } catch let error as EvaluationError {
+            #expect(error.fault.contains("logits are not finite"), "\(error)")
+            #expect(error.path == model.path)
             #expect(!error.description.contains("\n"))
         }
         // and the reference log-probs it was saving are not left behind
@@ -55,7 +56,7 @@ import Testing
         final class Box: @unchecked Sendable { var message = "hung" }
         let box = Box()
         Thread.detachNewThread {
-            do throws(FileError) { _ = try TextFile.read(fifo); box.message = "read" } catch { box.message = error.message }
+            do { _ = try TextFile.read(fifo); box.message = "read" } catch { box.message = (error as? FileIOError)?.fault ?? "\(error)" }
             result.signal()
         }
         if result.wait(timeout: .now() + 5) == .timedOut {

@@ -111,9 +111,11 @@ import Testing
             do {
                 _ = try GGUFFile(path: p)
                 Issue.record("expected \(text)")
-            } catch {
-                #expect(error.message.contains(text), "\(error.message)")
+            } catch let error as GGUFError {
+                #expect(error.fault.contains(text), "\(error.fault)")
                 #expect(error.path == p)
+            } catch {
+                Issue.record("\(type(of: error)): \(error)")
             }
         }
     }

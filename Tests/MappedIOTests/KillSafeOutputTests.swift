@@ -3,7 +3,7 @@ import MappedIO
 import Testing
 
 @Suite struct KillSafeOutputTests {
-    func write(_ path: String, _ bytes: [UInt8]) throws(FileError) {
+    func write(_ path: String, _ bytes: [UInt8]) throws(FileIOError) {
         let o = try OutputFile(path: path)
         try o.setSize(bytes.count)
         try o.write(bytes, at: 0)
@@ -11,12 +11,12 @@ import Testing
     }
 
     func refusal(_ path: String) -> String? {
-        do throws(FileError) {
+        do throws(FileIOError) {
             try write(path, [1, 2, 3])
             return nil
         } catch {
             #expect(!error.description.contains("\n"))
-            return error.message
+            return error.fault
         }
     }
 
@@ -154,18 +154,18 @@ import Testing
         let fifo = dir + "/model.safetensors"
         #expect(mkfifo(fifo, 0o644) == 0)
         let mapped = withinSeconds(5, unblock: fifo) { () -> String in
-            do throws(FileError) { _ = try MappedFile(path: fifo); return "opened" } catch { return error.message }
+            do throws(FileIOError) { _ = try MappedFile(path: fifo); return "opened" } catch { return error.fault }
         }
         #expect(mapped?.contains("is a FIFO") == true, "MappedFile on a FIFO: \(mapped ?? "hung")")
         let read = withinSeconds(5, unblock: fifo) { () -> String in
-            do throws(FileError) { _ = try InputFile.readAll(fifo); return "read" } catch { return error.message }
+            do throws(FileIOError) { _ = try InputFile.readAll(fifo); return "read" } catch { return error.fault }
         }
         #expect(read?.contains("is a FIFO") == true, "readAll on a FIFO: \(read ?? "hung")")
         let device = withinSeconds(5) { () -> String in
-            do throws(FileError) { _ = try InputFile.readAll("/dev/zero"); return "read" } catch { return error.message }
+            do throws(FileIOError) { _ = try InputFile.readAll("/dev/zero"); return "read" } catch { return error.fault }
         }
         #expect(device?.contains("character device") == true, "readAll of /dev/zero: \(device ?? "hung")")
-        #expect(throws: FileError.self) { try InputFile.requireRegularIfPresent(fifo) }
+        #expect(throws: FileIOError.self) { try InputFile.requireRegularIfPresent(fifo) }
         try InputFile.requireRegularIfPresent(dir + "/absent")
     }
 
@@ -175,25 +175,25 @@ import Testing
         withConstrainedDirectory(capacity: 64 << 10) { dir, realMount in
             let path = dir + "/big.gguf"
             // reserved up front: the size fails before any work is done
-            do throws(FileError) {
+            do throws(FileIOError) {
                 let o = try OutputFile(path: path)
                 try o.setSize(1 << 20)
                 Issue.record("a 1 MiB output fit a 64 KiB file system (real tmpfs: \(realMount))")
             } catch {
-                #expect(error.message.contains(String(cString: strerror(ENOSPC))), "\(error)")
+                #expect(error.fault.contains(String(cString: strerror(ENOSPC))), "\(error)")
                 #expect(error.isWriteFault)
                 #expect(!error.description.contains("\n"))
             }
             #expect(entries(dir).isEmpty, "left behind: \(entries(dir))")
             // written without a reservation: the write that does not fit fails
-            do throws(FileError) {
+            do throws(FileIOError) {
                 let o = try OutputFile(path: path)
                 let chunk = [UInt8](repeating: 1, count: 16 << 10)
                 for i in 0..<64 { try o.write(chunk, at: i * chunk.count) }
                 try o.commit()
                 Issue.record("1 MiB written to a 64 KiB file system (real tmpfs: \(realMount))")
             } catch {
-                #expect(error.message.contains("write failed"), "\(error)")
+                #expect(error.fault.contains("write failed"), "\(error)")
                 #expect(error.writeErrno == ENOSPC)
             }
             #expect(entries(dir).isEmpty, "left behind: \(entries(dir))")
@@ -206,7 +206,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir); OutputFaults.shared.remove(directory: dir) }
         OutputFaults.shared.install(.init(directory: dir, errno: ENOSPC, capacity: 100))
         #expect(refusal(dir + "/a.gguf") == nil)                       // 3 bytes fit
-        do throws(FileError) { try write(dir + "/b.gguf", Array(repeating: 0, count: 101)); Issue.record("101 bytes fit 100") } catch {
+        do throws(FileIOError) { try write(dir + "/b.gguf", Array(repeating: 0, count: 101)); Issue.record("101 bytes fit 100") } catch {
             #expect(error.writeErrno == ENOSPC)
             #expect(error.description == "\(dir)/b.gguf: cannot reserve 101 bytes for the output: \(String(cString: strerror(ENOSPC)))")
         }
@@ -218,7 +218,7 @@ import Testing
             let m = refusal(dir + "/out.gguf")
             #expect(m?.contains(String(cString: strerror(EROFS))) == true, "\(m ?? "written") (real mount: \(realMount))")
             #expect(entries(dir).isEmpty)
-            do throws(FileError) { _ = try OutputFile(path: dir + "/x") } catch { #expect(error.writeErrno == EROFS) }
+            do throws(FileIOError) { _ = try OutputFile(path: dir + "/x") } catch { #expect(error.writeErrno == EROFS) }
         }
     }
 }

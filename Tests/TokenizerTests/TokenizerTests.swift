@@ -313,8 +313,8 @@ func firstDiff(_ a: [Int32], _ b: [Int32]) -> String {
         do {
             _ = try Tokenizer(ggufPath: badPre)
             Issue.record("expected an error")
-        } catch {
-            #expect(error.message.contains("unsupported pre-tokenizer \"bogus\""))
+        } catch let error as TokenizerError {
+            #expect(error.fault.contains("unsupported pre-tokenizer \"bogus\""))
         }
         let noMerges = try write([("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("gpt-2")),
                                   ("tokenizer.ggml.tokens", .strings(["a", "b"]))])
