@@ -7,6 +7,8 @@ public struct Job: Sendable, Equatable {
     public var modelName: String
     /// The checkpoint directory.
     public var modelPath: String
+    /// The model's name when `modelPath` is a hub cache snapshot (named by its commit hash).
+    public var modelDirectoryName: String? = nil
     /// Lower case (`q4_k_m`).
     public var type: String
     public var gates: Gates
@@ -39,8 +41,10 @@ extension Manifest {
     public var jobs: [Job] {
         models.flatMap { m in
             m.types.map { t in
-                Job(modelName: m.name, modelPath: m.path, type: t.type, gates: t.gates, calibration: m.calibration,
-                    eval: eval, output: output)
+                var job = Job(modelName: m.name, modelPath: m.path, type: t.type, gates: t.gates, calibration: m.calibration,
+                              eval: eval, output: output)
+                job.modelDirectoryName = m.directoryName
+                return job
             }
         }
     }

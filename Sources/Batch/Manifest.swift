@@ -38,6 +38,8 @@ public struct Manifest: Sendable, Equatable {
         public var path: String
         public var types: [TypeEntry]
         public var calibration: Calibration
+        /// The model's name when `path` is a hub cache snapshot (named by its commit hash).
+        public var directoryName: String? = nil
     }
 
     /// The manifest file itself (absolute, standardized).
@@ -247,6 +249,25 @@ private struct ManifestReader {
         }
     }
 
+    /// A model's `path`: a directory relative to the manifest, or — when no such directory exists —
+    /// `ORG/NAME[@REVISION]` from the local Hugging Face cache (with the model's name).
+    func modelPath(_ node: Node) throws -> (String, String?) {
+        let raw = try string(node, "path")
+        let p = Manifest.standardize(raw, relativeTo: directory)
+        if checkFiles, !FileManager.default.fileExists(atPath: p), HubCache.parse(raw) != nil {
+            do {
+                let location = try ModelLocation.resolve(raw)
+                return (location.path, location.directoryName)
+            } catch .notInHubCache(let id, let looked, let fetch) {
+                throw self.error(at: node, "path: \(displayName(p)) does not exist, and \(displayName(id)) is not in the Hugging Face cache "
+                                 + "(no \(displayName(looked))); fetch it with `\(fetch)`")
+            } catch {
+                throw self.error(at: node, "path: \(error.fault)")
+            }
+        }
+        return (try path(node, "path", mustExist: .directory), nil)
+    }
+
     // MARK: Sections
 
     func manifest(_ root: Node, path: String) throws -> Manifest {
@@ -379,6 +400,7 @@ private struct ManifestReader {
         var name: String?
         var nameNode: Node?
         var path: String?
+        var directoryName: String?
         var pathNode: Node?
         var gates = defaults.gates
         var calibration = defaults.calibration
@@ -386,7 +408,7 @@ private struct ManifestReader {
         for (key, _, value) in entries {
             switch key {
             case "name": name = try string(value, "name"); nameNode = value
-            case "path": path = try self.path(value, "path", mustExist: .directory); pathNode = value
+            case "path": (path, directoryName) = try modelPath(value); pathNode = value
             case "gates": gates = try self.gates(value, "gates").merged(over: defaults.gates)
             case "calibration": calibration = try self.calibration(value)
             case "types": typesNode = value
@@ -404,7 +426,7 @@ private struct ManifestReader {
         }
         // Per key: top level < model < type entry (`gates` already holds the model's over the top level's).
         let types = ownTypes.map { Manifest.TypeEntry(type: $0.type, gates: $0.gates.merged(over: gates)) }
-        let finalName = name ?? (path as NSString).lastPathComponent
+        let finalName = name ?? directoryName ?? (path as NSString).lastPathComponent
         let finalNode = nameNode ?? pathNode
         let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
         // The name becomes a directory and file name under the output directory.
@@ -412,6 +434,6 @@ private struct ManifestReader {
             throw error(at: finalNode, "model name '\(displayName(finalName))' must be letters, digits, '.', '_' or '-'"
                         + (name == nil ? "; give the model a 'name'" : ""))
         }
-        return (Manifest.Model(name: finalName, path: path, types: types, calibration: calibration), finalNode)
+        return (Manifest.Model(name: finalName, path: path, types: types, calibration: calibration, directoryName: directoryName), finalNode)
     }
 }

@@ -35,6 +35,8 @@ public struct SessionEvents {
 /// from the checkpoint and evaluated against them. `compare` runs one; `batch` one per model.
 public final class ComparisonSession {
     public let modelDir: String
+    /// The model's name where `modelDir`'s own is not it (a hub cache snapshot).
+    public let directoryName: String?
     public let eval: EvalSettings
     public let threads: Int
     public let calibration: CalibrationSource
@@ -49,9 +51,10 @@ public final class ComparisonSession {
     private var imatrix: ImatrixData?
     private var encoder: Converter.TensorEncoder?
 
-    public init(modelDir: String, eval: EvalSettings, threads: Int, calibration: CalibrationSource, referenceLogits: String,
-         events: SessionEvents = SessionEvents()) {
+    public init(modelDir: String, directoryName: String? = nil, eval: EvalSettings, threads: Int, calibration: CalibrationSource,
+                referenceLogits: String, events: SessionEvents = SessionEvents()) {
         self.modelDir = modelDir
+        self.directoryName = directoryName
         self.eval = eval
         self.threads = threads
         self.calibration = calibration
@@ -103,7 +106,7 @@ public final class ComparisonSession {
         var row = QualityRow(type: Self.nativeTypeName(model))
         row.reference = true
         if let target = ConvertTarget(name: row.type),
-           let plan = try? target.plan(directory: modelDir, preTokenizer: nil).plan {
+           let plan = try? target.plan(directory: modelDir, directoryName: directoryName, preTokenizer: nil).plan {
             row.sizeBytes = Calibrate.fileSize(plan)
             row.bpw = Self.bitsPerWeight(plan)
             modelName = plan.metadata.first { $0.key == GGUFKey.General.name }?.value.stringValue
@@ -130,7 +133,7 @@ public final class ComparisonSession {
             }
             try prepareCalibration(for: target)
             if target == .nf4 { return try measureNF4(row: row) }
-            let (plan, defaultName) = try target.plan(directory: modelDir, preTokenizer: nil,
+            let (plan, defaultName) = try target.plan(directory: modelDir, directoryName: directoryName, preTokenizer: nil,
                                                       imatrix: target.isLlamaQuantize ? imatrix : nil)
             // a directory gets the file name `convert` would choose
             let dest = output.map { o in isDirectory(o) ? (o as NSString).appendingPathComponent(defaultName) : o }
@@ -161,7 +164,7 @@ public final class ComparisonSession {
         row.simulated = true
         events.phase("quantize", row.type)
         let start = Date()
-        let (plan, _) = try ConvertTarget.nf4.plan(directory: modelDir, preTokenizer: nil, imatrix: nil)
+        let (plan, _) = try ConvertTarget.nf4.plan(directory: modelDir, directoryName: directoryName, preTokenizer: nil, imatrix: nil)
         row.sizeBytes = Calibrate.fileSize(plan)
         row.bpw = Self.bitsPerWeight(plan)
         let source = try source()

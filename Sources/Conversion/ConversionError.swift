@@ -5,6 +5,8 @@ import MappedIO
 /// importance matrix, or the metadata a policy reads.
 public enum ConversionError: FileFault, Equatable {
     case notModelDirectory(path: String)
+    /// A directory without config.json: the message says what a model directory holds.
+    case noConfig(directory: String)
     /// A checkpoint tensor this family has no GGUF name for.
     case unmappedTensor(path: String, name: String, architecture: String)
     /// A tensor we cannot convert or write as planned; the detail says why.
@@ -26,7 +28,7 @@ public enum ConversionError: FileFault, Equatable {
 
     public var path: String {
         switch self {
-        case .notModelDirectory(let p), .unmappedTensor(let p, _, _), .unsupportedTensor(let p, _, _), .missingTensor(let p, _),
+        case .notModelDirectory(let p), .noConfig(let p), .unmappedTensor(let p, _, _), .unsupportedTensor(let p, _, _), .missingTensor(let p, _),
              .nonFiniteTensor(let p, _, _, _), .unreadableType(let p, _), .requantize(let p, _, _), .config(let p, _),
              .imatrix(let p, _), .metadata(let p, _):
             return p
@@ -36,6 +38,10 @@ public enum ConversionError: FileFault, Equatable {
     public var fault: String {
         switch self {
         case .notModelDirectory: return "not a model directory (no such directory)"
+        case .noConfig:
+            return "not a model directory: no config.json (a Hugging Face checkpoint directory holds config.json, "
+                + "the weights as model.safetensors or shards listed in model.safetensors.index.json, "
+                + "and tokenizer.json or tokenizer.model)"
         case .unmappedTensor(_, let n, let a): return "tensor \"\(n)\" has no GGUF name for \(a)"
         case .unsupportedTensor(_, let n, let d): return "tensor \"\(n)\": \(d)"
         case .missingTensor(_, let n): return "checkpoint has no tensor for \(n)"

@@ -91,10 +91,15 @@ public struct ConversionPlan: OutputPlan {
 
     public let family: any Family.Type
 
-    public init(directory: String, outType: OutType, preTokenizer: String? = nil) throws {
+    /// - Parameter directoryName: the model's name where the directory's own name is not it (a hub
+    ///   cache snapshot), for the output name and `general.name`.
+    public init(directory: String, directoryName: String? = nil, outType: OutType, preTokenizer: String? = nil) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw ConversionError.notModelDirectory(path: directory)
+        }
+        guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("config.json")) else {
+            throw ConversionError.noConfig(directory: directory)
         }
         let raw = try ModelConfig.architecture(directory: directory)
         let family = try Families.family(hf: raw.architecture, path: raw.path)
@@ -170,7 +175,7 @@ public struct ConversionPlan: OutputPlan {
         // general.* naming needs the parameter count of what is written.
         let totalParams = tensors.reduce(0) { $0 + $1.ne.reduce(1, *) }
         let naming: ModelNaming
-        do { naming = try ModelNaming.infer(modelDirectory: directory, hfConfig: .object(config.json), totalParams: totalParams) }
+        do { naming = try ModelNaming.infer(modelDirectory: directory, directoryName: directoryName, hfConfig: .object(config.json), totalParams: totalParams) }
         catch { throw ConversionError.config(path: directory, detail: error.message) }
         self.naming = naming
         defaultFileName = ModelNaming.defaultFileName(naming: naming, fileTypeName: outType.fileType.name)

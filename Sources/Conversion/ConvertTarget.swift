@@ -41,7 +41,7 @@ public enum ConvertTarget: Sendable, Equatable {
     /// The output plan for a checkpoint directory. `imatrix` (llama-quantize's `--imatrix`) only
     /// for llama-quantize file types: convert_hf_to_gguf.py, whose output the other four match,
     /// takes none.
-    public func plan(directory: String, preTokenizer: String?, options: QuantizationPolicy.Options = .init(),
+    public func plan(directory: String, directoryName: String? = nil, preTokenizer: String?, options: QuantizationPolicy.Options = .init(),
                      imatrix: ImatrixData? = nil) throws -> (plan: any OutputPlan, defaultFileName: String)
     {
         switch self {
@@ -49,10 +49,10 @@ public enum ConvertTarget: Sendable, Equatable {
             if let im = imatrix {
                 throw ConversionError.imatrix(path: im.file, detail: "an imatrix applies to llama-quantize file types; \(o.rawValue) is written as convert_hf_to_gguf.py writes it, without one")
             }
-            let p = try ConversionPlan(directory: directory, outType: o, preTokenizer: preTokenizer)
+            let p = try ConversionPlan(directory: directory, directoryName: directoryName, outType: o, preTokenizer: preTokenizer)
             return (p, p.defaultFileName)
         case .llamaQuantize, .nf4:
-            let base = try ConversionPlan(directory: directory, outType: .f32, preTokenizer: preTokenizer)
+            let base = try ConversionPlan(directory: directory, directoryName: directoryName, outType: .f32, preTokenizer: preTokenizer)
             let model = try QuantizePlan.model(from: base.metadata, path: directory)
             var q = try QuantizePlan(base: base, fileType: fileType, model: model, options: options, imatrix: imatrix, path: directory)
             if self == .nf4 { q = q.adding((GGUFKey.EdgeQuant.requestedType, .string("nf4"))) }

@@ -56,6 +56,24 @@ public enum InputFile {
         return out
     }
 
+    /// Up to `count` bytes from the start of a regular file (to sniff its format).
+    public static func readPrefix(_ path: String, count: Int) throws(FileIOError) -> [UInt8] {
+        let (fd, _) = try open(path)
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: max(0, count))
+        var done = 0
+        while done < out.count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileIOError.readFailed(path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return Array(out[..<done])
+    }
+
     /// Refuses `path` if it exists and (following symlinks) is not a regular file — for inputs that
     /// other code opens with APIs that would block on a FIFO. A missing file is the reader's business.
     public static func requireRegularIfPresent(_ path: String) throws(FileIOError) {

@@ -117,7 +117,9 @@ extension ModelNaming {
     /// `Metadata.load(None, dir_model, model_name, total_params)` followed by the naming part of
     /// `prepare_metadata` (name fallback, computed size label). Reads `README.md` and
     /// `generation_config.json` from `modelDirectory` when it is a directory.
-    public static func infer(modelDirectory: String, hfConfig: JSONValue?, totalParams: Int,
+    /// `directoryName` stands for the directory's own name where that is not the model's (a hub
+    /// cache snapshot is named by its commit hash).
+    public static func infer(modelDirectory: String, directoryName: String? = nil, hfConfig: JSONValue?, totalParams: Int,
                              sharedParams: Int = 0, expertParams: Int = 0, expertCount: Int = 0,
                              modelName: String? = nil) throws(ModelNamingError) -> ModelNaming {
         let dirPath = modelDirectory.isEmpty ? "." : modelDirectory
@@ -144,7 +146,7 @@ extension ModelNaming {
                 genConfig = try? JSONParser.parse(data)
             }
         }
-        return try infer(directoryName: pathName(modelDirectory), modelCardText: cardText,
+        return try infer(directoryName: directoryName ?? pathName(modelDirectory), modelCardText: cardText,
                          generationConfig: genConfig, hfConfig: hfConfig, totalParams: totalParams,
                          sharedParams: sharedParams, expertParams: expertParams,
                          expertCount: expertCount, modelName: modelName)

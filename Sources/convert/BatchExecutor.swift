@@ -35,7 +35,7 @@ private final class SessionBatchExecutor: JobExecutor {
             session = s
         } else {
             session = ComparisonSession(
-                modelDir: job.modelPath, eval: job.eval, threads: threads, calibration: job.calibration,
+                modelDir: job.modelPath, directoryName: job.modelDirectoryName, eval: job.eval, threads: threads, calibration: job.calibration,
                 referenceLogits: (job.cacheDirectory as NSString).appendingPathComponent("reference-\(refHash.prefix(16)).logits"))
             sessions = sessions.filter { $0.value.modelDir == job.modelPath } // one model's state at a time
             sessions[key] = session

@@ -86,6 +86,8 @@ struct Compare: ParsableCommand {
         do {
             let list = typeList
             let fm = FileManager.default
+            let location = try ModelLocation.resolve(self.modelDir)
+            let modelDir = location.path
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: modelDir, isDirectory: &isDir), isDir.boolValue else {
                 throw CommandError.notADirectory(path: modelDir, what: "checkpoint directory")
@@ -104,7 +106,7 @@ struct Compare: ParsableCommand {
             defer { if keep == nil { try? fm.removeItem(atPath: work) } }
             let calibration: CalibrationSource = imatrix.map { .imatrix($0) } ?? calibrate.map { .calibrate($0) } ?? .none
             let session = ComparisonSession(
-                modelDir: modelDir, eval: EvalSettings(text: text, ctx: ctx, chunks: chunks), threads: threads,
+                modelDir: modelDir, directoryName: location.directoryName, eval: EvalSettings(text: text, ctx: ctx, chunks: chunks), threads: threads,
                 calibration: calibration, referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
             // --calibrate runs the model over 64 + 16 chunks of 512 calibration tokens (imatrix, GPTQ)
             let progress = RunProgress(types: list, chunks: try session.chunkCount(), show: !quiet,

@@ -4,6 +4,7 @@ import Conversion
 import Families
 import Foundation
 import GGMLCore
+import GGUFWriter
 import MappedIO
 import ModelMapping
 import StrictJSON
@@ -13,7 +14,10 @@ struct Convert: ParsableCommand {
         abstract: "Convert a Hugging Face checkpoint directory to a GGUF file.",
         discussion: """
         MODEL_DIR holds config.json, model.safetensors (or model.safetensors.index.json and its \
-        shards; F32, F16 or BF16) and tokenizer.json or tokenizer.model.
+        shards; F32, F16 or BF16) and tokenizer.json or tokenizer.model. It may also be a hub name, \
+        ORG/NAME or ORG/NAME@REVISION, found in the local Hugging Face cache where \
+        `huggingface-cli download` puts it ($HF_HUB_CACHE, $HF_HOME/hub or \
+        ~/.cache/huggingface/hub); nothing is downloaded, and a directory of that name wins.
 
         Model families (config.json architectures → general.architecture), each converted as \
         convert_hf_to_gguf.py converts it and run by perplexity/generate/imatrix as llama.cpp runs it:
@@ -43,13 +47,13 @@ struct Convert: ParsableCommand {
         """
     )
 
-    @Argument(help: "Model directory (or a single .safetensors file beside config.json).")
+    @Argument(help: "Model directory, a single .safetensors file beside config.json, or ORG/NAME[@REVISION] from the Hugging Face cache.")
     var modelDir: String
 
     @Option(name: [.customLong("type"), .customLong("outtype")], help: "Output type (see above).")
     var type: String = "f16"
 
-    @Option(name: [.short, .customLong("outfile")], help: "Output file, or a directory for the default name (default: the model directory).")
+    @Option(name: [.short, .customLong("outfile")], help: "Output file, or a directory for the default name (default: the model directory; the current directory for a hub name).")
     var outfile: String?
 
     @Option(help: "Worker threads (default: all cores).")
@@ -95,7 +99,9 @@ struct Convert: ParsableCommand {
         installSignalCleanup()
         let target = ConvertTarget(name: type)!
         do {
-            let dir = URL(fileURLWithPath: modelDir).standardizedFileURL.path
+            let location = try ModelLocation.resolve(modelDir)
+            let dir = URL(fileURLWithPath: location.path).standardizedFileURL.path
+            try refuseGGUF(dir)
             var isDir: ObjCBool = false
             let modelDirectory = FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && !isDir.boolValue
                 ? (dir as NSString).deletingLastPathComponent : dir
@@ -110,19 +116,21 @@ struct Convert: ParsableCommand {
             if calibration.calibrate != nil {
                 let base = options
                 let result = try calibration.run(model: modelDirectory, threads: threads, quiet: quiet || json) { types in
-                    Calibrate.fileSize(try target.plan(directory: modelDirectory, preTokenizer: preTokenizer,
+                    Calibrate.fileSize(try target.plan(directory: modelDirectory, directoryName: location.directoryName, preTokenizer: preTokenizer,
                                                        options: Calibrate.withTypes(types, base), imatrix: nil).0)
                 }
                 let q = result.quantization(text: calibration.calibrate!, base: base, threads: threads)
                 (imatrix, encoder, options) = (q.imatrix, q.encoder, q.options)
             }
-            let (plan, defaultName) = try target.plan(directory: modelDirectory, preTokenizer: preTokenizer, options: options,
+            let (plan, defaultName) = try target.plan(directory: modelDirectory, directoryName: location.directoryName,
+                                                      preTokenizer: preTokenizer, options: options,
                                                       imatrix: imatrix)
             imatrixOptions.reportMissing(plan, quiet: quiet || json)
             if target == .nf4, !quiet {
                 writeStderr("note: GGUF has no NF4 type that llama.cpp loads; writing IQ4_NL blocks (edgequant.requested_type = nf4)\n")
             }
-            var dest = outfile ?? modelDirectory
+            // never into the hub cache: a hub model's output goes to the current directory
+            var dest = outfile ?? (location.hub == nil ? modelDirectory : ".")
             if isDirectory(dest) { dest = (dest as NSString).appendingPathComponent(defaultName) }
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
@@ -133,4 +141,10 @@ struct Convert: ParsableCommand {
             fail(error)
         }
     }
+}
+
+/// `convert` given a GGUF: point at `quantize` rather than report a missing config.json beside it.
+func refuseGGUF(_ path: String) throws {
+    guard !isDirectory(path), let bytes = try? InputFile.readPrefix(path, count: 4) else { return }
+    if bytes == GGUF.magic || path.lowercased().hasSuffix(".gguf") { throw CommandError.ggufGivenToConvert(path: path) }
 }

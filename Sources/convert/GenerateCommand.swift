@@ -1,6 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import MappedIO
 import Families
 import Inference
 import ModelMapping
@@ -34,6 +35,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         do {
+            let model = try ModelLocation.resolve(self.model).path
             try ModelFiles.preflight(model) // a FIFO among the model's files is refused, not waited on
             let m = try ModelLoader.load(model)
             let tok = try ModelLoader.tokenizer(model, for: m)

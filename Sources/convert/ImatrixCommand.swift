@@ -55,6 +55,7 @@ struct Imatrix: ParsableCommand {
                 writeStderr("edgequant: warning: writing the GGUF imatrix format to \(outfile), whose name does not end in .gguf; "
                             + "use --output-format dat for the legacy format\n")
             }
+            let model = try ModelLocation.resolve(self.model).path
             try ModelFiles.preflight(model)
             try checkInputFiles(text)
             // the file is written at the end: find an unwritable or forbidden destination before the hours of work

@@ -57,6 +57,8 @@ struct Perplexity: ParsableCommand {
 
     func run() throws {
         do {
+            let model = try ModelLocation.resolve(self.model).path
+            let reference = try self.reference.map { (r: String) throws -> String in try ModelLocation.resolve(r).path }
             try ModelFiles.preflight(model)
             if let r = reference { try ModelFiles.preflight(r) }
             try checkInputFiles(text, tokenIDs, referenceLogits)

@@ -166,7 +166,7 @@ var minimalConfig: [String: Any] { [
         _ = FileManager.default.createFile(atPath: dir + "/config.json", contents: Data("{\"architectures\": [\"LlamaForCausalLM\"], ".utf8))
         expectNoOutput(dir, contains: "config.json: invalid JSON")
         try? FileManager.default.removeItem(atPath: dir + "/config.json")
-        expectNoOutput(dir, contains: "config.json: missing")
+        expectNoOutput(dir, contains: "not a model directory: no config.json")
     }
 }
 

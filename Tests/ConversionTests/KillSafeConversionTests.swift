@@ -23,8 +23,8 @@ import Testing
 
     /// `root/models--test--llama/snapshots/<rev>/` holding every file of the sharded fixture as a
     /// symlink `../../blobs/<content hash>`, the way huggingface_hub lays out its cache.
-    func huggingFaceSnapshot(in root: String, rev: String) throws -> String {
-        let repo = root + "/models--test--llama"
+    func huggingFaceSnapshot(in root: String, rev: String, repoName: String = "llama") throws -> String {
+        let repo = root + "/models--test--" + repoName
         let snapshot = repo + "/snapshots/" + rev
         try fm.createDirectory(atPath: repo + "/blobs", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
@@ -64,6 +64,54 @@ import Testing
         let named = root + "/models--test--llama/snapshots/llama-untied-sharded"
         try fm.moveItem(atPath: snapshot, toPath: named)
         #expect(try convert(named, to: root + "/named.gguf") == golden)
+    }
+
+    @Test func hubNamesResolveInTheCacheAndNameTheModelAsItsPlainDirectory() throws {
+        let root = scratch("hub")
+        defer { try? fm.removeItem(atPath: root) }
+        let rev = "89abcdef0123456789abcdef0123456789abcdef"
+        let snapshot = try huggingFaceSnapshot(in: root, rev: rev, repoName: "llama-untied-sharded")
+        let env = ["HF_HUB_CACHE": root, "HOME": "/nonexistent"]
+        for name in ["test/llama-untied-sharded", "test/llama-untied-sharded@main", "test/llama-untied-sharded@\(rev)"] {
+            let loc = try ModelLocation.resolve(name, environment: env)
+            #expect(loc.path == snapshot && loc.directoryName == "llama-untied-sharded", "\(name)")
+        }
+        // named as the plain directory of that name is, so the file is llama.cpp's own for the fixture
+        let loc = try ModelLocation.resolve("test/llama-untied-sharded", environment: env)
+        let plan = try ConversionPlan(directory: loc.path, directoryName: loc.directoryName, outType: .q8_0)
+        #expect(plan.defaultFileName == (try ConversionPlan(directory: fixture("checkpoints/llama-untied-sharded"), outType: .q8_0)).defaultFileName)
+        _ = try Converter(plan: plan, threads: 2).run(outfile: root + "/hub.gguf")
+        let golden = try Data(contentsOf: URL(fileURLWithPath: fixture("golden/llama-untied-sharded-q8_0.gguf")))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/hub.gguf")) == golden)
+
+        // misses name where we looked and how to fetch it, on one line
+        #expect(throws: HubCacheError.notInHubCache(id: "test/other", looked: root + "/models--test--other",
+                                                    fetch: "huggingface-cli download test/other")) {
+            try ModelLocation.resolve("test/other", environment: env)
+        }
+        #expect(throws: HubCacheError.notInHubCache(id: "test/llama-untied-sharded@v2",
+                                                    looked: root + "/models--test--llama-untied-sharded/refs/v2",
+                                                    fetch: "huggingface-cli download test/llama-untied-sharded --revision v2")) {
+            try ModelLocation.resolve("test/llama-untied-sharded@v2", environment: env)
+        }
+        let miss = "\(HubCacheError.notInHubCache(id: "a/b", looked: "/c/models--a--b", fetch: "huggingface-cli download a/b"))"
+        #expect(miss == "a/b: no such directory, and not in the Hugging Face cache (no /c/models--a--b); fetch it with `huggingface-cli download a/b`")
+        // a ref that is not a commit hash
+        try Data("not a hash".utf8).write(to: URL(fileURLWithPath: root + "/models--test--llama-untied-sharded/refs/bad"))
+        #expect(throws: HubCacheError.badRef(path: root + "/models--test--llama-untied-sharded/refs/bad")) {
+            try ModelLocation.resolve("test/llama-untied-sharded@bad", environment: env)
+        }
+        // a path that exists always wins over a name; what is not a name is left to the reader
+        #expect(try ModelLocation.resolve("Fixtures/checkpoints", environment: env) == ModelLocation(path: "Fixtures/checkpoints"))
+        for notAName in ["a/b/c", "/abs/path", "../x/y", "a/b@../../etc", "a--b/c", "-a/b", "a/", "./a"] {
+            #expect(HubCache.parse(notAName) == nil, "\(notAName)")
+            #expect(try ModelLocation.resolve(notAName, environment: env).hub == nil)
+        }
+        // where the cache is: $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub
+        #expect(HubCache.root(environment: ["HF_HOME": "/h", "HOME": "/u"]) == "/h/hub")
+        #expect(HubCache.root(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/u"]) == "/x/huggingface/hub")
+        #expect(HubCache.root(environment: ["HOME": "/u"]) == "/u/.cache/huggingface/hub")
+        #expect(HubCache.root(environment: ["HF_HUB_CACHE": "~/c", "HF_HOME": "/h", "HOME": "/u"]) == "/u/c")
     }
 
     @Test func symlinksEscapingTheSnapshotAreStillRefused() throws {
