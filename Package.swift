@@ -92,6 +92,7 @@ let package = Package(
         .executableTarget(name: "fuzz-gguf", dependencies: ["FuzzTargets"], path: "Fuzz/gguf"),
         .executableTarget(name: "fuzz-model", dependencies: ["FuzzTargets"], path: "Fuzz/model"),
         .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzTargets"], path: "Fuzz/safetensors"),
+        .executableTarget(name: "fuzz-torch", dependencies: ["FuzzTargets"], path: "Fuzz/torch"),
         .executableTarget(name: "fuzz-checkpoint", dependencies: ["FuzzTargets"], path: "Fuzz/checkpoint"),
         .executableTarget(name: "fuzz-imatrix", dependencies: ["FuzzTargets"], path: "Fuzz/imatrix"),
         .executableTarget(name: "fuzz-tokenizer", dependencies: ["FuzzTargets"], path: "Fuzz/tokenizer"),

@@ -4,7 +4,7 @@
 # (timeouts), OOMs (allocations over the limit), libFuzzer's coverage (cov: edges, ft: features),
 # corpus size and seconds. Exits 1 if any target found anything.
 #
-# Targets (Fuzz/Targets/*.swift): gguf, model, safetensors, checkpoint, imatrix, tokenizer, manifest.
+# Targets (Fuzz/Targets/*.swift): gguf, model, safetensors, torch, checkpoint, imatrix, tokenizer, manifest.
 # The fuzz build lives in .build-fuzz (EDGEQUANT_FUZZ_BUILD): `swift build --sanitize fuzzer
 # --sanitize address -DFUZZING` of each fuzz-<target> product, -c release by default (Swift's bounds
 # and overflow checks stay on; 2-3x the executions of debug), EDGEQUANT_FUZZ_CONFIG=debug builds
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(gguf model safetensors checkpoint imatrix tokenizer manifest)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(gguf model safetensors torch checkpoint imatrix tokenizer manifest)
 B=${EDGEQUANT_FUZZ_BUILD:-.build-fuzz}
 TIMEOUT=${EDGEQUANT_FUZZ_TIMEOUT:-10}        # seconds for one input before it counts as a hang
 RSS_MB=${EDGEQUANT_FUZZ_RSS_MB:-4096}

@@ -7,6 +7,8 @@ import glob, os, re, sys
 MARKER = b"\0EQF:"
 CHECKPOINT_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json",
                     "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                    "pytorch_model.bin", "pytorch_model.bin.index.json",
+                    "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin",
                     "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "added_tokens.json",
                     "special_tokens_map.json", "generation_config.json", "README.md", "chat_template.jinja"]
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "added_tokens.json",
@@ -24,7 +26,7 @@ def pack(parts):
 
 
 def main(out):
-    seeds = {t: {} for t in ["gguf", "model", "safetensors", "checkpoint", "imatrix", "tokenizer", "manifest"]}
+    seeds = {t: {} for t in ["gguf", "model", "safetensors", "torch", "checkpoint", "imatrix", "tokenizer", "manifest"]}
     for p in sorted(glob.glob("Fixtures/golden/*-q8_0.gguf")) + ["Fixtures/golden/llama-tied-f16.gguf",
             "Fixtures/golden/qwen2-bf16.gguf", "Fixtures/calibration/tiny-llama.gguf"]:
         seeds["model"][os.path.basename(p)] = read(p)
@@ -42,6 +44,8 @@ def main(out):
         seeds["gguf"][p.split("/")[-2] + "-" + os.path.basename(p)] = read(p)
     for p in sorted(glob.glob("Fixtures/checkpoints/*/*.safetensors")):
         seeds["safetensors"][p.split("/")[-2] + "-" + os.path.basename(p)] = read(p)
+    for p in sorted(glob.glob("Fixtures/torch/*.bin") + glob.glob("Fixtures/torch/*/*.bin") + glob.glob("Fixtures/checkpoints/*/*.bin")):
+        seeds["torch"][p.split("/")[-2] + "-" + os.path.basename(p)] = read(p)
     for p in sorted(glob.glob("Fixtures/calibration/*.imatrix.*")):
         seeds["imatrix"][os.path.basename(p)] = read(p)
     for d in sorted(glob.glob("Fixtures/checkpoints/*/")):

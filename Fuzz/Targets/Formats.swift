@@ -47,10 +47,31 @@ import Tokenizer
     }
 }
 
+/// One PyTorch .bin file (torch.save's zip + pickle): the zip directory, the restricted
+/// unpickling of the state dict, and the byte ranges of every tensor, each touched.
+@Sendable public func fuzzTorch(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
+    Scratch.shared.with([("pytorch_model.bin", data)]) { dir in
+        do {
+            let f = try TorchFile(path: dir + "/pytorch_model.bin")
+            var sum = 0
+            for t in f.tensors where !t.range.isEmpty {
+                let b = f.data(t)
+                sum &+= Int(b[0]) &+ Int(b[b.count - 1]) &+ t.elementCount &+ t.shape.count
+            }
+            blackHole(sum)
+            return .accepted
+        } catch {
+            return rejected(error)
+        }
+    }
+}
+
 /// The files a Hugging Face checkpoint directory may hold (Container part names).
 public let checkpointFiles: Set<String> = [
     "config.json", "model.safetensors", "model.safetensors.index.json",
     "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+    "pytorch_model.bin", "pytorch_model.bin.index.json",
+    "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin",
     "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "added_tokens.json",
     "special_tokens_map.json", "generation_config.json", "README.md", "chat_template.jinja",
 ]

@@ -13,6 +13,7 @@ public let fuzzTargets: [String: @Sendable (UnsafeRawBufferPointer) -> FuzzOutco
     "gguf": fuzzGGUF,
     "model": fuzzModel,
     "safetensors": fuzzSafetensors,
+    "torch": fuzzTorch,
     "checkpoint": fuzzCheckpoint,
     "imatrix": fuzzImatrix,
     "tokenizer": fuzzTokenizer,

@@ -12,7 +12,7 @@ import SafetensorsReader
 public struct PlannedTensor: Sendable {
     public enum Source: Sendable {
         /// A checkpoint tensor; `permuteHeads` set for llama q/k rows.
-        case checkpoint(SafetensorsFile, SafetensorsTensor, permuteHeads: Int?)
+        case checkpoint(any CheckpointFile, SafetensorsTensor, permuteHeads: Int?)
         /// Computed at conversion time (llama3 `rope_freqs`).
         case generated([Float])
         /// A tensor of an existing GGUF file (requantization).

@@ -8,7 +8,7 @@ public enum ModelFiles {
     public static let names = [
         "config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
         "added_tokens.json", "special_tokens_map.json", "chat_template.jinja", "README.md",
-        "model.safetensors", "model.safetensors.index.json",
+        "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
     ]
 
     /// For a model directory, or a model file (a GGUF, or a `.safetensors` beside its config): each

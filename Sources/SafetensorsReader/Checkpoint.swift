@@ -2,15 +2,19 @@ import Foundation
 import StrictJSON
 import MappedIO
 
-/// The safetensors weights of a model directory: `model.safetensors`, or the shards that
-/// `model.safetensors.index.json` lists. Shards are opened (mapped) up front, tensors read lazily.
+/// The weights of a model directory, found as convert_hf_to_gguf finds them: `model.safetensors`
+/// or the shards `model.safetensors.index.json` lists; failing those, PyTorch's
+/// `pytorch_model.bin`, the shards `pytorch_model.bin.index.json` lists, or every
+/// `pytorch_model*.bin`. Shards are opened (mapped) up front, tensors read lazily.
 public final class SafetensorsCheckpoint: @unchecked Sendable {
     public static let indexName = "model.safetensors.index.json"
     public static let singleName = "model.safetensors"
+    public static let torchIndexName = "pytorch_model.bin.index.json"
+    public static let torchSingleName = "pytorch_model.bin"
 
     public let directory: String
     /// Shard files in the order convert_hf_to_gguf reads them (sorted by file name).
-    public let files: [SafetensorsFile]
+    public let files: [any CheckpointFile]
 
     public struct Entry: Sendable {
         public let tensor: SafetensorsTensor
@@ -30,24 +34,31 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         }
         if !isDir.boolValue {
             directory = (path as NSString).deletingLastPathComponent
-            files = [try SafetensorsFile(path: path)]
+            files = [try Self.open(path)]
         } else {
             directory = path
             let index = (path as NSString).appendingPathComponent(Self.indexName)
             let single = (path as NSString).appendingPathComponent(Self.singleName)
+            let torchIndex = (path as NSString).appendingPathComponent(Self.torchIndexName)
             if FileManager.default.fileExists(atPath: index) {
                 files = try Self.openShards(directory: path, indexPath: index)
             } else if FileManager.default.fileExists(atPath: single) {
                 files = [try SafetensorsFile(path: single)]
+            } else if FileManager.default.fileExists(atPath: torchIndex) {
+                files = try Self.openShards(directory: path, indexPath: torchIndex)
             } else {
-                throw SafetensorsError.noCheckpoint(directory: path)
+                // convert_hf_to_gguf's get_model_part_names(dir, "pytorch_model", ".bin"), sorted
+                let parts = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+                    .filter { $0.hasPrefix("pytorch_model") && $0.hasSuffix(".bin") }
+                    .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                guard !parts.isEmpty else { throw SafetensorsError.noCheckpoint(directory: path) }
+                files = try parts.map { try TorchFile(path: (path as NSString).appendingPathComponent($0)) }
             }
         }
         var entries: [Entry] = []
         var byName: [String: Int] = [:]
         for (fi, f) in files.enumerated() {
-            let names = f.tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-            for t in names {
+            for t in f.tensorsInReadOrder {
                 if byName[t.name] != nil {
                     throw SafetensorsError.duplicateTensor(path: f.path, name: t.name)
                 }
@@ -65,7 +76,12 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
 
     public var totalBytes: Int { files.reduce(0) { $0 + $1.file.size } }
 
-    static func openShards(directory: String, indexPath: String) throws -> [SafetensorsFile] {
+    /// A `.bin` file is read as PyTorch's, anything else as safetensors.
+    static func open(_ path: String) throws -> any CheckpointFile {
+        path.hasSuffix(".bin") ? try TorchFile(path: path) : try SafetensorsFile(path: path)
+    }
+
+    static func openShards(directory: String, indexPath: String) throws -> [any CheckpointFile] {
         func fail(_ m: String) -> SafetensorsError { .badIndex(path: indexPath, detail: m) }
         let data = Data(try InputFile.readAll(indexPath))
         let root: JSONValue
@@ -85,13 +101,13 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             expected[shard, default: []].insert(tensor)
         }
         shardNames.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        var files: [SafetensorsFile] = []
+        var files: [any CheckpointFile] = []
         for s in shardNames {
             let p = (directory as NSString).appendingPathComponent(s)
             guard FileManager.default.fileExists(atPath: p) else {
                 throw fail("missing shard \"\(s)\" listed in weight_map")
             }
-            let f = try SafetensorsFile(path: p)
+            let f = try open(p)
             let have = Set(f.tensors.map(\.name))
             let want = expected[s]!
             if let missing = want.subtracting(have).sorted().first {

@@ -23,7 +23,9 @@ public enum SafetensorsError: FileFault, Equatable {
     public var fault: String {
         switch self {
         case .noSuchPath: return "no such file or directory"
-        case .noCheckpoint: return "no \(SafetensorsCheckpoint.singleName) or \(SafetensorsCheckpoint.indexName) in this directory"
+        case .noCheckpoint:
+            return "no \(SafetensorsCheckpoint.singleName), \(SafetensorsCheckpoint.indexName), \(SafetensorsCheckpoint.torchSingleName) "
+                + "or \(SafetensorsCheckpoint.torchIndexName) in this directory"
         case .duplicateTensor(_, let n): return "tensor \"\(n)\" also appears in another shard"
         case .badIndex(_, let d): return d
         case .malformed(_, let d): return oneLine(d, limit: 400)

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import GGUFWriter
 import MappedIO
+import SafetensorsReader
 import Testing
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -22,6 +23,20 @@ func tempOutput(_ name: String) -> String {
     static let variants = ["llama-tied", "llama-untied-sharded", "mistral", "qwen2",
                            "gemma", "gemma2", "gemma3", "qwen3", "phi3", "phi3-longrope", "minicpm", "smollm3", "phi2"]
     static let cases = variants.flatMap { v in OutType.allCases.map { (v, $0) } }
+
+    /// PyTorch .bin versions (Fixtures/torch/make_bin_checkpoints.py): tensors in state-dict order,
+    /// one file and two shards with an index, as convert_hf_to_gguf.py converts them.
+    @Test(arguments: ["llama-tied-bin", "llama-untied-sharded-bin"], [OutType.f16, .q8_0])
+    func pytorchBinByteIdenticalToConvertHFToGGUF(_ variant: String, _ type: OutType) throws {
+        let out = tempOutput("\(variant)-\(type.rawValue).gguf")
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+        let plan = try ConversionPlan(directory: fixture("checkpoints/\(variant)"), outType: type)
+        #expect(plan.checkpoint.files.allSatisfy { $0 is TorchFile })
+        _ = try Converter(plan: plan, threads: 2).run(outfile: out)
+        let ours = try Data(contentsOf: URL(fileURLWithPath: out))
+        let theirs = try Data(contentsOf: URL(fileURLWithPath: fixture("golden/\(variant)-\(type.rawValue).gguf")))
+        #expect(ours == theirs, "\(variant) \(type)")
+    }
 
     @Test(arguments: cases)
     func byteIdenticalToConvertHFToGGUF(_ c: (String, OutType)) throws {
