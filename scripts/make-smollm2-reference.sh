@@ -9,7 +9,9 @@
 #        Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix (llama-quantize --imatrix with
 #        Fixtures/smollm2/imatrix.gguf, and with its legacy .dat form) and
 #        Fixtures/smollm2/llama-quantize-types-imatrix.json (tensor types llama-quantize --dry-run
-#        --imatrix chooses for every file type).
+#        --imatrix chooses for every file type) and Fixtures/smollm2/SHA256SUMS-gguf-split
+#        (llama-gguf-split --split of the Q8_0 file by --split-max-size 50M, and of llama-quantize's
+#        Q4_K_M by --split-max-tensors 64).
 #        With CALIBRATION_TEXT, Fixtures/smollm2/imatrix.gguf is first made anew from it
 #        (llama-imatrix -c 512 --chunks 10 -t 2), and its .dat form by llama-imatrix too.
 set -euo pipefail
@@ -72,5 +74,13 @@ types = {ft: [t[n] for n, _ in tensors] for ft, t in types.items()}
 json.dump({"tensors": tensors, "types": types}, open("Fixtures/smollm2/llama-quantize-types-imatrix.json", "w"),
           separators=(",", ":"), sort_keys=True)
 PY
+# Split files, named as convert/quantize name them from --outfile PREFIX.gguf.
+: > Fixtures/smollm2/SHA256SUMS-gguf-split
+python3 "$SRC/convert_hf_to_gguf.py" "$CKPT" --outtype q8_0 --outfile "$OUT/q8.gguf" >/dev/null 2>&1
+"$LBIN/llama-quantize" "$OUT/f32.gguf" "$OUT/q4km.gguf" Q4_K_M 2 >/dev/null 2>&1
+mkdir -p "$OUT/split"
+"$LBIN/llama-gguf-split" --split --split-max-size 50M "$OUT/q8.gguf" "$OUT/split/split-size-Q8_0" >/dev/null
+"$LBIN/llama-gguf-split" --split --split-max-tensors 64 "$OUT/q4km.gguf" "$OUT/split/split-tensors-Q4_K_M" >/dev/null
+(cd "$OUT/split" && sha256sum *.gguf) >> Fixtures/smollm2/SHA256SUMS-gguf-split
 rm -rf "$OUT"
-cat Fixtures/smollm2/SHA256SUMS Fixtures/smollm2/SHA256SUMS-llama-quantize Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix
+cat Fixtures/smollm2/SHA256SUMS-gguf-split /smollm2/SHA256SUMS Fixtures/smollm2/SHA256SUMS-llama-quantize Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix

@@ -65,6 +65,24 @@ while read -r sum name; do
   esac
 done < Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix
 rm -f "$WORK/imatrix.dat"
+# Split output: convert by size and quantize by tensor count write llama-gguf-split's files
+# (Fixtures/smollm2/SHA256SUMS-gguf-split, recorded by scripts/make-smollm2-reference.sh), and
+# perplexity given the first split reads them all and scores as the single file does.
+rm -rf "$WORK/split"; mkdir -p "$WORK/split"
+[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || python3 scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
+"$BIN" convert "$CKPT" --type q8_0 --split-max-size 50M --outfile "$WORK/split/split-size-Q8_0.gguf" --quiet || true
+"$BIN" quantize "$WORK/f32.gguf" "$WORK/split/split-tensors-Q4_K_M.gguf" q4_k_m --split-max-tensors 64 --quiet || true
+while read -r sum name; do
+  got=$( (sha256sum "$WORK/split/$name" 2>/dev/null || echo missing) | cut -d' ' -f1)
+  if [ "$got" = "$sum" ]; then echo "smollm2 split $name: identical to llama-gguf-split"; pass=$((pass+1))
+  else echo "smollm2 split $name: DIFFERS from llama-gguf-split (got $got, want $sum)"; fail=$((fail+1)); fi
+done < Fixtures/smollm2/SHA256SUMS-gguf-split
+"$BIN" convert "$CKPT" --type q8_0 --outfile "$WORK/split/single.gguf" --quiet || true
+ppl_split=$("$BIN" perplexity "$WORK/split/split-size-Q8_0-00001-of-00003.gguf" --text "$WORK/wiki/wiki-eval-20k.txt" --chunks 2 2>/dev/null | grep -o 'PPL = [0-9.]* +/- [0-9.]*' || echo none)
+ppl_single=$("$BIN" perplexity "$WORK/split/single.gguf" --text "$WORK/wiki/wiki-eval-20k.txt" --chunks 2 2>/dev/null | grep -o 'PPL = [0-9.]* +/- [0-9.]*' || echo none)
+if [ "$ppl_split" != none ] && [ "$ppl_split" = "$ppl_single" ]; then echo "smollm2 split: perplexity reads all 3 splits ($ppl_split, as the single file)"; pass=$((pass+1))
+else echo "smollm2 split: perplexity DIFFERS (splits: $ppl_split, single: $ppl_single)"; fail=$((fail+1)); fi
+rm -rf "$WORK/split"
 # Tokenizer: that F32 GGUF and the checkpoint's tokenizer.json tokenize as llama-tokenize and HF tokenizers
 # do (ids recorded in Fixtures/tokenizer/expected/smollm2.json), at release speed.
 swift build -c release --product tokenizer-check

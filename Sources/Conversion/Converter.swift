@@ -20,6 +20,8 @@ public struct Converter {
 
     public struct Summary: Sendable {
         public let path: String
+        /// Every file written: `path` alone, or the splits in order.
+        public let paths: [String]
         public let fileSize: Int
         public let tensorCount: Int
         public let seconds: Double
@@ -44,12 +46,25 @@ public struct Converter {
         self.encoder = encoder
     }
 
-    public func run(outfile: String, progress: ((Progress) -> Void)? = nil) throws -> Summary {
+    /// - Parameter split: write llama.cpp's split files `PREFIX-0000i-of-0000N.gguf` (PREFIX is
+    ///   `outfile` without `.gguf`), cut at this limit, instead of one file.
+    public func run(outfile: String, split: GGUFSplitPlan.Limit? = nil, progress: ((Progress) -> Void)? = nil) throws -> Summary {
         let start = Date()
-        let writer = GGUFFileWriter()
-        for (k, v) in plan.metadata { writer.add(k, v) }
-        for t in plan.tensors { writer.addTensor(name: t.name, ne: t.ne, type: t.type) }
-        let layout = try writer.begin(path: outfile)
+        let writer: any GGUFTensorSink
+        let commit: () throws -> Void, abort: () -> Void
+        let fileSize: Int, paths: [String]
+        if let split {
+            let w = try GGUFSplitWriter(metadata: plan.metadata, tensors: plan.tensors.map { GGUFTensorInfo(name: $0.name, ne: $0.ne, type: $0.type) },
+                                        limit: split, prefix: GGUFSplitPlan.prefix(of: outfile))
+            fileSize = try w.begin()
+            (writer, commit, abort, paths) = (w, w.commit, w.abort, w.paths)
+        } else {
+            let w = GGUFFileWriter()
+            for (k, v) in plan.metadata { w.add(k, v) }
+            for t in plan.tensors { w.addTensor(name: t.name, ne: t.ne, type: t.type) }
+            fileSize = try w.begin(path: outfile).totalSize
+            (writer, commit, abort, paths) = (w, w.commit, w.abort, [outfile])
+        }
         var done = 0
         let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
         do {
@@ -59,19 +74,19 @@ public struct Converter {
                 progress?(Progress(tensorIndex: i + 1, tensorCount: plan.tensors.count, name: t.name,
                                    bytesWritten: done, totalBytes: total))
             }
-            try writer.commit()
+            try commit()
         } catch {
-            writer.abort()
+            abort()
             throw error
         }
         var counts: [GGMLType: Int] = [:]
         for t in plan.tensors { counts[t.type, default: 0] += 1 }
-        return Summary(path: outfile, fileSize: layout.totalSize, tensorCount: plan.tensors.count,
+        return Summary(path: paths[0], paths: paths, fileSize: fileSize, tensorCount: plan.tensors.count,
                        seconds: Date().timeIntervalSince(start),
                        typeCounts: counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) })
     }
 
-    func convert(_ t: PlannedTensor, index: Int, writer: GGUFFileWriter, outfile: String) throws {
+    func convert(_ t: PlannedTensor, index: Int, writer: any GGUFTensorSink, outfile: String) throws {
         switch t.source {
         case .generated(let values):
             let r: Result<Void, any Error> = values.withUnsafeBytes { b in
@@ -121,7 +136,7 @@ public struct Converter {
     }
 
     func convertRows(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader,
-                     writer: GGUFFileWriter, path: String) throws {
+                     writer: any GGUFTensorSink, path: String) throws {
         let rowLen = t.ne[0]
         let rows = t.rows
         guard let dstRow = t.type.rowSize(rowLen), let q = Quantizers.quantizer(for: t.type) else {
@@ -183,7 +198,7 @@ public struct Converter {
 
 extension Converter {
     /// The tensor through `encoder` if it takes it; memory is the tensor in f32 plus its output.
-    func encodeWhole(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader, writer: GGUFFileWriter,
+    func encodeWhole(_ t: PlannedTensor, index: Int, src: UnsafeRawBufferPointer, reader: RowReader, writer: any GGUFTensorSink,
                      path: String, encoder: TensorEncoder) throws -> Bool {
         let rowLen = t.ne[0], rows = t.rows
         let dstRow = t.type.rowSize(rowLen)!

@@ -127,4 +127,12 @@ public struct GGUFSourcePlan: OutputPlan {
         metadata = f.metadata
         tensors = f.tensors.map { PlannedTensor(name: $0.name, sourceName: $0.name, ne: $0.ne, type: $0.type, source: .gguf(f, $0)) }
     }
+
+    /// A split model (`GGUFFile.model`): its metadata without the split keys, every file's tensors in order.
+    public init(_ files: [GGUFFile]) {
+        metadata = GGUFFile.modelMetadata(files)
+        tensors = files.flatMap { f in
+            f.tensors.map { PlannedTensor(name: $0.name, sourceName: $0.name, ne: $0.ne, type: $0.type, source: .gguf(f, $0)) }
+        }
+    }
 }

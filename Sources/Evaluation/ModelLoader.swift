@@ -17,7 +17,7 @@ public enum ModelLoader {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw EvaluationError.noSuchModel(path: path)
         }
-        if !isDir.boolValue { return try Model(gguf: GGUFFile(path: path)) }
+        if !isDir.boolValue { return try Model(gguf: GGUFFile.model(path)) }
         let plan = try ConversionPlan(directory: path, outType: .f32)
         var tensors: [String: Weight] = [:]
         var storage: [AnyObject] = [plan.checkpoint]

@@ -156,7 +156,15 @@ extension Model {
 
     /// The model of a GGUF file, its weights viewed in the mapping.
     public convenience init(gguf f: GGUFFile) throws {
-        try self.init(path: f.path, metadata: Dictionary(f.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
-                      tensors: Model.weights(of: f), storage: [f])
+        try self.init(gguf: [f])
+    }
+
+    /// The model of a split GGUF (`GGUFFile.model`): metadata from the first file, weights from all.
+    public convenience init(gguf files: [GGUFFile]) throws {
+        var tensors: [String: Weight] = [:]
+        for f in files { tensors.merge(Model.weights(of: f)) { a, _ in a } }
+        try self.init(path: files[0].path,
+                      metadata: Dictionary(GGUFFile.modelMetadata(files).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                      tensors: tensors, storage: files)
     }
 }

@@ -44,6 +44,14 @@ public enum GGUFKey {
         public static let version = "general.version"
     }
     /// `tokenizer.ggml.*` (gguf-py `Keys.Tokenizer`)
+    /// `split.*`: one file of a model split by llama-gguf-split (llama.cpp's `LLM_KV_SPLIT_*`)
+    public enum Split {
+        public static let no = "split.no"
+        public static let count = "split.count"
+        public static let tensorsCount = "split.tensors.count"
+        public static let all = [no, count, tensorsCount]
+    }
+
     public enum Tokenizer {
         public static let addBosToken = "tokenizer.ggml.add_bos_token"
         public static let addEosToken = "tokenizer.ggml.add_eos_token"

@@ -71,6 +71,9 @@ struct Convert: ParsableCommand {
     @OptionGroup(title: "Calibration and size budgets (llama-quantize file types only)")
     var calibration: CalibrationOptions
 
+    @OptionGroup(title: "Split output (llama.cpp's NAME-00001-of-0000N.gguf files)")
+    var split: SplitOptions
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -134,7 +137,7 @@ struct Convert: ParsableCommand {
             if isDirectory(dest) { dest = (dest as NSString).appendingPathComponent(defaultName) }
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
-            let summary = try Converter(plan: plan, threads: threads, encoder: encoder).run(outfile: dest, progress: progressPrinter(show: showProgress, start: start))
+            let summary = try Converter(plan: plan, threads: threads, encoder: encoder).run(outfile: dest, split: split.limit, progress: progressPrinter(show: showProgress, start: start))
             if showProgress { writeStderr("\r\u{1B}[K") }
             report(summary, fileType: target.fileType, json: json, quiet: quiet)
         } catch {

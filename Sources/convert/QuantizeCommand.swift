@@ -42,6 +42,9 @@ struct Quantize: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup(title: "Split output (llama.cpp's NAME-00001-of-0000N.gguf files)")
+    var split: SplitOptions
+
     @Flag(help: "No progress on stderr.") var quiet = false
     @Flag(help: "Print a JSON summary on stdout.") var json = false
 
@@ -59,11 +62,12 @@ struct Quantize: ParsableCommand {
         installSignalCleanup()
         let fileType = LlamaFileType(name: type)!
         do {
-            let inFile = try GGUFFile(path: input) // refused at once if a FIFO or device
+            let inFiles = try GGUFFile.model(input) // refused at once if a FIFO or device; every split of a split model
             try checkInputFiles(imatrixOptions.imatrix, calibration.calibrate)
             if let f = calibration.sensitivityFile { try InputFile.requireRegularIfPresent(f) } // read, and rewritten
             try OutputFile.checkDestination(output) // not a directory, a dangling symlink or the input
-            let model = try QuantizePlan.model(from: inFile.metadata, path: input)
+            for f in inFiles { InputRegistry.shared.remember(path: f.path) }
+            let model = try QuantizePlan.model(from: GGUFFile.modelMetadata(inFiles), path: input)
             var imatrix = try imatrixOptions.load(quiet: quiet || json)
             var options = try mix.policyOptions()
             var encoder: Converter.TensorEncoder? = nil
@@ -71,7 +75,7 @@ struct Quantize: ParsableCommand {
             if calibration.calibrate != nil {
                 let base = options
                 let result = try calibration.run(model: input, threads: n, quiet: quiet || json) { types in
-                    let p = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model,
+                    let p = try QuantizePlan(base: GGUFSourcePlan(inFiles), fileType: fileType, model: model,
                                              options: Calibrate.withTypes(types, base), allowRequantize: allowRequantize,
                                              imatrix: nil, path: input)
                     return Calibrate.fileSize(p)
@@ -79,12 +83,12 @@ struct Quantize: ParsableCommand {
                 let q = result.quantization(text: calibration.calibrate!, base: base, threads: n)
                 (imatrix, encoder, options) = (q.imatrix, q.encoder, q.options)
             }
-            let plan = try QuantizePlan(base: GGUFSourcePlan(inFile), fileType: fileType, model: model, options: options,
+            let plan = try QuantizePlan(base: GGUFSourcePlan(inFiles), fileType: fileType, model: model, options: options,
                                         allowRequantize: allowRequantize, imatrix: imatrix, path: input)
             imatrixOptions.reportMissing(plan, quiet: quiet || json)
             let showProgress = !quiet && stderrIsTerminal
             let start = Date()
-            let summary = try Converter(plan: plan, threads: n, encoder: encoder).run(outfile: output, progress: progressPrinter(show: showProgress, start: start))
+            let summary = try Converter(plan: plan, threads: n, encoder: encoder).run(outfile: output, split: split.limit, progress: progressPrinter(show: showProgress, start: start))
             if showProgress { writeStderr("\r\u{1B}[K") }
             report(summary, fileType: fileType, json: json, quiet: quiet)
         } catch {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Calibration
 import Conversion
 import Foundation
+import GGUFWriter
 import GGMLCore
 import StrictJSON
 
@@ -103,13 +104,47 @@ func report(_ summary: Converter.Summary, fileType: LlamaFileType, json: Bool, q
         var t = JSONObject()
         for (ty, n) in summary.typeCounts { t.append(ty.name, .int(n)) }
         let o = JSONValue.obj([
-            "output": .string(summary.path), "file_type": .string(fileType.name),
+            "output": .string(summary.path), "files": .array(summary.paths.map { .string($0) }), "file_type": .string(fileType.name),
             "file_size": .int(summary.fileSize), "tensors": .int(summary.tensorCount),
             "tensor_types": .object(t), "seconds": .double(summary.seconds),
         ])
         print(o.serialized(pretty: true))
     } else if !quiet {
-        writeStderr(String(format: "wrote %@ (%@, %d tensors: %@) in %.2fs\n", summary.path,
+        let what = summary.paths.count == 1 ? summary.path : "\(summary.paths.count) splits \(summary.path) …"
+        writeStderr(String(format: "wrote %@ (%@, %d tensors: %@) in %.2fs\n", what,
                            formatBytes(summary.fileSize), summary.tensorCount, types, summary.seconds))
+    }
+}
+
+/// llama.cpp's split files instead of one (`llama-gguf-split --split` of the same file).
+struct SplitOptions: ParsableArguments {
+    @Option(name: .customLong("split-max-size"), help: ArgumentHelp(
+        "Split the output into files of at most SIZE of tensor data: N M or N G as llama-gguf-split takes it (500M, 2G), or bytes, KB/MB/GB, KiB/MiB/GiB.",
+        valueName: "SIZE"))
+    var maxSize: String?
+
+    @Option(name: .customLong("split-max-tensors"), help: ArgumentHelp("Split the output into files of at most N tensors.", valueName: "N"))
+    var maxTensors: Int?
+
+    func validate() throws {
+        if maxSize != nil && maxTensors != nil { throw ValidationError("give --split-max-size or --split-max-tensors, not both") }
+        if let s = maxSize, Self.parse(s) == nil {
+            throw ValidationError("--split-max-size \(s): expected a positive size such as 500M, 2G or 4GiB")
+        }
+        if let n = maxTensors, n < 1 { throw ValidationError("--split-max-tensors must be at least 1") }
+    }
+
+    /// llama-gguf-split's M and G are 10^6 and 10^9 bytes.
+    static func parse(_ s: String) -> Int? {
+        let t = s.trimmingCharacters(in: .whitespaces)
+        if let last = t.last, last == "M" || last == "G", let n = Int(t.dropLast()), n > 0 {
+            return n * (last == "M" ? 1_000_000 : 1_000_000_000)
+        }
+        return CalibrationOptions.parseSize(t)
+    }
+
+    var limit: GGUFSplitPlan.Limit? {
+        if let n = maxTensors { return .tensors(n) }
+        return maxSize.flatMap(Self.parse).map { .bytes($0) }
     }
 }
