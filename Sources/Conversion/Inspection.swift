@@ -14,7 +14,7 @@ public struct Inspection {
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         if exists, !isDir.boolValue, Self.hasGGUFMagic(path) {
-            self = try Self.gguf(GGUFFile(path: path), showTensors: showTensors)
+            self = try Self.gguf(GGUFFile.model(path), showTensors: showTensors)
         } else {
             self = try Self.safetensors(SafetensorsCheckpoint(path: path), showTensors: showTensors)
         }
@@ -52,8 +52,14 @@ public struct Inspection {
         }
     }
 
-    static func gguf(_ f: GGUFFile, showTensors: Bool) -> Inspection {
-        var lines = ["GGUF v\(f.version): \(f.path)", "  \(f.metadata.count) metadata keys, \(f.tensors.count) tensors, alignment \(f.alignment), file \(f.file.size) bytes", "", "metadata:"]
+    /// One GGUF, or a split model's files (every tensor, the first file's metadata).
+    static func gguf(_ files: [GGUFFile], showTensors: Bool) -> Inspection {
+        let f = files[0]
+        let all = files.flatMap(\.tensors)
+        let size = files.reduce(0) { $0 + $1.file.size }
+        var lines = ["GGUF v\(f.version): \(f.path)" + (files.count > 1 ? " (split 1 of \(files.count); all \(files.count) read)" : ""),
+                     "  \(f.metadata.count) metadata keys, \(all.count) tensors, alignment \(f.alignment), \(files.count > 1 ? "files" : "file") \(size) bytes",
+                     "", "metadata:"]
         var meta = JSONObject()
         let width = f.metadata.map(\.key.count).max() ?? 0
         for (k, v) in f.metadata {
@@ -64,8 +70,8 @@ public struct Inspection {
         var byType: [GGMLType: (n: Int, elems: Int, bytes: Int)] = [:]
         var tensors: [JSONValue] = []
         if showTensors { lines += ["", "tensors:"] }
-        let nameWidth = f.tensors.map(\.name.count).max() ?? 0
-        for t in f.tensors {
+        let nameWidth = all.map(\.name.count).max() ?? 0
+        for t in all {
             let e = t.elementCount
             byType[t.type, default: (0, 0, 0)].n += 1
             byType[t.type]!.elems += e
@@ -79,7 +85,7 @@ public struct Inspection {
         let (totals, totalLines) = summarize(byType.map { ($0.key.name, $0.value.n, $0.value.elems, $0.value.bytes) })
         lines += totalLines
         let json = JSONValue.obj(["format": .string("gguf"), "path": .string(f.path), "version": .int(Int(f.version)),
-                                  "file_size": .int(f.file.size), "alignment": .int(f.alignment),
+                                  "file_size": .int(size), "files": .array(files.map { .string($0.path) }), "alignment": .int(f.alignment),
                                   "metadata": .object(meta), "tensors": .array(tensors), "totals": totals])
         return Inspection(json: json, text: lines.joined(separator: "\n"))
     }
