@@ -107,6 +107,44 @@ rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
 TEXT="$WORK/wiki/wiki-eval-20k.txt"
 ok() { echo "$1"; pass=$((pass+1)); }
 bad() { echo "$1"; fail=$((fail+1)); }
+
+# Models by hub name: SmolLM2 laid out as huggingface-cli download leaves it (symlinks into blobs/,
+# refs/main) converts to the very file the plain directory gives; a miss says how to fetch it.
+HUB="$WORK/hub"; rm -rf "$HUB"; REPO="$HUB/models--HuggingFaceTB--SmolLM2-135M-Instruct"
+mkdir -p "$REPO/blobs" "$REPO/refs" "$REPO/snapshots/0123456789abcdef0123456789abcdef01234567"
+printf 0123456789abcdef0123456789abcdef01234567 > "$REPO/refs/main"
+for f in "$(cd "$CKPT" && pwd)"/*; do ln -s "$f" "$REPO/blobs/$(basename "$f")"
+  ln -s "../../blobs/$(basename "$f")" "$REPO/snapshots/0123456789abcdef0123456789abcdef01234567/$(basename "$f")"; done
+q8sum=$(grep -- '-Q8_0.gguf' Fixtures/smollm2/SHA256SUMS | cut -d' ' -f1)
+(cd "$WORK" && HF_HUB_CACHE="$HUB" "$BIN" convert HuggingFaceTB/SmolLM2-135M-Instruct --type q8_0 --quiet) || true
+got=$( (sha256sum "$WORK/SmolLM2-135M-Instruct-Q8_0.gguf" 2>/dev/null || echo missing) | cut -d' ' -f1)
+[ "$got" = "$q8sum" ] && ok "hub name: HuggingFaceTB/SmolLM2-135M-Instruct from the cache, same file and name as the plain directory" \
+  || bad "hub name: DIFFERS (got $got, want $q8sum)"
+rm -f "$WORK/SmolLM2-135M-Instruct-Q8_0.gguf"
+usage() { # label expected-status expected-text command...
+  local label=$1 want=$2 text=$3; shift 3; local out st
+  out=$("$@" 2>&1 >/dev/null) && st=0 || st=$?
+  if [ "$st" = "$want" ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && [[ "$out" == *"$text"* ]]; then ok "$label: exit $st, one line"
+  else bad "$label: exit $st (want $want): $out"; fi
+}
+usage "hub miss" 1 "huggingface-cli download acme/nothing" env HF_HUB_CACHE="$HUB" "$BIN" convert acme/nothing
+rm -rf "$HUB"
+usage "mistyped type" 2 "did you mean q4_k_m" "$BIN" convert "$CKPT" --type q4km
+usage "mistyped command" 2 "did you mean 'quantize'" "$BIN" quantiz
+usage "mistyped option" 2 "'--type'" "$BIN" convert "$CKPT" --typ q8_0
+usage "a GGUF given to convert" 1 "edgequant quantize" "$BIN" convert Fixtures/golden/llama-tied-q8_0.gguf
+mkdir -p "$WORK/empty"; usage "an empty directory" 1 "a Hugging Face checkpoint directory holds config.json" "$BIN" convert "$WORK/empty"
+# --help at 80 columns (piped): no line longer, no example broken mid-line
+helpbad=$(for c in "" convert quantize inspect types perplexity generate imatrix compare batch clean; do "$BIN" $c --help; done | python3 -c "
+import sys
+ex = False
+for l in sys.stdin.read().split('\n'):
+    if len(l) > 80: print('long:', l[:60])
+    if l.startswith('Examples:'): ex = True; continue
+    if ex and not l.strip(): ex = False
+    elif ex and not l.startswith('  '): print('wrapped:', l[:60])
+")
+[ -z "$helpbad" ] && ok "--help of every command fits 80 columns" || bad "--help: $helpbad"
 rm -rf "$WORK/cmp"
 if "$BIN" compare "$CKPT" --types q4_0,q8_0,nf4,q4_k_m --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet \
      --keep "$WORK/cmp" --plot "$WORK/cmp/plot.svg" --json > "$WORK/cmp.json" &&

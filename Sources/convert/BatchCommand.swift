@@ -8,6 +8,7 @@ struct BatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch",
         abstract: "Quantize models to many types from a manifest, measure each and check quality gates.",
+        usage: "edgequant batch MANIFEST [REPORT ...] [--shard i/n | --merge] [<options>]",
         discussion: """
         MANIFEST (YAML) names the checkpoint directories, the types, the evaluation text, optional \
         calibration and the output directory, and quality gates (max_kld, max_ppl_increase_pct, \
@@ -36,7 +37,8 @@ struct BatchCommand: ParsableCommand {
           edgequant batch models.yaml --dry-run
           edgequant batch models.yaml --shard 2/4 --threads 8
           edgequant batch models.yaml --merge
-          edgequant batch models.yaml --merge shard1/report.shard-1-of-2.json shard2/report.shard-2-of-2.json
+          edgequant batch models.yaml --merge \\
+              shard1/report.shard-1-of-2.json shard2/report.shard-2-of-2.json
         """
     )
 

@@ -5,6 +5,7 @@ import MappedIO
 struct Clean: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove the temporary files that killed runs left in a directory.",
+        usage: "edgequant clean DIRECTORY ... [<options>]",
         discussion: """
         Every output is written to a temporary file beside it, named .edgequant.tmp-<pid>-<host>.<name>, \
         and renamed when complete. A run killed outright (SIGKILL, out of memory, power loss) cannot \

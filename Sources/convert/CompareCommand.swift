@@ -23,9 +23,10 @@ struct Compare: ParsableCommand {
 
         Examples:
           edgequant compare ./SmolLM2-135M-Instruct --text wiki-eval.txt --chunks 40
-          edgequant compare ./SmolLM2-135M-Instruct --types q8_0,q4_k_m,q4_0 --text wiki-eval.txt \\
-              --imatrix imatrix.gguf --format csv > table.csv
-          edgequant compare ./SmolLM2-135M-Instruct --text wiki-eval.txt --plot size-vs-kld.svg --keep ggufs/
+          edgequant compare ./SmolLM2-135M-Instruct --types q8_0,q4_k_m,q4_0 \\
+              --text wiki-eval.txt --imatrix imatrix.gguf --format csv > table.csv
+          edgequant compare ./SmolLM2-135M-Instruct --text wiki-eval.txt \\
+              --plot size-vs-kld.svg --keep ggufs/
         """
     )
 
@@ -69,7 +70,7 @@ struct Compare: ParsableCommand {
         let list = typeList
         guard !list.isEmpty else { throw ValidationError("--types is empty") }
         if let bad = list.first(where: { ComparisonSession.target(for: $0) == nil }) {
-            throw ValidationError("unknown type \(bad) in --types; choose from: \(ConvertTarget.names.joined(separator: ", "))")
+            throw unknownName("type in --types:", bad, choices: ConvertTarget.names)
         }
         if Set(list).count != list.count { throw ValidationError("--types lists a type twice") }
         if imatrix != nil && calibrate != nil { throw ValidationError("give --imatrix or --calibrate, not both") }

@@ -32,10 +32,11 @@ struct Convert: ParsableCommand {
 
         Quantized file types, each tensor typed as llama-quantize chooses (attn_v/ffn_down get more \
         bits in Q4_K_M, output and tied embeddings Q6_K, fallbacks where rows don't fit 256-blocks):
-          q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl
+          q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l
+          q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl
         The result equals convert_hf_to_gguf.py --outtype f32 followed by llama-quantize, in one pass.
-          nf4   bitsandbytes NF4 has no GGUF type llama.cpp loads: written as IQ4_NL and marked
-                edgequant.requested_type = nf4 (see `edgequant types`).
+          nf4   bitsandbytes NF4 has no GGUF type llama.cpp loads: written as
+                IQ4_NL, marked edgequant.requested_type = nf4 (edgequant types).
 
         The file is written to a temporary name beside the destination and renamed when complete; \
         on any error or interrupt, nothing is left behind.
@@ -43,7 +44,9 @@ struct Convert: ParsableCommand {
         Examples:
           edgequant convert ./SmolLM2-135M-Instruct --type q8_0
           edgequant convert ./model --type bf16 --outfile /models/ --json
-          edgequant convert ./model --type q4_k_m --imatrix imatrix.gguf   # as llama-quantize --imatrix
+          edgequant convert ./model --type q4_k_m --imatrix imatrix.gguf
+          edgequant convert HuggingFaceTB/SmolLM2-135M-Instruct --type q4_k_m \\
+              --split-max-size 2G            # from the hub cache, in 2 GB files
         """
     )
 
@@ -56,7 +59,7 @@ struct Convert: ParsableCommand {
     @Option(name: [.short, .customLong("outfile")], help: "Output file, or a directory for the default name (default: the model directory; the current directory for a hub name).")
     var outfile: String?
 
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("pre-tokenizer"), help: "Set tokenizer.ggml.pre for a BPE tokenizer whose pre-tokenizer is not recognised (e.g. llama-bpe, qwen2, smollm, gpt-2).")
@@ -82,7 +85,7 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         guard ConvertTarget(name: type) != nil else {
-            throw ValidationError("unknown --type \(type); choose one of: \(ConvertTarget.names.joined(separator: ", "))")
+            throw unknownName("--type", type, choices: ConvertTarget.names)
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if imatrixOptions.imatrix != nil, ConvertTarget(name: type)?.isLlamaQuantize == false {

@@ -11,9 +11,13 @@ struct EdgeQuant: ParsableCommand {
         Typical use:
           edgequant convert ./SmolLM2-135M-Instruct --type q8_0
           edgequant inspect ./SmolLM2-135M-Instruct-Q8_0.gguf
-        Every error is one line naming the file and the fault; no partial output is ever left behind
-        (a run killed with SIGKILL leaves a .edgequant.tmp-<pid>-<host>.<name> file that the next run
-        into that directory, or `edgequant clean DIR`, removes).
+        Every error is one line naming the file and the fault; no partial output is \
+        ever left behind (a run killed with SIGKILL leaves a \
+        .edgequant.tmp-<pid>-<host>.<name> file that the next run into that \
+        directory, or `edgequant clean DIR`, removes).
+
+        Exit status: 0 success, 1 an input or runtime error, 2 a usage error \
+        (a mistyped command, option or value), 3 a batch quality gate failed.
         """,
         subcommands: [Convert.self, Quantize.self, Inspect.self, Types.self, Perplexity.self, Generate.self, Imatrix.self, Compare.self, BatchCommand.self, Clean.self]
     )

@@ -11,6 +11,7 @@ import Tokenizer
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Greedy text generation: a quick check that a converted model talks.",
+        usage: "edgequant generate MODEL --prompt TEXT [-n N] [<options>]",
         discussion: """
         The prompt is tokenized as llama.cpp's tools do (special tokens added and parsed), then \
         the most likely token is taken n times, stopping early at an end-of-generation token.

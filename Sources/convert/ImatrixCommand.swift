@@ -11,6 +11,7 @@ import StrictJSON
 struct Imatrix: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Importance matrix for llama-quantize --imatrix, collected as llama-imatrix does.",
+        usage: "edgequant imatrix MODEL --text FILE [-o OUTFILE] [<options>]",
         discussion: """
         The calibration text is cut into chunks of --ctx tokens (BOS first in each when the \
         vocabulary adds BOS); for every weight of a block (and output.weight with \
@@ -19,8 +20,10 @@ struct Imatrix: ParsableCommand {
         imatrix, <name>.in_sum2 / <name>.counts), or the legacy .dat with --output-format dat.
 
         Examples:
-          edgequant imatrix SmolLM2-F32.gguf --text calib.txt --chunks 100 -o smol.imatrix.gguf
-          edgequant quantize SmolLM2-F32.gguf out.gguf q4_k_m   # or llama-quantize --imatrix smol.imatrix.gguf
+          edgequant imatrix SmolLM2-F32.gguf --text calib.txt --chunks 100 \\
+              -o smol.imatrix.gguf
+          edgequant quantize SmolLM2-F32.gguf out.gguf q4_k_m \\
+              --imatrix smol.imatrix.gguf   # as llama-quantize --imatrix
         """
     )
 

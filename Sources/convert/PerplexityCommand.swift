@@ -11,6 +11,7 @@ import StrictJSON
 struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Perplexity of a GGUF model on a text, with llama-perplexity's method.",
+        usage: "edgequant perplexity MODEL (--text FILE | --token-ids FILE) [<options>]",
         discussion: """
         Non-overlapping chunks of --ctx tokens, BOS replacing each chunk's first token when the \
         vocabulary adds BOS, only the second half of each chunk scored. Prints PPL ± its standard \
@@ -22,7 +23,8 @@ struct Perplexity: ParsableCommand {
 
         Examples:
           edgequant perplexity SmolLM2-Q4_K_M.gguf --text wiki-eval.txt --chunks 40
-          edgequant perplexity ./SmolLM2-135M-Instruct --text wiki-eval.txt --save-logits base.logits
+          edgequant perplexity ./SmolLM2-135M-Instruct --text wiki-eval.txt \\
+              --save-logits base.logits
           edgequant perplexity SmolLM2-Q4_0.gguf --reference-logits base.logits --json
         """
     )

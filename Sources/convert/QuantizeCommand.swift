@@ -20,10 +20,12 @@ struct Quantize: ParsableCommand {
 
         Examples:
           edgequant quantize model-F32.gguf model-Q4_K_M.gguf q4_k_m
-          edgequant quantize model-F16.gguf out.gguf q4_0 --tensor-type attn_v=q8_0 --output-tensor-type q8_0
-          edgequant quantize model-F32.gguf out.gguf q6_k 2        # trailing thread count, as llama-quantize
+          edgequant quantize model-F16.gguf out.gguf q4_0 --tensor-type attn_v=q8_0 \\
+              --output-tensor-type q8_0
+          edgequant quantize model-F32.gguf out.gguf q6_k 2   # 2 threads
           edgequant quantize model-F32.gguf out.gguf q4_k_m --imatrix imatrix.gguf
-          edgequant quantize model-F32.gguf out.gguf q4_k_m --calibrate calib.txt --target-size 90MB
+          edgequant quantize model-F32.gguf out.gguf q4_k_m --calibrate calib.txt \\
+              --target-size 90MB
         """
     )
 
@@ -50,7 +52,7 @@ struct Quantize: ParsableCommand {
 
     func validate() throws {
         guard LlamaFileType(name: type) != nil else {
-            throw ValidationError("unknown file type \(type); choose one of: \(LlamaFileType.allCases.map { $0.name.lowercased() }.joined(separator: ", "))")
+            throw unknownName("file type", type, choices: LlamaFileType.allCases.map { $0.name.lowercased() })
         }
         if let t = threads ?? nthreads, t < 1 { throw ValidationError("thread count must be at least 1") }
         if calibration.calibrate != nil && imatrixOptions.imatrix != nil {
