@@ -8,6 +8,7 @@
 # usage: scripts/families-test.sh EDGEQUANT_BIN CALIB_TEXT [WORK]
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-env.sh "${EDGEQUANT_VENV:-.build/venv}"
 BIN=$1; CALIB=$2; WORK=${3:-.build/families}
 EVAL=Fixtures/tokenizer/wiki-eval-20k.txt
 rm -rf "$WORK"; mkdir -p "$WORK"; WORK=$(cd "$WORK" && pwd)
@@ -19,7 +20,7 @@ for dir in Fixtures/eval/eval-*/; do
   run "convert f32" "$BIN" convert "$dir" --type f32 --outfile "$W/f32.gguf" --quiet
   run "quantize q4_k_m" "$BIN" quantize "$W/f32.gguf" "$W/q4_k_m.gguf" q4_k_m --quiet
   run "inspect" "$BIN" inspect "$W/q4_k_m.gguf" --json
-  python3 -c "import json,sys; d=json.load(open('$W/out.txt')); assert d" 2>/dev/null || errs+=("inspect: no JSON")
+  "$PY" -c "import json,sys; d=json.load(open('$W/out.txt')); assert d" 2>/dev/null || errs+=("inspect: no JSON")
   run "imatrix" "$BIN" imatrix "$W/f32.gguf" --text "$CALIB" --ctx 32 --chunks 4 --threads 2 -o "$W/imatrix.gguf"
   run "convert --imatrix" "$BIN" convert "$dir" --type q4_0 --imatrix "$W/imatrix.gguf" --outfile "$W/q4_0-imx.gguf" --quiet
   run "convert --calibrate" "$BIN" convert "$dir" --type q4_0 --calibrate "$CALIB" --calib-ctx 32 --calib-chunks 4 \
@@ -29,13 +30,13 @@ for dir in Fixtures/eval/eval-*/; do
   run "perplexity f32" "$BIN" perplexity "$W/f32.gguf" --text "$EVAL" --ctx 32 --chunks 4 --threads 2 --save-logits "$W/base.logits" --json
   run "perplexity --reference" "$BIN" perplexity "$W/q4_0-gptq.gguf" --text "$EVAL" --ctx 32 --chunks 4 --threads 2 \
     --reference-logits "$W/base.logits" --json
-  python3 -c "
+  "$PY" -c "
 import json, math; d = json.load(open('$W/out.txt'))
 assert math.isfinite(d['ppl']) and d['ppl'] > 1 and 0 <= d['kld_mean'] < 5, d" 2>/dev/null || errs+=("perplexity --reference: bad numbers")
   run "generate" "$BIN" generate "$W/q4_k_m.gguf" --prompt "The river" -n 8 --json
-  python3 -c "import json; d = json.load(open('$W/out.txt')); assert 'text' in d" 2>/dev/null || errs+=("generate: no text")
+  "$PY" -c "import json; d = json.load(open('$W/out.txt')); assert 'text' in d" 2>/dev/null || errs+=("generate: no text")
   run "compare" "$BIN" compare "$dir" --types q8_0,q4_0 --text "$EVAL" --ctx 32 --chunks 4 --threads 2 --quiet --json
-  python3 -c "
+  "$PY" -c "
 import json; rows = json.load(open('$W/out.txt'))
 assert [r['type'] for r in rows][1:] == ['q8_0', 'q4_0'] and all('error' not in r for r in rows), rows" 2>/dev/null || errs+=("compare: bad table")
   printf 'output: %s\neval: {text: %s, ctx: 32, chunks: 4}\nthreads: 2\ntypes: [q8_0, q4_0]\nmodels:\n  - path: %s\n' \

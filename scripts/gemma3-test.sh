@@ -12,6 +12,7 @@
 # usage: scripts/gemma3-test.sh EDGEQUANT_BIN TOKENIZER_CHECK_BIN [WORK]
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-env.sh "${EDGEQUANT_VENV:-.build/venv}"
 BIN=$1; TOKCHECK=$2; WORK=${3:-.build/gemma3}
 WIKI=${EDGEQUANT_WIKI:-.build/smollm2/wiki}   # the Wikipedia splits (scripts/wiki-corpus.py)
 CKPT="$WORK/gemma-3-270m"
@@ -20,10 +21,10 @@ pass=0; fail=0
 ok() { echo "gemma3 $1"; pass=$((pass+1)); }
 bad() { echo "gemma3 $1"; fail=$((fail+1)); }
 sum() { (sha256sum "$1" 2>/dev/null || echo missing) | cut -d' ' -f1; }
-[ -f "$TEXT" ] || python3 scripts/wiki-corpus.py "$WIKI" >/dev/null
-want_text=$(python3 -c "import json; print(json.load(open('Fixtures/gemma3/llama-perplexity.json'))['text_sha256'])")
+[ -f "$TEXT" ] || "$PY" scripts/wiki-corpus.py "$WIKI" >/dev/null
+want_text=$("$PY" -c "import json; print(json.load(open('Fixtures/gemma3/llama-perplexity.json'))['text_sha256'])")
 [ "$(sum "$TEXT")" = "$want_text" ] || { echo "gemma3: $TEXT is not the text llama-perplexity was run on (SHA-256 differs)"; exit 1; }
-[ -f "$CKPT/model.safetensors" ] || python3 scripts/gemma3-checkpoint.py "$WORK" --cache "$WORK/.cache" >/dev/null \
+[ -f "$CKPT/model.safetensors" ] || "$PY" scripts/gemma3-checkpoint.py "$WORK" --cache "$WORK/.cache" >/dev/null \
   || { echo "gemma3: cannot build the checkpoint"; exit 1; }
 
 while read -r want name; do
@@ -50,7 +51,7 @@ done < Fixtures/gemma3/SHA256SUMS-llama-quantize
 for t in f32 bf16 q8_0 q4_0 q4_k_m; do
   [ "$t" = f32 ] || "$BIN" perplexity "$WORK/$t.gguf" --text "$TEXT" --threads 2 --reference-logits "$WORK/base.logits" --json \
     > "$WORK/ppl-$t.json" 2>/dev/null || true
-  if line=$(python3 - "$WORK/ppl-$t.json" "$t" <<'EOF'
+  if line=$("$PY" - "$WORK/ppl-$t.json" "$t" <<'EOF'
 import json, sys
 got, ref = json.load(open(sys.argv[1])), json.load(open("Fixtures/gemma3/llama-perplexity.json"))[sys.argv[2]]
 d = 100 * (got["ppl"] - ref["ppl"]) / ref["ppl"]
@@ -66,11 +67,11 @@ EOF
   ); then ok "perplexity $t: $line"; else bad "perplexity $t: OUTSIDE the bounds: $line"; fi
 done
 
-got=$("$BIN" generate "$WORK/q8_0.gguf" --prompt "The capital of France is" -n 32 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
+got=$("$BIN" generate "$WORK/q8_0.gguf" --prompt "The capital of France is" -n 32 --json | "$PY" -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
 [ "$got" = "$(cat Fixtures/gemma3/generate-q8_0.txt)" ] && ok "generate: same 32 tokens as llama-completion" || bad "generate: DIFFERS from llama-completion: $got"
 
 "$BIN" imatrix "$WORK/f32.gguf" --text "$WIKI/wiki-calib.txt" --ctx 512 --chunks 10 --threads 2 -o "$WORK/imatrix.gguf" 2>/dev/null || true
-if line=$(python3 scripts/imatrix_compare.py Fixtures/gemma3/imatrix-llama.gguf "$WORK/imatrix.gguf" 1e-3 5e-3); then ok "imatrix: $line"; else bad "imatrix: $line"; fi
+if line=$("$PY" scripts/imatrix_compare.py Fixtures/gemma3/imatrix-llama.gguf "$WORK/imatrix.gguf" 1e-3 5e-3); then ok "imatrix: $line"; else bad "imatrix: $line"; fi
 
 rm -f "$WORK"/*.gguf "$WORK/base.logits" "$WORK"/ppl-*.json
 echo "gemma3-end-to-end: $pass passed, $fail failed"

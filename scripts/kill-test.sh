@@ -11,13 +11,14 @@
 # Environment: EDGEQUANT_WORK (default .build/smollm2, as scripts/test.sh), KILL_SEED (default 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-env.sh "${EDGEQUANT_VENV:-.build/venv}"
 KILLS=${1:-50}
 BKILLS=${2:-20}
 OKILLS=${3:-10}
 RANDOM=${KILL_SEED:-12}
 WORK=${EDGEQUANT_WORK:-.build/smollm2}
 CKPT="$WORK/SmolLM2-135M-Instruct"
-[ -f "$CKPT/model.safetensors" ] || python3 scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
+[ -f "$CKPT/model.safetensors" ] || "$PY" scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
 TEXT=${EDGEQUANT_WIKI_EVAL:-$WORK/wiki/wiki-eval-20k.txt}
 [ -f "$TEXT" ] || TEXT=Fixtures/tokenizer/wiki-eval-20k.txt
 swift build -c release --product edgequant
@@ -104,7 +105,7 @@ for i in $(seq 1 "$BKILLS"); do
   done
   for j in "$B"/out/report.json "$B"/out/.edgequant/jobs/*.json; do
     [ -e "$j" ] || continue
-    python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$j" 2>/dev/null || badmeta=$((badmeta+1))
+    "$PY" -c "import json,sys; json.load(open(sys.argv[1]))" "$j" 2>/dev/null || badmeta=$((badmeta+1))
   done
   [ -z "$(find "$B/out" -name ".edgequant.tmp-$pid-*")" ] || mid=$((mid+1))
   left=$(temps "$B/out"); [ "$left" -gt "$maxleft" ] && maxleft=$left

@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 WORK=${1:-work}
 TYPE=${2:-q8_0}
 CKPT="$WORK/SmolLM2-135M-Instruct"
-python3 -c "import gguf, numpy" 2>/dev/null || pip install -q gguf numpy
+source scripts/python-env.sh "${EDGEQUANT_VENV:-$WORK/venv}"
 if [ ! -f "$CKPT/model.safetensors" ]; then
-  python3 scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache"
+  "$PY" scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache"
 fi
 swift build -c release --product edgequant
 BIN=$(swift build -c release --show-bin-path)/edgequant
-"$BIN" convert "$CKPT" --type "$TYPE" --outfile "$WORK/"
-"$BIN" inspect "$WORK/SmolLM2-135M-Instruct-$(echo "$TYPE" | tr a-z A-Z).gguf" --no-tensors
+# named by the type asked for (nf4 is written as IQ4_NL blocks, which the default name would say)
+OUT="$WORK/SmolLM2-135M-Instruct-$(echo "$TYPE" | tr a-z A-Z).gguf"
+"$BIN" convert "$CKPT" --type "$TYPE" --outfile "$OUT"
+"$BIN" inspect "$OUT" --no-tensors

@@ -20,8 +20,8 @@ EDGEQUANT_FUZZ_CONFIG=${EDGEQUANT_FUZZ_CONFIG:-debug} bash Benchmarks/fuzz.sh "$
 
 WORK=${EDGEQUANT_WORK:-.build/smollm2}
 CKPT="$WORK/SmolLM2-135M-Instruct"
-python3 -c "import gguf, numpy" 2>/dev/null || pip install -q gguf numpy
-[ -f "$CKPT/model.safetensors" ] || python3 scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
+source scripts/python-env.sh "${EDGEQUANT_VENV:-$WORK/venv}"
+[ -f "$CKPT/model.safetensors" ] || "$PY" scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
 swift build -c release --product edgequant
 BIN=$(swift build -c release --show-bin-path)/edgequant
 pass=0; fail=0
@@ -50,7 +50,7 @@ done < Fixtures/smollm2/SHA256SUMS-llama-quantize
 # llama-quantize writes the --imatrix path as given into quantize.imatrix.file, so the paths are the
 # strings scripts/make-smollm2-reference.sh used: the fixture from the repository root, the .dat
 # (derived from it as llama-imatrix --output-format dat writes it) from its own directory.
-python3 scripts/imatrix_gguf_to_dat.py Fixtures/smollm2/imatrix.gguf "$WORK/imatrix.dat"
+"$PY" scripts/imatrix_gguf_to_dat.py Fixtures/smollm2/imatrix.gguf "$WORK/imatrix.dat"
 while read -r sum name; do
   type=$(echo "$name" | sed -E 's/SmolLM2-135M-Instruct-(.+)-imatrix(-dat)?\.gguf$/\1/' | tr A-Z a-z)
   case "$name" in
@@ -69,7 +69,7 @@ rm -f "$WORK/imatrix.dat"
 # (Fixtures/smollm2/SHA256SUMS-gguf-split, recorded by scripts/make-smollm2-reference.sh), and
 # perplexity given the first split reads them all and scores as the single file does.
 rm -rf "$WORK/split"; mkdir -p "$WORK/split"
-[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || python3 scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
+[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || "$PY" scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
 "$BIN" convert "$CKPT" --type q8_0 --split-max-size 50M --outfile "$WORK/split/split-size-Q8_0.gguf" --quiet || true
 "$BIN" quantize "$WORK/f32.gguf" "$WORK/split/split-tensors-Q4_K_M.gguf" q4_k_m --split-max-tensors 64 --quiet || true
 while read -r sum name; do
@@ -94,7 +94,7 @@ done
 # Greedy generation from our Q8_0 file against llama-completion's (recorded: -p "The capital of France is"
 # -n 32 --temp 0 --top-k 1 -no-cnv, which stops at end-of-text after 29 tokens).
 "$BIN" convert "$CKPT" --type q8_0 --outfile "$WORK/q8.gguf" --quiet
-got=$("$BIN" generate "$WORK/q8.gguf" --prompt "The capital of France is" -n 32 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
+got=$("$BIN" generate "$WORK/q8.gguf" --prompt "The capital of France is" -n 32 --json | "$PY" -c "import json,sys; print(json.load(sys.stdin)['text'], end='')")
 if [ "$got" = "$(cat Fixtures/smollm2/generate-q8_0.txt)" ]; then echo "smollm2 generate: same 29 tokens as llama-completion"; pass=$((pass+1))
 else echo "smollm2 generate: DIFFERS from llama-completion: $got"; fail=$((fail+1)); fi
 rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
@@ -102,8 +102,8 @@ rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
 # compare and batch on the real model, short (2 chunks of 256 tokens of the Wikipedia eval split):
 # what they print is checked for shape, their files against llama-quantize's, batch's exit codes,
 # resume after a kill, and shards merged against a single run.
-[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || python3 scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
-[ -f "$WORK/sharded/model.safetensors.index.json" ] || python3 scripts/smollm2-checkpoint.py "$WORK/sharded" --shards 2 --cache "$WORK/.cache" >/dev/null
+[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || "$PY" scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
+[ -f "$WORK/sharded/model.safetensors.index.json" ] || "$PY" scripts/smollm2-checkpoint.py "$WORK/sharded" --shards 2 --cache "$WORK/.cache" >/dev/null
 TEXT="$WORK/wiki/wiki-eval-20k.txt"
 ok() { echo "$1"; pass=$((pass+1)); }
 bad() { echo "$1"; fail=$((fail+1)); }
@@ -135,7 +135,7 @@ usage "mistyped option" 2 "'--type'" "$BIN" convert "$CKPT" --typ q8_0
 usage "a GGUF given to convert" 1 "edgequant quantize" "$BIN" convert Fixtures/golden/llama-tied-q8_0.gguf
 mkdir -p "$WORK/empty"; usage "an empty directory" 1 "a Hugging Face checkpoint directory holds config.json" "$BIN" convert "$WORK/empty"
 # --help at 80 columns (piped): no line longer, no example broken mid-line
-helpbad=$(for c in "" convert quantize inspect types perplexity generate imatrix compare batch clean; do "$BIN" $c --help; done | python3 -c "
+helpbad=$(for c in "" convert quantize inspect types perplexity generate imatrix compare batch clean; do "$BIN" $c --help; done | "$PY" -c "
 import sys
 ex = False
 for l in sys.stdin.read().split('\n'):
@@ -148,7 +148,7 @@ for l in sys.stdin.read().split('\n'):
 rm -rf "$WORK/cmp"
 if "$BIN" compare "$CKPT" --types q4_0,q8_0,nf4,q4_k_m --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet \
      --keep "$WORK/cmp" --plot "$WORK/cmp/plot.svg" --json > "$WORK/cmp.json" &&
-   python3 - "$WORK/cmp.json" <<'EOF'
+   "$PY" - "$WORK/cmp.json" <<'EOF'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 assert [r["type"] for r in rows] == ["bf16", "q8_0", "q4_k_m", "nf4", "q4_0"], [r["type"] for r in rows]
@@ -165,7 +165,7 @@ for t in Q8_0 Q4_K_M Q4_0; do
   [ "$( (sha256sum "$WORK/cmp/SmolLM2-135M-Instruct-$t.gguf" 2>/dev/null || echo missing) | cut -d' ' -f1)" = "$want" ] && sums=$((sums+1))
 done
 [ "$sums" = 3 ] && ok "smollm2 compare --keep: q8_0, q4_k_m, q4_0 identical to llama-quantize" || bad "smollm2 compare --keep: files DIFFER from llama-quantize"
-python3 -c "
+"$PY" -c "
 import xml.dom.minidom as m
 d = m.parse('$WORK/cmp/plot.svg'); t = ' '.join(n.firstChild.data for n in d.getElementsByTagName('text') if n.firstChild)
 assert all(x in t for x in ('q8_0', 'q4_k_m', 'q4_0', 'nf4', 'File size', 'KL divergence')), t" \
@@ -218,7 +218,7 @@ rm -rf "$B/out"
 "$BIN" batch "$B/manifest.yaml" --shard 1/2 > /dev/null 2> "$B/s1.err" || true
 "$BIN" batch "$B/manifest.yaml" --shard 2/2 > /dev/null 2> "$B/s2.err" || true
 "$BIN" batch "$B/manifest.yaml" --merge > /dev/null 2>&1 || true
-if python3 - "$B" <<'EOF'
+if "$PY" - "$B" <<'EOF'
 import json, re, sys
 b = sys.argv[1]
 ran = [re.search(r"\] (\S+) (passed|failed) in", l).group(1) for f in ("s1.err", "s2.err") for l in open(f"{b}/{f}") if re.search(r"(passed|failed) in", l)]
