@@ -110,7 +110,7 @@ bad() { echo "$1"; fail=$((fail+1)); }
 
 # Models by hub name: SmolLM2 laid out as huggingface-cli download leaves it (symlinks into blobs/,
 # refs/main) converts to the very file the plain directory gives; a miss says how to fetch it.
-HUB="$WORK/hub"; rm -rf "$HUB"; REPO="$HUB/models--HuggingFaceTB--SmolLM2-135M-Instruct"
+HUB="$(cd "$WORK" && pwd)/hub"; rm -rf "$HUB"; REPO="$HUB/models--HuggingFaceTB--SmolLM2-135M-Instruct"
 mkdir -p "$REPO/blobs" "$REPO/refs" "$REPO/snapshots/0123456789abcdef0123456789abcdef01234567"
 printf 0123456789abcdef0123456789abcdef01234567 > "$REPO/refs/main"
 for f in "$(cd "$CKPT" && pwd)"/*; do ln -s "$f" "$REPO/blobs/$(basename "$f")"
