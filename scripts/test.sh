@@ -245,7 +245,13 @@ bash scripts/families-test.sh "$BIN" "$WORK/wiki/wiki-calib.txt" || families=1
 # --keep on SmolLM2, then a full and a read-only disk (scripts/kill-test.sh prints its own count).
 kills=0
 bash scripts/kill-test.sh || kills=1
+# The README's commands, as written and in order, on a fresh clone that builds for itself (~4 min).
+readme=0
+bash scripts/readme-check.sh "$(cd "$WORK" && pwd)/readme" || readme=1
 [ "$fuzz" -eq 0 ] || echo "fuzzing: FINDINGS (see the table above and .build-fuzz/findings/)"
 [ "$gemma" -eq 0 ] || echo "gemma3: FAILED (see its lines above)"
 [ "$families" -eq 0 ] || echo "families: FAILED (see their lines above)"
-[ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$gemma" -eq 0 ] && [ "$families" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8)) ]
+[ "$readme" -eq 0 ] || echo "readme-check: FAILED (see its lines above)"
+# the 68 SmolLM2 checks of before, + 8 split files and the split perplexity, + 8 hub-name, usage and help checks
+[ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$gemma" -eq 0 ] && [ "$families" -eq 0 ] && [ "$readme" -eq 0 ] && [ "$fail" -eq 0 ] \
+  && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8)) ]
