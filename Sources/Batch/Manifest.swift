@@ -69,12 +69,13 @@ public struct Manifest: Sendable, Equatable {
     }
 
     /// Validates manifest text as if read from `path` (relative paths in it resolve against `path`'s directory).
+    /// - Parameter environment: where a model named `ORG/NAME` is looked for (`HubCache.root`).
     public static func parse(yaml: String, path: String, displayPath: String? = nil, knownTypes: [String] = Manifest.knownTypes,
-                             checkFiles: Bool = true) throws -> Manifest {
+                             checkFiles: Bool = true, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Manifest {
         let absolute = standardize(path, relativeTo: FileManager.default.currentDirectoryPath)
         let reader = ManifestReader(file: displayPath ?? path,
                                     directory: (absolute as NSString).deletingLastPathComponent,
-                                    knownTypes: knownTypes.map { $0.lowercased() }, checkFiles: checkFiles)
+                                    knownTypes: knownTypes.map { $0.lowercased() }, checkFiles: checkFiles, environment: environment)
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -120,6 +121,7 @@ private struct ManifestReader {
     let directory: String
     let knownTypes: [String]
     let checkFiles: Bool
+    let environment: [String: String]
 
     static let topKeys = ["output", "eval", "threads", "calibration", "types", "gates", "models"]
     static let evalKeys = ["text", "ctx", "chunks"]
@@ -256,7 +258,7 @@ private struct ManifestReader {
         let p = Manifest.standardize(raw, relativeTo: directory)
         if checkFiles, !FileManager.default.fileExists(atPath: p), HubCache.parse(raw) != nil {
             do {
-                let location = try ModelLocation.resolve(raw)
+                let location = try ModelLocation.resolve(raw, environment: environment)
                 return (location.path, location.directoryName)
             } catch .notInHubCache(let id, let looked, let fetch) {
                 throw self.error(at: node, "path: \(displayName(p)) does not exist, and \(displayName(id)) is not in the Hugging Face cache "

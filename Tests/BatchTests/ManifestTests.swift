@@ -162,4 +162,25 @@ import Testing
         #expect(throws: ManifestError.self) { try Manifest.load(path: f.path("m.yaml"), knownTypes: ["q8_0"]) }
         #expect(try Manifest.load(path: f.path("m.yaml"), knownTypes: ["Q8_0", "Q4_0"]).jobs.count == 2)
     }
+
+    /// A model's `path` may name a model in the Hugging Face cache: it runs from the snapshot, named
+    /// by the repository (not the commit hash); a miss names the cache folder and the fetch command.
+    @Test func modelPathsFromTheHubCache() throws {
+        let f = try Fixture()
+        let snapshot = "hub/models--acme--gamma/snapshots/0123456789abcdef0123456789abcdef01234567"
+        try f.write(snapshot + "/config.json", #"{"architectures": ["LlamaForCausalLM"]}"#)
+        try f.write("hub/models--acme--gamma/refs/main", "0123456789abcdef0123456789abcdef01234567")
+        let yaml = "output: out\neval: {text: data/eval.txt}\ntypes: [q8_0]\nmodels: [{path: acme/gamma}, {path: models/alpha}]\n"
+        let env = ["HF_HUB_CACHE": f.path("hub")]
+        let m = try Manifest.parse(yaml: yaml, path: f.path("m.yaml"), environment: env)
+        #expect(m.models.map(\.name) == ["gamma", "alpha"])
+        #expect(m.models[0].path == f.path(snapshot) && m.models[0].directoryName == "gamma")
+        #expect(m.jobs[0].modelDirectoryName == "gamma" && m.jobs[1].modelDirectoryName == nil)
+        do {
+            _ = try Manifest.parse(yaml: yaml.replacingOccurrences(of: "acme/gamma", with: "acme/delta"), path: f.path("m.yaml"), environment: env)
+            Issue.record("acme/delta is not in the cache")
+        } catch let e as ManifestError {
+            #expect(e.line == 4 && e.message.contains("models--acme--delta") && e.message.contains("huggingface-cli download acme/delta"), "\(e)")
+        }
+    }
 }
