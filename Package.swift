@@ -82,7 +82,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Checks a real model's tokenizer against recorded llama-tokenize ids, and times it (scripts/test.sh).
-        .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer"]),
+        .executableTarget(name: "tokenizer-check", dependencies: ["Tokenizer", .product(name: "Crypto", package: "swift-crypto")]),
         // Fuzzing (Benchmarks/fuzz.sh): one function per input format in FuzzTargets, each run by a thin
         // executable — libFuzzer's entry point when built with -DFUZZING and the fuzzer sanitizer,
         // a replayer of files otherwise. Fixtures/fuzz-regressions/ is replayed by FuzzRegressionTests.
@@ -111,7 +111,9 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: [
             "Evaluation", "Inference", "Families", "Conversion", "GGMLCore", "GGUFWriter", "MappedIO",
         ]),
-        .testTarget(name: "SafetensorsReaderTests", dependencies: ["SafetensorsReader", "MappedIO"]),
+        .testTarget(name: "SafetensorsReaderTests", dependencies: [
+            "SafetensorsReader", "MappedIO", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "GGUFWriterTests", dependencies: ["GGUFWriter", "GGMLCore", "MappedIO"]),
         .testTarget(name: "QuantizersTests", dependencies: ["Quantizers", "GGMLCore"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quantizers", "GGMLCore", "CKernels"]),

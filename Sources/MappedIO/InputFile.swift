@@ -40,30 +40,24 @@ public enum InputFile {
         let (fd, st) = try open(path)
         defer { close(fd) }
         InputRegistry.shared.remember(st)
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while true {
-            if done == out.count { out.append(contentsOf: [UInt8](repeating: 0, count: max(4096, out.count))) }
-            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileIOError.readFailed(path: path, errno: errno)
-            }
-            if n == 0 { break }
-            done += n
-        }
-        out.removeSubrange(done...)
-        return out
+        return try readFully(fd, path: path, sizeHint: Int(st.st_size), limit: nil)
     }
 
     /// Up to `count` bytes from the start of a regular file (to sniff its format).
     public static func readPrefix(_ path: String, count: Int) throws(FileIOError) -> [UInt8] {
         let (fd, _) = try open(path)
         defer { close(fd) }
-        var out = [UInt8](repeating: 0, count: max(0, count))
+        return try readFully(fd, path: path, sizeHint: max(0, count), limit: max(0, count))
+    }
+
+    /// Reads to the end, or to `limit` bytes; a file that grew since its stat is read whole.
+    private static func readFully(_ fd: Int32, path: String, sizeHint: Int, limit: Int?) throws(FileIOError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: sizeHint)
         var done = 0
-        while done < out.count {
-            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+        while done < (limit ?? Int.max) {
+            if done == out.count { out.append(contentsOf: [UInt8](repeating: 0, count: max(4096, out.count))) }
+            let want = min(out.count, limit ?? Int.max) - done
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, want) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileIOError.readFailed(path: path, errno: errno)
