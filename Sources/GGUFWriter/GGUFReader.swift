@@ -96,7 +96,8 @@ public final class GGUFFile: @unchecked Sendable {
         for t in infos {
             let (end, o) = (start + t.offset).addingReportingOverflow(t.byteCount)
             guard !o, end <= file.size else {
-                throw c.fail("tensor \(quoted(t.name)): data [\(t.offset), \(t.offset + t.byteCount)) runs past the end of the file (truncated?)")
+                // the message names offset and size apart: their sum is what overflowed
+                throw c.fail("tensor \(quoted(t.name)): \(t.byteCount) bytes of data at offset \(t.offset) run past the end of the file (truncated?)")
             }
         }
         metadata = meta
