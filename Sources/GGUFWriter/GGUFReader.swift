@@ -97,7 +97,7 @@ public final class GGUFFile: @unchecked Sendable {
             let (end, o) = (start + t.offset).addingReportingOverflow(t.byteCount)
             guard !o, end <= file.size else {
                 // the message names offset and size apart: their sum is what overflowed
-                throw c.fail("tensor \(quoted(t.name)): \(t.byteCount) bytes of data at offset \(t.offset) run past the end of the file (truncated?)")
+                throw c.fail("tensor \(quoted(t.name)): its data (\(t.byteCount) bytes at offset \(t.offset)) runs past the end of the file (truncated?)")
             }
         }
         metadata = meta
