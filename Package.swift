@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers"]),
-        .testTarget(name: "GGMLCoreTests", dependencies: ["GGMLCore"]),
+        .testTarget(name: "GGMLCoreTests", dependencies: ["GGMLCore", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Batch", "Reports"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
