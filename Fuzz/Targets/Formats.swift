@@ -31,34 +31,26 @@ import Tokenizer
 
 /// One safetensors file: the JSON header and the byte ranges it claims, each touched.
 @Sendable public func fuzzSafetensors(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
-    Scratch.shared.with([("model.safetensors", data)]) { dir in
+    checkpointFile(data, name: "model.safetensors", open: SafetensorsFile.init(path:))
+}
+
+/// One PyTorch .bin file (torch.save's zip + pickle): the zip directory, the restricted
+/// unpickling of the state dict, and the byte ranges of every tensor, each touched.
+@Sendable public func fuzzTorch(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
+    checkpointFile(data, name: "pytorch_model.bin", open: TorchFile.init(path:))
+}
+
+/// Opens `data` as the checkpoint file `name` and touches the first and last byte of every tensor.
+func checkpointFile(_ data: UnsafeRawBufferPointer, name: String, open: (String) throws -> any CheckpointFile) -> FuzzOutcome {
+    Scratch.shared.with([(name, data)]) { dir in
         do {
-            let f = try SafetensorsFile(path: dir + "/model.safetensors")
+            let f = try open(dir + "/" + name)
             var sum = 0
             for t in f.tensors where !t.range.isEmpty {
                 let b = f.data(t)
                 sum &+= Int(b[0]) &+ Int(b[b.count - 1]) &+ t.elementCount &+ t.shape.count
             }
             blackHole(sum + f.metadata.count)
-            return .accepted
-        } catch {
-            return rejected(error)
-        }
-    }
-}
-
-/// One PyTorch .bin file (torch.save's zip + pickle): the zip directory, the restricted
-/// unpickling of the state dict, and the byte ranges of every tensor, each touched.
-@Sendable public func fuzzTorch(_ data: UnsafeRawBufferPointer) -> FuzzOutcome {
-    Scratch.shared.with([("pytorch_model.bin", data)]) { dir in
-        do {
-            let f = try TorchFile(path: dir + "/pytorch_model.bin")
-            var sum = 0
-            for t in f.tensors where !t.range.isEmpty {
-                let b = f.data(t)
-                sum &+= Int(b[0]) &+ Int(b[b.count - 1]) &+ t.elementCount &+ t.shape.count
-            }
-            blackHole(sum)
             return .accepted
         } catch {
             return rejected(error)
