@@ -13,7 +13,7 @@ public struct Inspection {
     public init(path: String, showTensors: Bool = true) throws {
         var isDir: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-        if exists, !isDir.boolValue, Self.hasGGUFMagic(path) {
+        if exists, !isDir.boolValue, GGUF.hasMagic(path) {
             self = try Self.gguf(GGUFFile.model(path), showTensors: showTensors)
         } else {
             self = try Self.safetensors(SafetensorsCheckpoint(path: path), showTensors: showTensors)
@@ -23,12 +23,6 @@ public struct Inspection {
     init(json: JSONValue, text: String) {
         self.json = json
         self.text = text
-    }
-
-    static func hasGGUFMagic(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        return (try? h.read(upToCount: 4)).map { Array($0) == GGUF.magic } ?? false
     }
 
     static func describe(_ v: GGUFValue) -> (JSONValue, String) {

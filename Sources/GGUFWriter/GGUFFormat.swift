@@ -1,8 +1,14 @@
 import GGMLCore
+import MappedIO
 
 /// Constants of the GGUF container (ggml/docs/gguf.md, gguf-py `constants.py`).
 public enum GGUF {
     public static let magic: [UInt8] = Array("GGUF".utf8)
+
+    /// Whether `path` is a regular file that starts with the GGUF magic (a FIFO or device: no).
+    public static func hasMagic(_ path: String) -> Bool {
+        (try? InputFile.readPrefix(path, count: magic.count)) == magic
+    }
     public static let version: UInt32 = 3
     public static let defaultAlignment = 32
     /// ggml's GGML_MAX_DIMS: a tensor has at most 4 dimensions.

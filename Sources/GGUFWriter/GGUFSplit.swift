@@ -156,7 +156,7 @@ extension GGUFFile {
               let no = first[GGUFKey.Split.no]?.intValue else {
             throw bad(path, "\(GGUFKey.Split.count) or \(GGUFKey.Split.no) is missing or out of range")
         }
-        let suffix = String(format: "-%05d-of-%05d.gguf", no + 1, count)
+        let suffix = GGUFSplitPlan.path(prefix: "", split: no, count: count)
         guard path.hasSuffix(suffix) else {
             throw bad(path, "is split \(no + 1) of \(count), but its name does not end in \(suffix)")
         }

@@ -151,6 +151,7 @@ struct Convert: ParsableCommand {
 
 /// `convert` given a GGUF: point at `quantize` rather than report a missing config.json beside it.
 func refuseGGUF(_ path: String) throws {
-    guard !isDirectory(path), let bytes = try? InputFile.readPrefix(path, count: 4) else { return }
+    // a FIFO or device is left to the preflight, which refuses it by name
+    guard !isDirectory(path), let bytes = try? InputFile.readPrefix(path, count: GGUF.magic.count) else { return }
     if bytes == GGUF.magic || path.lowercased().hasSuffix(".gguf") { throw CommandError.ggufGivenToConvert(path: path) }
 }
