@@ -24,7 +24,10 @@ let package = Package(
         .target(name: "MappedIO"),
         .target(name: "SafetensorsReader", dependencies: ["StrictJSON", "MappedIO"]),
         .target(name: "GGUFWriter", dependencies: ["GGMLCore", "MappedIO"]),
-        .target(name: "Quantizers", dependencies: ["GGMLCore"]),
+        .target(name: "Quantizers", dependencies: ["GGMLCore", "CQuants"]),
+        // ggml's i-quant quantizers (lattice searches) in C, vectorised with runtime dispatch; the
+        // lattices come from CKernels' generated ggml_iq_grids.h.
+        .target(name: "CQuants", dependencies: ["CKernels"]),
         // The ground floor of every parallel loop: the pointer wrapper handed to workers, the work
         // queue, the owned buffer.
         .target(name: "Workers"),

@@ -4,17 +4,17 @@ import Testing
 
 /// The C kernels' header of type ids, block sizes and tables is generated from GGMLCore, so a
 /// size is written down once. When this fails, the expected header is written beside the test's
-/// temp directory and the message says where: copy it over Sources/CKernels/include/ggml_format.h.
+/// temp directory and the message says where: copy it over the header in Sources/CKernels/include/.
 @Suite struct FormatHeaderTests {
-    @Test func checkedInHeaderIsCurrent() throws {
+    @Test(arguments: [("ggml_format.h", GGMLTables.formatHeader()), ("ggml_iq_grids.h", GGMLTables.iqGridsHeader())])
+    func checkedInHeaderIsCurrent(file: String, want: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let path = root.appendingPathComponent("Sources/CKernels/include/ggml_format.h").path
-        let want = GGMLTables.formatHeader()
+        let path = root.appendingPathComponent("Sources/CKernels/include/\(file)").path
         let have = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         if have != want {
-            let out = NSTemporaryDirectory() + "ggml_format.h"
+            let out = NSTemporaryDirectory() + file
             try want.write(toFile: out, atomically: true, encoding: .utf8)
-            Issue.record("\(path) is not GGMLTables.formatHeader(): the current text is in \(out)")
+            Issue.record("\(path) is not generated from GGMLTables: the current text is in \(out)")
         }
     }
 

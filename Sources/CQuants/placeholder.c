@@ -1,0 +1,2 @@
+// Replaced by the quantizer sources as they land.
+#include "CQuants.h"
