@@ -25,12 +25,16 @@ public enum ConversionError: FileFault, Equatable {
     case imatrix(path: String, detail: String)
     /// A GGUF's metadata lacks or misstates what the quantization policy reads.
     case metadata(path: String, detail: String)
+    /// A tensor's type needs importance weights (iq1/iq2/iq3_xxs), and no imatrix was given.
+    case imatrixRequired(path: String, name: String, type: GGMLType)
+    /// The imatrix has no entry for a tensor whose type needs one.
+    case imatrixMissing(path: String, name: String, type: GGMLType)
 
     public var path: String {
         switch self {
         case .notModelDirectory(let p), .noConfig(let p), .unmappedTensor(let p, _, _), .unsupportedTensor(let p, _, _), .missingTensor(let p, _),
              .nonFiniteTensor(let p, _, _, _), .unreadableType(let p, _), .requantize(let p, _, _), .config(let p, _),
-             .imatrix(let p, _), .metadata(let p, _):
+             .imatrix(let p, _), .metadata(let p, _), .imatrixRequired(let p, _, _), .imatrixMissing(let p, _, _):
             return p
         }
     }
@@ -51,6 +55,11 @@ public enum ConversionError: FileFault, Equatable {
         case .requantize(_, let n, let t):
             return "tensor \"\(n)\" is already \(t.name); requantizing is disabled (pass --allow-requantize)"
         case .config(_, let d), .imatrix(_, let d), .metadata(_, let d): return d
+        case .imatrixRequired(_, let n, let t):
+            return "this quantization requires an importance matrix (offending tensor \(n), target type \(t.name)): "
+                + "give --imatrix FILE or --calibrate TEXT"
+        case .imatrixMissing(_, let n, let t):
+            return "missing importance matrix for tensor \(n) in a very low-bit quantization (\(t.name)): the result would be garbage"
         }
     }
 }

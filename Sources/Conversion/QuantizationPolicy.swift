@@ -68,6 +68,14 @@ public struct QuantizationPolicy: Sendable {
         case .mostlyQ5_K_S, .mostlyQ5_K_M: .q5_K
         case .mostlyQ6_K: .q6_K
         case .mostlyIQ4_NL: .iq4_nl
+        case .mostlyIQ2_XXS: .iq2_xxs
+        case .mostlyIQ2_XS, .mostlyIQ2_S: .iq2_xs
+        case .mostlyIQ2_M: .iq2_s
+        case .mostlyIQ3_XXS: .iq3_xxs
+        case .mostlyIQ3_XS, .mostlyIQ3_S, .mostlyIQ3_M: .iq3_s
+        case .mostlyIQ1_S: .iq1_s
+        case .mostlyIQ1_M: .iq1_m
+        case .mostlyIQ4_XS: .iq4_xs
         }
     }
 
@@ -184,7 +192,20 @@ public struct QuantizationPolicy: Sendable {
         return r
     }
 
-    /// `llama_tensor_get_type_impl` for the file types we write (the i-quant mixes are not offered).
+    /// `tensor_requires_imatrix`: the types ggml cannot quantize sensibly without importance weights
+    /// (iq2_xxs, iq2_xs and the iq1 types assert on NULL), except for the embedding and output.
+    public static func requiresImatrix(name: String, type: GGMLType) -> Bool {
+        if name == TensorName.output || name == TensorName.tokenEmbd || name == TensorName.perLayerTokenEmbd { return false }
+        switch type {
+        case .iq3_xxs, .iq2_xxs, .iq2_xs, .iq2_s, .iq1_m, .iq1_s: return true
+        default: return false
+        }
+    }
+
+    /// The 2-bit and 1-bit mixes, which llama.cpp treats as one group.
+    static let lowBitMixes: Set<LlamaFileType> = [.mostlyIQ2_XXS, .mostlyIQ2_XS, .mostlyIQ1_S, .mostlyIQ2_S, .mostlyIQ2_M, .mostlyIQ1_M]
+
+    /// `llama_tensor_get_type_impl` for the file types we write, branch for branch in llama.cpp's order.
     func impl(_ s: inout State, _ type: GGMLType, name: String, ne: [Int], category: Category) throws(PolicyError) -> GGMLType {
         var newType = type
         let f = fileType
@@ -194,19 +215,50 @@ public struct QuantizationPolicy: Sendable {
             let nx = ne[0]
             if nx % newType.blockSize != 0 {
                 newType = .q8_0
+            } else if Self.lowBitMixes.contains(f) || f == .mostlyIQ3_XXS {
+                newType = .q5_K
             } else if newType != .q8_0 {
                 newType = .q6_K
             }
         } else if category == .tokenEmbd {
-            // Only the i-quant and ternary mixes change the token embedding.
+            if [.mostlyIQ2_XXS, .mostlyIQ2_XS, .mostlyIQ1_S, .mostlyIQ1_M].contains(f) {
+                newType = .q2_K
+            } else if f == .mostlyIQ2_S || f == .mostlyIQ2_M || f == .mostlyIQ3_XXS {
+                newType = .iq3_s
+            }
+        } else if Self.lowBitMixes.contains(f) {
+            let twoS = f == .mostlyIQ2_S || f == .mostlyIQ2_M
+            if category == .attnV || category == .attnQKV || category == .attnKVB {
+                newType = model.nGQA >= 4 || nExpert >= 4 ? .q4_K : twoS ? .iq3_s : .q2_K
+                s.iAttentionWV += 1
+            } else if nExpert == 8 && category == .attnK {
+                newType = .q4_K
+            } else if category == .ffnDown {
+                if s.iFFNDown < s.nFFN / 8 { newType = twoS ? .iq3_s : .q2_K }
+                s.iFFNDown += 1
+            } else if category == .attnOutput {
+                if nExpert == 8 {
+                    newType = .q5_K
+                } else if f == .mostlyIQ1_S || f == .mostlyIQ1_M {
+                    newType = .iq2_xxs
+                } else if twoS {
+                    newType = .iq3_s
+                }
+            }
         } else if category == .attnV || category == .attnQKV || category == .attnKVB {
             if f == .mostlyQ2_K {
                 newType = model.nGQA >= 4 ? .q4_K : .q3_K
+            } else if f == .mostlyIQ3_XXS {
+                newType = model.nGQA >= 4 ? .q4_K : !options.hasImatrix ? .iq3_s : .iq3_xxs
+            } else if (f == .mostlyIQ3_XS || f == .mostlyIQ3_S) && model.nGQA >= 4 {
+                newType = .q4_K
+            } else if f == .mostlyIQ3_M {
+                newType = .q4_K
             } else if f == .mostlyQ3_K_M {
                 newType = s.iAttentionWV < 2 ? .q5_K : .q4_K
             } else if f == .mostlyQ3_K_L {
                 newType = .q5_K
-            } else if f == .mostlyIQ4_NL && model.nGQA >= 4 {
+            } else if (f == .mostlyIQ4_NL || f == .mostlyIQ4_XS) && model.nGQA >= 4 {
                 newType = .q5_K
             } else if (f == .mostlyQ4_K_M || f == .mostlyQ5_K_M) && Self.useMoreBits(s.iAttentionWV, s.nAttentionWV) {
                 newType = .q6_K
@@ -217,20 +269,34 @@ public struct QuantizationPolicy: Sendable {
             if nExpert == 8 { newType = .q8_0 }
             s.iAttentionWV += 1
         } else if category == .attnK {
-            if nExpert == 8 { newType = .q8_0 }
+            if nExpert == 8 {
+                newType = .q8_0
+            } else if f == .mostlyIQ3_XS {
+                newType = .iq3_xxs
+            } else if f == .mostlyIQ3_XXS {
+                newType = .iq2_s
+            }
         } else if category == .attnQ {
-            // Only IQ3 mixes.
+            if f == .mostlyIQ3_XS {
+                newType = .iq3_xxs
+            } else if f == .mostlyIQ3_XXS {
+                newType = .iq2_s
+            }
         } else if category == .ffnDown {
             let (iLayer, nLayer) = layerInfo(s.iFFNDown, s.nFFN)
             if f == .mostlyQ2_K {
                 newType = .q3_K
+            } else if f == .mostlyIQ3_XXS && !options.hasImatrix {
+                newType = iLayer < nLayer / 8 ? .q4_K : .q3_K
             } else if f == .mostlyQ3_K_M {
                 newType = iLayer < nLayer / 16 ? .q5_K : .q4_K // arch != FALCON
+            } else if f == .mostlyIQ3_M && (iLayer < nLayer / 8 || (nExpert == 8 && Self.useMoreBits(iLayer, nLayer))) {
+                newType = .q4_K
             } else if f == .mostlyQ3_K_L {
                 newType = .q5_K
             } else if f == .mostlyQ4_K_M {
                 if Self.useMoreBits(iLayer, nLayer) { newType = .q6_K }
-            } else if iLayer < nLayer / 8 && f == .mostlyIQ4_NL && !options.hasImatrix {
+            } else if iLayer < nLayer / 8 && (f == .mostlyIQ4_NL || f == .mostlyIQ4_XS) && !options.hasImatrix {
                 newType = .q5_K
             } else if f == .mostlyQ5_K_M && Self.useMoreBits(iLayer, nLayer) {
                 newType = .q6_K
@@ -242,15 +308,22 @@ public struct QuantizationPolicy: Sendable {
             s.iFFNDown += 1
         } else if category == .attnOutput {
             if nExpert == 8 {
-                if [.mostlyQ2_K, .mostlyQ3_K_S, .mostlyQ3_K_M, .mostlyIQ4_NL, .mostlyQ4_K_S, .mostlyQ4_K_M].contains(f) { newType = .q5_K }
+                if [.mostlyQ2_K, .mostlyIQ3_XS, .mostlyIQ3_XXS, .mostlyQ3_K_S, .mostlyQ3_K_M, .mostlyIQ4_NL, .mostlyQ4_K_S,
+                    .mostlyQ4_K_M, .mostlyIQ3_S, .mostlyIQ3_M, .mostlyIQ4_XS].contains(f) { newType = .q5_K }
             } else {
                 if f == .mostlyQ2_K { newType = .q3_K }
+                else if f == .mostlyIQ3_XXS { newType = .iq3_s }
                 else if f == .mostlyQ3_K_M { newType = .q4_K }
                 else if f == .mostlyQ3_K_L { newType = .q5_K }
+                else if f == .mostlyIQ3_M { newType = .q4_K }
             }
         } else if category == .ffnGate {
+            let (iLayer, nLayer) = layerInfo(s.iFFNGate, s.nFFN)
+            if f == .mostlyIQ3_XS && iLayer >= nLayer / 8 && iLayer < 7 * nLayer / 8 { newType = .iq3_xxs }
             s.iFFNGate += 1
         } else if category == .ffnUp {
+            let (iLayer, nLayer) = layerInfo(s.iFFNUp, s.nFFN)
+            if f == .mostlyIQ3_XS && iLayer >= nLayer / 8 && iLayer < 7 * nLayer / 8 { newType = .iq3_xxs }
             s.iFFNUp += 1
         }
         return newType

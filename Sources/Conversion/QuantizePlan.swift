@@ -62,6 +62,12 @@ public struct QuantizePlan: OutputPlan {
             if newType != t.type, t.type.isQuantized, !allowRequantize {
                 throw ConversionError.requantize(path: path, name: t.name, type: t.type)
             }
+            // llama-quantize refuses before writing anything when no imatrix is given, and when
+            // quantizing a tensor whose entry is missing.
+            if newType != t.type, importance == nil, QuantizationPolicy.requiresImatrix(name: t.name, type: newType) {
+                if let im = imatrix { throw ConversionError.imatrixMissing(path: im.file, name: t.name, type: newType) }
+                throw ConversionError.imatrixRequired(path: path, name: t.name, type: newType)
+            }
             guard newType == t.type || Quantizers.canWrite(newType) else {
                 throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "writing \(newType.name) is not supported")
             }

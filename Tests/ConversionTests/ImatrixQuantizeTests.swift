@@ -229,6 +229,44 @@ private func ones(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }
         #expect(ConvertTarget(name: "q4_0")!.isLlamaQuantize && ConvertTarget(name: "nf4")!.isLlamaQuantize)
         #expect(!ConvertTarget(name: "q8_0")!.isLlamaQuantize)
     }
+
+    /// tensor_requires_imatrix: the 1- and 2-bit types and iq3_xxs are refused without an imatrix
+    /// (before anything is written), and with one that lacks the tensor's entry; the embedding and
+    /// output are exempt, and IQ3_S / IQ3_M / IQ4_XS never need one.
+    @Test func lowBitTypesRequireAnImatrix() throws {
+        let t: [(String, [Int])] = [("token_embd.weight", [256, 32]), ("blk.0.attn_q.weight", [256, 256]),
+                                    ("blk.0.ffn_down.weight", [512, 256])]
+        for ft in [LlamaFileType.mostlyIQ2_XXS, .mostlyIQ2_XS, .mostlyIQ2_S, .mostlyIQ2_M, .mostlyIQ1_S, .mostlyIQ1_M] {
+            #expect(throws: ConversionError.imatrixRequired(path: "in.gguf", name: "blk.0.attn_q.weight",
+                                                            type: QuantizationPolicy.defaultType(ft))) {
+                try plan(ListPlan(tensors: t), ft, nil)
+            }
+            let partial = ImatrixData(weights: ["blk.0.attn_q.weight": ones(256)], file: "i.gguf")
+            #expect(throws: ConversionError.self) { try plan(ListPlan(tensors: t), ft, partial) }
+            let full = ImatrixData(weights: ["blk.0.attn_q.weight": ones(256), "blk.0.ffn_down.weight": ones(512)], file: "i.gguf")
+            #expect(try plan(ListPlan(tensors: t), ft, full).tensors.count == 3)
+        }
+        let missing = ImatrixData(weights: ["blk.0.attn_q.weight": ones(256)], file: "i.gguf")
+        do {
+            _ = try plan(ListPlan(tensors: t), .mostlyIQ1_S, missing)
+            Issue.record("expected a refusal")
+        } catch let e as ConversionError {
+            #expect(e == .imatrixMissing(path: "i.gguf", name: "blk.0.ffn_down.weight", type: .iq1_s))
+            #expect(e.fault.hasPrefix("missing importance matrix for tensor blk.0.ffn_down.weight in a very low-bit quantization"))
+        }
+        #expect(ConversionError.imatrixRequired(path: "in.gguf", name: "blk.0.attn_q.weight", type: .iq2_xxs).fault
+                    .hasPrefix("this quantization requires an importance matrix"))
+        for ft in [LlamaFileType.mostlyIQ3_S, .mostlyIQ3_M, .mostlyIQ4_XS] {
+            #expect(try plan(ListPlan(tensors: t), ft, nil).tensors.count == 3, "\(ft.name)")
+        }
+        // IQ3_XS and IQ3_XXS put attn_q in iq3_xxs / iq2_s.
+        #expect(throws: ConversionError.imatrixRequired(path: "in.gguf", name: "blk.0.attn_q.weight", type: .iq3_xxs)) {
+            try plan(ListPlan(tensors: t), .mostlyIQ3_XS, nil)
+        }
+        #expect(!QuantizationPolicy.requiresImatrix(name: "token_embd.weight", type: .iq2_xxs))
+        #expect(!QuantizationPolicy.requiresImatrix(name: "output.weight", type: .iq1_s))
+        #expect(QuantizationPolicy.requiresImatrix(name: "blk.3.ffn_up.weight", type: .iq3_xxs))
+    }
 }
 
 private extension ListPlan {

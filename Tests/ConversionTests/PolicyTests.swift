@@ -5,7 +5,8 @@ import StrictJSON
 import Testing
 
 /// Replays llama-quantize's type choices (recorded by Fixtures/policy/make_policy_golden.sh with
-/// `llama-quantize --dry-run`) for every file type on two models.
+/// `llama-quantize --dry-run`) for every file type on two models, and on SmolLM2 with its imatrix
+/// (`smollm2+imatrix`: the mixes that read has_imatrix).
 @Suite struct PolicyTests {
     static let doc: JSONValue = {
         let data = FileManager.default.contents(atPath: fixture("policy/llama-quantize-types.json"))!
@@ -14,6 +15,7 @@ import Testing
 
     static let models: [(String, QuantizationPolicy.Model)] = [
         ("smollm2", .init(architecture: "llama", blockCount: 30, headCount: 9, headCountKV: 3)),
+        ("smollm2+imatrix", .init(architecture: "llama", blockCount: 30, headCount: 9, headCountKV: 3)),
         ("synth", .init(architecture: "llama", blockCount: 8, headCount: 4, headCountKV: 1)),
     ]
 
@@ -32,7 +34,9 @@ import Testing
         let expected = try #require(entry["types"]?[fileType.name]?.objectValue)
         // The recorded order is llama-quantize's; our ordering must reproduce it from any order.
         #expect(names.sorted(by: QuantizationPolicy.fileOrder) == names)
-        let policy = QuantizationPolicy(fileType: fileType, model: model)
+        var options = QuantizationPolicy.Options()
+        options.hasImatrix = modelName.hasSuffix("+imatrix")
+        let policy = QuantizationPolicy(fileType: fileType, model: model, options: options)
         let got = try policy.assignTypes(names: names, ne: ne, current: names.map { _ in .f32 })
         for (n, t) in zip(names, got) {
             #expect(t.name == expected[n]?.stringValue, "\(modelName) \(fileType.name): \(n)")
