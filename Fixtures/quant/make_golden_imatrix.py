@@ -12,13 +12,17 @@ other golden scripts exercise. Writes, beside this script:
   imatrix_inputs.bin    every entry's rows·cols float32 values, little-endian, concatenated
   imatrix_weights.bin   every entry's cols float32 importance values, concatenated
   imatrix_<type>.bin    ggml_quantize_chunk's bytes for the entries the type covers, concatenated
+  imatrix_<iq>_null.bin the same without an imatrix, for the i-quants ggml allows that for
+  imatrix_<iq>_deq.bin  ggml's dequantization (to_float) of imatrix_<iq>.bin, float32
 
 usage: make_golden_imatrix.py [LIBGGML_BASE=/work/ref/llama/bin/libggml-base.so]
 """
 import ctypes
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -28,6 +32,13 @@ OUT = os.path.dirname(os.path.abspath(__file__))
 TYPES = [("q4_0", 2, 32), ("q4_1", 3, 32), ("q5_0", 6, 32), ("q5_1", 7, 32), ("q8_0", 8, 32),
          ("q2_K", 10, 256), ("q3_K", 11, 256), ("q4_K", 12, 256), ("q5_K", 13, 256), ("q6_K", 14, 256),
          ("iq4_nl", 20, 32)]
+# The i-quants: (name, id, block size, whether ggml quantizes them without an imatrix). Rows with inf
+# or NaN are left out for them (edgequant refuses such rows before quantizing; ggml's lattice
+# searches index tables with whatever nearest_int makes of them). Their NULL-imatrix bytes, where
+# ggml has that path, go to imatrix_<type>_null.bin.
+IQ_TYPES = [("iq2_xxs", 16, 256, False), ("iq2_xs", 17, 256, False), ("iq3_xxs", 18, 256, True),
+            ("iq1_s", 19, 256, False), ("iq3_s", 21, 256, True), ("iq2_s", 22, 256, True),
+            ("iq4_xs", 23, 256, True), ("iq1_m", 29, 256, False)]
 
 
 def f32(v):
@@ -141,26 +152,110 @@ def main():
         for _, _, w in data:
             f.write(w.astype("<f4").tobytes())
     manifest = {"entries": [{"name": n, "rows": x.shape[0], "cols": x.shape[1]} for n, x, _ in data], "types": []}
+    def quantize(tid, x, w):
+        nrows, cols = x.shape
+        src = np.ascontiguousarray(x)
+        size = nrows * lib.ggml_row_size(tid, cols)
+        q = np.zeros(size, np.uint8)
+        imat = None if w is None else np.ascontiguousarray(w)
+        got = lib.ggml_quantize_chunk(tid, src.ctypes.data, q.ctypes.data, 0, nrows, cols,
+                                      None if imat is None else imat.ctypes.data)
+        assert got == size, (tid, got, size)
+        return q.tobytes()
+
     for name, tid, block in TYPES:
         covered = []
         with open(os.path.join(OUT, f"imatrix_{name}.bin"), "wb") as qf:
             for i, (_, x, w) in enumerate(data):
-                nrows, cols = x.shape
-                if cols % block:
+                if x.shape[1] % block:
                     continue
-                src = np.ascontiguousarray(x)
-                imat = np.ascontiguousarray(w)
-                size = nrows * lib.ggml_row_size(tid, cols)
-                q = np.zeros(size, np.uint8)
-                got = lib.ggml_quantize_chunk(tid, src.ctypes.data, q.ctypes.data, 0, nrows, cols, imat.ctypes.data)
-                assert got == size, (name, got, size)
-                qf.write(q.tobytes())
+                qf.write(quantize(tid, x, w))
                 covered.append(i)
         manifest["types"].append({"name": name, "id": tid, "quantized": f"imatrix_{name}.bin", "entries": covered})
+    def run_type(name, tid, block, allows_null):
+        """Quantizes the type's candidate entries in child processes (this script with --child), so
+        that an input on which ggml aborts — its lattice searches GGML_ASSERT when no neighbour
+        scores, e.g. with all-zero importance, which kills llama-quantize — is recorded in the
+        manifest as `aborts` (ours must not crash on it) and the run goes on after it."""
+        candidates = [i for i, (_, x, _) in enumerate(data) if x.shape[1] % block == 0 and np.isfinite(x).all()]
+        out = {None: {}, "null": {}}
+        aborts = []
+        todo = list(candidates)
+        while todo:
+            with tempfile.TemporaryDirectory() as tmp:
+                args = [sys.executable, os.path.abspath(__file__), LIB, "--child", str(tid), tmp, str(int(allows_null))] + [str(i) for i in todo]
+                p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                   env=dict(os.environ, GGML_NO_BACKTRACE="1"))
+                done = [int(l.split()[1]) for l in p.stdout.splitlines() if l.startswith("done ")]
+                for i in done:
+                    out[None][i] = open(os.path.join(tmp, f"{i}.bin"), "rb").read()
+                    if allows_null:
+                        out["null"][i] = open(os.path.join(tmp, f"{i}-null.bin"), "rb").read()
+            todo = todo[len(done):]
+            if p.returncode != 0:
+                aborts.append(todo.pop(0))
+        covered = [i for i in candidates if i not in aborts]
+        return covered, aborts, out
+
+    class Traits(ctypes.Structure):
+        _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64), ("blck_size_interleave", ctypes.c_int64),
+                    ("type_size", ctypes.c_size_t), ("is_quantized", ctypes.c_bool),
+                    ("to_float", ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)),
+                    ("from_float_ref", ctypes.c_void_p)]
+    lib.ggml_get_type_traits.restype = ctypes.POINTER(Traits)
+    lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
+
+    for name, tid, block, allows_null in IQ_TYPES:
+        covered, aborts, out = run_type(name, tid, block, allows_null)
+        to_float = lib.ggml_get_type_traits(tid).contents.to_float
+        with open(os.path.join(OUT, f"imatrix_{name}.bin"), "wb") as qf, \
+                open(os.path.join(OUT, f"imatrix_{name}_deq.bin"), "wb") as df:
+            for i in covered:
+                qf.write(out[None][i])
+                q = np.frombuffer(out[None][i], np.uint8).copy()
+                y = np.zeros(data[i][1].size, np.float32)
+                to_float(q.ctypes.data, y.ctypes.data, y.size)
+                df.write(y.astype("<f4").tobytes())
+        entry = {"name": name, "id": tid, "quantized": f"imatrix_{name}.bin", "dequantized": f"imatrix_{name}_deq.bin",
+                 "entries": covered, "aborts": aborts}
+        if allows_null:
+            with open(os.path.join(OUT, f"imatrix_{name}_null.bin"), "wb") as qf:
+                for i in covered:
+                    qf.write(out["null"][i])
+            entry["quantized_null"] = f"imatrix_{name}_null.bin"
+        manifest["types"].append(entry)
     with open(os.path.join(OUT, "imatrix_entries.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
 
 
+def child(tid, tmp, with_null, indices):
+    """--child: quantize the given entries with type `tid` into tmp/<i>.bin (and <i>-null.bin),
+    printing `done <i>` after each, until done or ggml aborts."""
+    lib = ctypes.CDLL(LIB)
+    lib.ggml_quantize_chunk.restype = ctypes.c_size_t
+    lib.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                        ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+    lib.ggml_row_size.restype = ctypes.c_size_t
+    lib.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
+    data = entries()
+    for i in indices:
+        _, x, w = data[i]
+        nrows, cols = x.shape
+        for suffix, imat in [("", w)] + ([("-null", None)] if with_null else []):
+            size = nrows * lib.ggml_row_size(tid, cols)
+            q = np.zeros(size, np.uint8)
+            src = np.ascontiguousarray(x)
+            wm = None if imat is None else np.ascontiguousarray(imat)
+            got = lib.ggml_quantize_chunk(tid, src.ctypes.data, q.ctypes.data, 0, nrows, cols, None if wm is None else wm.ctypes.data)
+            assert got == size
+            with open(os.path.join(tmp, f"{i}{suffix}.bin"), "wb") as f:
+                f.write(q.tobytes())
+        print(f"done {i}", flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[2] == "--child":
+        child(int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1", [int(a) for a in sys.argv[6:]])
+    else:
+        main()

@@ -74,6 +74,14 @@ public enum Quantizers {
         case .q4_K: Q4_K.self
         case .q5_K: Q5_K.self
         case .q6_K: Q6_K.self
+        case .iq2_xxs: IQ2_XXS.self
+        case .iq2_xs: IQ2_XS.self
+        case .iq2_s: IQ2_S.self
+        case .iq3_xxs: IQ3_XXS.self
+        case .iq3_s: IQ3_S.self
+        case .iq1_s: IQ1_S.self
+        case .iq1_m: IQ1_M.self
+        case .iq4_xs: IQ4_XS.self
         default: nil
         }
     }

@@ -31,6 +31,11 @@ import Testing
         var entries: [Entry] = []
         /// Per type: (entry index, expected bytes of all its rows).
         var expected: [String: [(Int, [UInt8])]] = [:]
+        /// The i-quants: ggml's bytes without an imatrix (where ggml has that path), its
+        /// dequantization of `expected`, and the entries on which ggml aborts.
+        var expectedNull: [String: [(Int, [UInt8])]] = [:]
+        var dequantized: [String: [(Int, [Float])]] = [:]
+        var aborts: [String: [Int]] = [:]
     }
 
     static let golden: Golden = {
@@ -58,15 +63,25 @@ import Testing
         for t in manifest["types"] as! [[String: Any]] {
             let name = t["name"] as! String
             let type = GGMLType(rawValue: UInt32(t["id"] as! Int))!
-            let bytes = read(t["quantized"] as! String)
-            var off = 0
-            for i in t["entries"] as! [Int] {
-                let e = g.entries[i]
-                let size = e.rows * type.rowSize(e.cols)!
-                g.expected[name, default: []].append((i, Array(bytes[off..<(off + size)])))
-                off += size
+            func split(_ file: String, _ size: (Entry) -> Int) -> [(Int, [UInt8])] {
+                let bytes = read(file)
+                var off = 0
+                var out: [(Int, [UInt8])] = []
+                for i in t["entries"] as! [Int] {
+                    let n = size(g.entries[i])
+                    out.append((i, Array(bytes[off..<(off + n)])))
+                    off += n
+                }
+                precondition(off == bytes.count)
+                return out
             }
-            precondition(off == bytes.count)
+            let rowBytes = { (e: Entry) in e.rows * type.rowSize(e.cols)! }
+            g.expected[name] = split(t["quantized"] as! String, rowBytes)
+            if let f = t["quantized_null"] as? String { g.expectedNull[name] = split(f, rowBytes) }
+            if let f = t["dequantized"] as? String {
+                g.dequantized[name] = split(f, { $0.rows * $0.cols * 4 }).map { ($0.0, floats($0.1)) }
+            }
+            if let a = t["aborts"] as? [Int] { g.aborts[name] = a }
         }
         return g
     }()
@@ -102,7 +117,7 @@ import Testing
 
     @Test func fixtureCoversEveryWeightedType() {
         let g = Self.golden
-        #expect(Set(g.expected.keys) == Set(Self.weightedNames + ["q8_0"]))
+        #expect(Set(g.expected.keys) == Set(Self.weightedNames + ["q8_0"] + IQuantTests.names))
         for name in Self.weightedNames {
             let block = Self.weighted[name]!.type.blockSize
             // Every entry whose rows split into the type's blocks is covered, multi-row ones included.
@@ -173,7 +188,8 @@ import Testing
             #expect(!usesImportance, "\(q.type)")
             #expect(Self.quantize(q, x, cols: 512, importance: w) == Self.quantize(q, x, cols: 512, importance: nil), "\(q.type)")
         }
-        #expect(Set(Quantizers.writableTypes.filter { Quantizers.quantizer(for: $0)!.usesImportance }.map(\.name)) == Set(Self.weightedNames))
+        #expect(Set(Quantizers.writableTypes.filter { Quantizers.quantizer(for: $0)!.usesImportance }.map(\.name))
+                    == Set(Self.weightedNames + IQuantTests.names))
     }
 
     /// nil importance is exactly the old entry point, so existing callers see no change.

@@ -1,2 +1,0 @@
-// Replaced by the quantizer sources as they land.
-#include "CQuants.h"
