@@ -15,7 +15,10 @@ public enum Kernels {
     /// Weight types `matmul` and `vecDot` accept.
     public static let supportedWeightTypes: [GGMLType] = [
         .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
-    ]
+    ] + iQuants
+
+    /// The i-quants with 256-element super-blocks, which the C kernels (gemm_iq.c) run on q8_K rows.
+    public static let iQuants: [GGMLType] = [.iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs]
 
     /// ggml-cpu's `type_traits_cpu[type].vec_dot_type`, or nil for a type we have no kernel for.
     public static func vecDotType(for weightType: GGMLType) -> GGMLType? {
@@ -26,6 +29,7 @@ public enum Kernels {
         case .q4_0, .q5_0, .q8_0, .iq4_nl: .q8_0
         case .q4_1, .q5_1: .q8_1
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: .q8_K
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs: .q8_K
         default: nil
         }
     }
@@ -72,6 +76,19 @@ public enum Kernels {
             let w = SendablePointer(weights), o = SendablePointer(out)
             NativeMatmul.splitRows(nRows, threads: threads) { rows in
                 native.run(weights: w.p, rowBytes: rowBytes, rows: rows, act: prepared, out: o.p, ldo: nRows)
+            }
+            return
+        }
+        if iQuants.contains(type) {
+            // Without the native gemm: one C vec_dot per output, rows split over the workers.
+            let w = SendablePointer(weights), o = SendablePointer(out)
+            let workers = max(1, min(threads, nRows))
+            parallel(workers) { i in
+                for r in (nRows * i / workers)..<(nRows * (i + 1) / workers) {
+                    for t in 0..<nTokens {
+                        o.p[t * nRows + r] = vecDot(type, n: nCols, w.p + r * rowBytes, prepared.raw + t * prepared.rowBytes)
+                    }
+                }
             }
             return
         }
@@ -235,6 +252,8 @@ struct NativeMatmul: Sendable {
             guard ek_gemm_q8_available() != 0 else { return nil }
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
             guard ek_gemm_k_available() != 0 else { return nil }
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs:
+            guard ek_gemm_iq_available() != 0 else { return nil }
         default:
             return nil
         }
@@ -272,6 +291,9 @@ struct NativeMatmul: Sendable {
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
             ek_gemm_k(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                       act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs:
+            ek_gemm_iq(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
+                       act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)
         default:
             ek_gemm_q8(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                        act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)

@@ -46,6 +46,9 @@ enum {
     EK_GGML_Q5_1 = GGML_TYPE_Q5_1, EK_GGML_Q8_0 = GGML_TYPE_Q8_0, EK_GGML_IQ4_NL = GGML_TYPE_IQ4_NL,
     EK_GGML_Q2_K = GGML_TYPE_Q2_K, EK_GGML_Q3_K = GGML_TYPE_Q3_K, EK_GGML_Q4_K = GGML_TYPE_Q4_K,
     EK_GGML_Q5_K = GGML_TYPE_Q5_K, EK_GGML_Q6_K = GGML_TYPE_Q6_K,
+    EK_GGML_IQ2_XXS = GGML_TYPE_IQ2_XXS, EK_GGML_IQ2_XS = GGML_TYPE_IQ2_XS, EK_GGML_IQ2_S = GGML_TYPE_IQ2_S,
+    EK_GGML_IQ3_XXS = GGML_TYPE_IQ3_XXS, EK_GGML_IQ3_S = GGML_TYPE_IQ3_S, EK_GGML_IQ1_S = GGML_TYPE_IQ1_S,
+    EK_GGML_IQ1_M = GGML_TYPE_IQ1_M, EK_GGML_IQ4_XS = GGML_TYPE_IQ4_XS,
 };
 
 /// Whether `ek_gemm_q8` runs natively here (AVX-512 VNNI); otherwise callers use their own path.
@@ -66,6 +69,22 @@ int ek_gemm_k_available(void);
 /// super-block, then `(d·d_x)·isum − (dmin·d_x)·summ` in f32, as ggml's generic vec_dot.
 void ek_gemm_k(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                const void *xq, size_t xrow_bytes, int64_t ntok, int64_t k, float *y, size_t ldy);
+
+/// One i-quant weight row (iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m, iq4_xs; `n` columns,
+/// a multiple of 256) · one q8_K activation row: ggml's generic vec_dot bit for bit — exact integer
+/// sums per super-block, then its f32 expression in its order (including the final 0.125f / 0.25f and
+/// IQ1S_DELTA / IQ1M_DELTA), without FMA contraction. Portable; every level gives the same bits.
+void ek_vec_dot_iq(int wtype, int64_t n, const void *w_row, const void *xq_row, float *out);
+
+/// Whether `ek_gemm_iq` has a native (SIMD) path here: AVX-512 VNNI, or AVX2 (with AVX-VNNI where
+/// present). `ek_gemm_iq` itself runs on every level (portable C otherwise), with the same bits.
+int ek_gemm_iq_available(void);
+
+/// `ek_gemm_k` for the i-quants: y[t·ldy + r] = `ek_vec_dot_iq`(row r, token t) bit for bit, for rows
+/// [r0, r1) of `w` (row r at w + r·wrow_bytes) and tokens [0, ntok) of `xq` (q8_K rows of `xrow_bytes`).
+/// Each weight super-block is decoded once per call and reused over all tokens.
+void ek_gemm_iq(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
+                const void *xq, size_t xrow_bytes, int64_t ntok, int64_t k, float *y, size_t ldy);
 
 /// Causal attention for one head as ggml-cpu's tiled flash attention computes it for a batch of at
 /// least 64 queries (ggml_compute_forward_flash_attn_ext_tiled, 64×64 tiles): f32 queries, keys
