@@ -3,11 +3,16 @@
 # thread count, same run (best of N wall seconds, peak RSS, and whether the files are identical);
 # then `edgequant convert --type q4_k_m` from safetensors against convert_hf_to_gguf.py (f32) +
 # llama-quantize, the two-step path it replaces.
+# With IMATRIX=FILE both quantize with that importance matrix (the i-quants below IQ4_NL need one):
+#   IMATRIX=Fixtures/smollm2/imatrix.gguf SKIP_TWO_STEP=1 Benchmarks/quantize.sh F32 CKPT SRC BIN 2 3 \
+#     "iq2_xxs iq2_xs iq2_s iq2_m iq1_s iq1_m iq3_xxs iq3_xs iq3_s iq3_m iq4_xs"
 # usage: Benchmarks/quantize.sh F32_GGUF CHECKPOINT_DIR LLAMA_CPP_SRC LLAMA_BIN [THREADS=2] [RUNS=3] [TYPES]
 set -euo pipefail
 F32=$1; CKPT=$2; SRC=$3; LBIN=$4; THREADS=${5:-2}; RUNS=${6:-3}
 TYPES=${7:-"q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k_m q4_k_s q4_k_m q5_k_m q6_k iq4_nl"}
 SCRATCH=${SCRATCH:-/tmp/eq-qbench}
+IM=()
+[ -n "${IMATRIX:-}" ] && IM=(--imatrix "$IMATRIX")
 cd "$(dirname "$0")/.."
 mkdir -p "$SCRATCH"
 swift build -c release --product edgequant >/dev/null
@@ -24,8 +29,8 @@ measure() {
 }
 printf "%-8s %16s %16s %9s %10s   %s\n" type "llama-quantize s" "edgequant s" speedup "RSS MB" "(ours/theirs)"
 for t in $TYPES; do
-  read -r ls lr < <(measure "$LBIN/llama-quantize" "$F32" "$SCRATCH/l.gguf" "$t" "$THREADS")
-  read -r es er < <(measure "$BIN" quantize "$F32" "$SCRATCH/e.gguf" "$t" --threads "$THREADS" --quiet)
+  read -r ls lr < <(measure "$LBIN/llama-quantize" "${IM[@]}" "$F32" "$SCRATCH/l.gguf" "$t" "$THREADS")
+  read -r es er < <(measure "$BIN" quantize "$F32" "$SCRATCH/e.gguf" "$t" "${IM[@]}" --threads "$THREADS" --quiet)
   cmp -s "$SCRATCH/l.gguf" "$SCRATCH/e.gguf" && same=identical || same=DIFFERENT
   printf "%-8s %16.2f %16.2f %8.1fx %5d/%-5d %s\n" "$t" "$ls" "$es" "$(python3 -c "print($ls/$es)")" "$er" "$lr" "$same"
 done

@@ -7,7 +7,8 @@
 #        Fixtures/smollm2/SHA256SUMS-llama-quantize (llama-quantize of the F32 file to every file type;
 #        LLAMA_BIN, default LLAMA_CPP_SRC/../bin, holds llama-quantize and llama-imatrix),
 #        Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix (llama-quantize --imatrix with
-#        Fixtures/smollm2/imatrix.gguf, and with its legacy .dat form) and
+#        Fixtures/smollm2/imatrix.gguf, and with its legacy .dat form),
+#        Fixtures/smollm2/SHA256SUMS-llama-quantize-iquants (the i-quant file types with that imatrix) and
 #        Fixtures/smollm2/llama-quantize-types-imatrix.json (tensor types llama-quantize --dry-run
 #        --imatrix chooses for every file type) and Fixtures/smollm2/SHA256SUMS-gguf-split
 #        (llama-gguf-split --split of the Q8_0 file by --split-max-size 50M, and of llama-quantize's
@@ -52,6 +53,12 @@ for t in Q4_0 Q4_1 Q5_0 Q5_1 Q4_K_M Q6_K IQ4_NL; do
   echo "$(sha256sum "$OUT/q.gguf" | cut -d' ' -f1)  SmolLM2-135M-Instruct-$t-imatrix.gguf" >> Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix
   (cd "$OUT" && "$LBIN/llama-quantize" --imatrix imatrix.dat f32.gguf q.gguf "$t" 2 >/dev/null 2>&1)
   echo "$(sha256sum "$OUT/q.gguf" | cut -d' ' -f1)  SmolLM2-135M-Instruct-$t-imatrix-dat.gguf" >> Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix
+done
+# The i-quant file types (issue 16), all with the imatrix (most require one).
+: > Fixtures/smollm2/SHA256SUMS-llama-quantize-iquants
+for t in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ4_XS; do
+  "$LBIN/llama-quantize" --imatrix "$IM" "$OUT/f32.gguf" "$OUT/q.gguf" "$t" 2 >/dev/null 2>&1
+  echo "$(sha256sum "$OUT/q.gguf" | cut -d' ' -f1)  SmolLM2-135M-Instruct-$t-imatrix.gguf" >> Fixtures/smollm2/SHA256SUMS-llama-quantize-iquants
 done
 for t in Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL F16 BF16 F32; do
   "$LBIN/llama-quantize" --dry-run --imatrix "$IM" "$OUT/f32.gguf" "$OUT/q.gguf" "$t" 1 > "$OUT/dry-$t.log" 2>&1

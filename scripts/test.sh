@@ -35,8 +35,8 @@ while read -r sum name; do
 done < Fixtures/smollm2/SHA256SUMS
 check() { # label file expected-sum
   local got; got=$( (sha256sum "$2" 2>/dev/null || echo missing) | cut -d' ' -f1)
-  if [ "$got" = "$3" ]; then echo "smollm2 $1: identical to llama-quantize"; pass=$((pass+1))
-  else echo "smollm2 $1: DIFFERS from llama-quantize (got $got, want $3)"; fail=$((fail+1)); fi
+  if [ "$got" = "$3" ]; then echo "${MODEL:-smollm2} $1: identical to llama-quantize"; pass=$((pass+1))
+  else echo "${MODEL:-smollm2} $1: DIFFERS from llama-quantize (got $got, want $3)"; fail=$((fail+1)); fi
   rm -f "$2"
 }
 while read -r sum name; do
@@ -65,6 +65,34 @@ while read -r sum name; do
   esac
 done < Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix
 rm -f "$WORK/imatrix.dat"
+# The i-quant file types (issue 16), all with SmolLM2's imatrix (Fixtures/smollm2/SHA256SUMS-llama-quantize-iquants).
+# SmolLM2's 576-wide rows put most tensors in IQ4_NL (llama-quantize's fallback), so the tiny
+# checkpoint of Fixtures/iquants (256-multiple rows, generated) takes every i-quant type through
+# every kind of tensor, with its own imatrix (Fixtures/iquants/SHA256SUMS, make_reference.sh).
+while read -r sum name; do
+  type=$(echo "$name" | sed -E 's/SmolLM2-135M-Instruct-(.+)-imatrix\.gguf$/\1/' | tr A-Z a-z)
+  "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --imatrix Fixtures/smollm2/imatrix.gguf --quiet || true
+  check "quantize $type --imatrix" "$WORK/q.gguf" "$sum"
+  "$BIN" convert "$CKPT" --type "$type" --imatrix Fixtures/smollm2/imatrix.gguf --outfile "$WORK/c.gguf" --quiet || true
+  check "convert --type $type --imatrix" "$WORK/c.gguf" "$sum"
+done < Fixtures/smollm2/SHA256SUMS-llama-quantize-iquants
+IQ="$WORK/llama-iq"; rm -rf "$IQ"
+"$PY" Fixtures/iquants/make_checkpoint.py "$IQ"
+while read -r sum name; do
+  type=$(echo "$name" | sed -E 's/llama-iq-(.+)\.gguf$/\1/' | tr A-Z a-z)
+  if [ "$type" = f32 ]; then
+    "$BIN" convert "$IQ" --type f32 --outfile "$WORK/iq-f32.gguf" --quiet || true
+    got=$( (sha256sum "$WORK/iq-f32.gguf" 2>/dev/null || echo missing) | cut -d' ' -f1)
+    [ "$got" = "$sum" ] && { echo "llama-iq f32: identical to convert_hf_to_gguf"; pass=$((pass+1)); } \
+      || { echo "llama-iq f32: DIFFERS from convert_hf_to_gguf (got $got)"; fail=$((fail+1)); }
+    continue
+  fi
+  "$BIN" quantize "$WORK/iq-f32.gguf" "$WORK/q.gguf" "$type" --imatrix Fixtures/iquants/imatrix.gguf --quiet || true
+  MODEL=llama-iq check "quantize $type --imatrix" "$WORK/q.gguf" "$sum"
+  "$BIN" convert "$IQ" --type "$type" --imatrix Fixtures/iquants/imatrix.gguf --outfile "$WORK/c.gguf" --quiet || true
+  MODEL=llama-iq check "convert --type $type --imatrix" "$WORK/c.gguf" "$sum"
+done < Fixtures/iquants/SHA256SUMS
+rm -rf "$IQ" "$WORK/iq-f32.gguf"
 # Split output: convert by size and quantize by tensor count write llama-gguf-split's files
 # (Fixtures/smollm2/SHA256SUMS-gguf-split, recorded by scripts/make-smollm2-reference.sh), and
 # perplexity given the first split reads them all and scores as the single file does.
@@ -252,6 +280,7 @@ bash scripts/readme-check.sh "$(cd "$WORK" && pwd)/readme" || readme=1
 [ "$gemma" -eq 0 ] || echo "gemma3: FAILED (see its lines above)"
 [ "$families" -eq 0 ] || echo "families: FAILED (see their lines above)"
 [ "$readme" -eq 0 ] || echo "readme-check: FAILED (see its lines above)"
-# the 68 SmolLM2 checks of before, + 8 split files and the split perplexity, + 8 hub-name, usage and help checks
+# the 68 SmolLM2 checks of before, + 8 split files and the split perplexity, + 8 hub-name, usage and help checks,
+# + 11 i-quant file types × (quantize, convert) on SmolLM2 and on llama-iq, + llama-iq's F32
 [ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$gemma" -eq 0 ] && [ "$families" -eq 0 ] && [ "$readme" -eq 0 ] && [ "$fail" -eq 0 ] \
-  && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8)) ]
+  && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8 + 11 * 2 * 2 + 1)) ]
