@@ -69,9 +69,11 @@ public struct CalibratedQuantization {
 
 public enum Calibrate {
     /// `options` with every tensor of `types` pinned to its type (exact-name patterns, ahead of the
-    /// user's own --tensor-type patterns).
+    /// user's own --tensor-type patterns), for a plan that will be quantized with the calibration's
+    /// importance matrix (so sized with the policy's imatrix branches, i-quants allowed).
     public static func withTypes(_ types: [String: GGMLType], _ options: QuantizationPolicy.Options) -> QuantizationPolicy.Options {
         var o = options
+        o.hasImatrix = true
         let pinned = types.sorted { $0.key < $1.key }.map { (pattern: "^" + NSRegularExpression.escapedPattern(for: $0.key) + "$", type: $0.value) }
         o.tensorTypes = pinned + o.tensorTypes
         return o

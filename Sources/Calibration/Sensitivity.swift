@@ -1,3 +1,4 @@
+import Conversion
 import Dispatch
 import Foundation
 import GGMLCore
@@ -130,11 +131,14 @@ public final class Sensitivity: @unchecked Sendable {
     }
 
     /// Candidate types for a tensor of `cols` columns: every standard type it can be stored in,
-    /// from 2.6 to 8.5 bits per weight.
-    public static func candidates(cols: Int) -> [GGMLType] {
+    /// from 1.56 (iq1_s) to 8.5 bits per weight. The types llama-quantize refuses without importance
+    /// weights (`QuantizationPolicy.requiresImatrix`) are candidates only when the tensor has them.
+    public static func candidates(cols: Int, name: String = "", hasImportance: Bool = true) -> [GGMLType] {
         var t: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl]
-        if cols % 256 == 0 { t += [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K] }
-        return t.filter { cols % $0.blockSize == 0 }
+        if cols % 256 == 0 {
+            t += [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq1_s, .iq1_m, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq4_xs]
+        }
+        return t.filter { cols % $0.blockSize == 0 && (hasImportance || !QuantizationPolicy.requiresImatrix(name: name, type: $0)) }
     }
 
     /// E(t, T) for each candidate, on a sample of at most `maxRows` rows scaled to the whole tensor;
@@ -206,7 +210,7 @@ public final class Sensitivity: @unchecked Sendable {
         var infos: [TensorInfo] = []
         for (i, (name, w)) in mats.enumerated() {
             let imp = importance[name]
-            let types = Self.candidates(cols: w.cols)
+            let types = Self.candidates(cols: w.cols, name: name, hasImportance: imp != nil)
             let probeType = types.contains(probe) ? probe : types[0]
             let errs = Self.errors(w, importance: imp, types: types, threads: threads)
             let (qw, keep) = Self.quantizedCopy(w, type: probeType, importance: imp, threads: threads)

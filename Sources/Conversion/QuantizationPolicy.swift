@@ -14,6 +14,9 @@ public struct QuantizationPolicy: Sendable {
         public var outputTensorType: GGMLType?
         public var tokenEmbeddingType: GGMLType?
         public var pure = false
+        /// Set by QuantizePlan when it is given an imatrix; set by a caller that sizes a plan without
+        /// one but will quantize it with one (the size-budget planner), so that the policy takes the
+        /// same branches and the types that require an imatrix are not refused.
         public var hasImatrix = false
         public init() {}
     }

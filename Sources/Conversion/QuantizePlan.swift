@@ -66,7 +66,7 @@ public struct QuantizePlan: OutputPlan {
             // quantizing a tensor whose entry is missing.
             if newType != t.type, importance == nil, QuantizationPolicy.requiresImatrix(name: t.name, type: newType) {
                 if let im = imatrix { throw ConversionError.imatrixMissing(path: im.file, name: t.name, type: newType) }
-                throw ConversionError.imatrixRequired(path: path, name: t.name, type: newType)
+                if !options.hasImatrix { throw ConversionError.imatrixRequired(path: path, name: t.name, type: newType) }
             }
             guard newType == t.type || Quantizers.canWrite(newType) else {
                 throw ConversionError.unsupportedTensor(path: path, name: t.name, detail: "writing \(newType.name) is not supported")

@@ -48,6 +48,20 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(throws: CalibrationError.self) { try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size) }
     }
 
+    /// The planner may pick any i-quant for rows of whole super-blocks, but the ones llama-quantize
+    /// refuses without importance weights only for tensors that have them.
+    @Test func candidatesIncludeTheIQuants() {
+        let wide = Sensitivity.candidates(cols: 512, name: "blk.0.ffn_up.weight", hasImportance: true)
+        #expect(Set([GGMLType.iq1_s, .iq1_m, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq4_xs, .q2_K, .q8_0]).isSubset(of: Set(wide)))
+        #expect(wide.map(\.bitsPerWeight).min() == GGMLType.iq1_s.bitsPerWeight && wide.map(\.bitsPerWeight).max() == 8.5)
+        let noImatrix = Sensitivity.candidates(cols: 512, name: "blk.0.ffn_up.weight", hasImportance: false)
+        #expect(Set(wide).subtracting(noImatrix) == [.iq1_s, .iq1_m, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs])
+        // the token embedding never needs one
+        #expect(Sensitivity.candidates(cols: 512, name: "token_embd.weight", hasImportance: false) == wide)
+        // 576 columns: no 256-blocks at all
+        #expect(!Sensitivity.candidates(cols: 576).contains { $0.blockSize == 256 })
+    }
+
     @Test func sensitivityFileIsForOneModel() throws {
         let tmp = NSTemporaryDirectory() + "eq-sens-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: tmp) }
