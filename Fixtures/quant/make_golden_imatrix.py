@@ -38,7 +38,7 @@ TYPES = [("q4_0", 2, 32), ("q4_1", 3, 32), ("q5_0", 6, 32), ("q5_1", 7, 32), ("q
 # ggml has that path, go to imatrix_<type>_null.bin.
 IQ_TYPES = [("iq2_xxs", 16, 256, False), ("iq2_xs", 17, 256, False), ("iq3_xxs", 18, 256, True),
             ("iq1_s", 19, 256, False), ("iq3_s", 21, 256, True), ("iq2_s", 22, 256, True),
-            ("iq4_xs", 23, 256, True), ("iq1_m", 29, 256, False)]
+            ("iq4_xs", 23, 256, True), ("iq1_m", 29, 256, True)]
 
 
 def f32(v):

@@ -6,10 +6,15 @@
 // three levels that maximises the weighted fit, and snap each group of 8 levels to the 2048-point
 // iq1 lattice (through the lattice's neighbour lists when the group is not a lattice point).
 //
-// The searches are vectorised across candidates only: every candidate's sums are computed with
-// exactly ggml's float operations in ggml's order, and the winner is the one ggml's sequential
-// loop would keep (same comparisons against the same running best, same tie rule), so the bytes
-// do not depend on the dispatch level.
+// Vectorised without changing a bit: the split trials of many blocks run side by side, one block
+// per lane, each lane replaying ggml's sequential loop with ggml's operations; the neighbour
+// searches put candidates in lanes, each candidate's error summed in ggml's order and the first
+// smallest kept, as ggml's loop does; the sorts compute stable ranks, which is the order glibc's
+// (merge-sort) qsort gives ggml. Every dispatch level therefore writes the same bytes.
+//
+// Where ggml's GGML_ASSERTs would abort (a NaN scale, no neighbour with a finite error — inputs
+// with ±∞ or magnitudes near FLT_MAX) the block is written as ggml writes a block without a
+// solution (scale 0, no lattice bits) instead of aborting.
 #pragma STDC FP_CONTRACT OFF
 #ifdef __clang__
 #pragma clang fp contract(off)
@@ -44,7 +49,7 @@ enum {
     M_BLOCK = 16,             // iq1_m block length
     S_BYTES = GGML_IQ1_S_BLOCK_BYTES,
     M_BYTES = GGML_IQ1_M_BLOCK_BYTES,
-    PAD = 16,                 // slack after arrays read a whole vector at a time
+    PAD = 16,                 // slack after the neighbour lists, read a vector at a time
 };
 
 // Levels -1, 0, +1 shifted by +delta ("p") or -delta ("m"); ggml's IQ1S_DELTA = IQ1M_DELTA = 1/8.
@@ -229,9 +234,10 @@ static void sort_generic(const float *x, int n, uint8_t *order) {
 // Per block, ggml tries every split i1 ≤ i2 of the block's values sorted ascending (level 0 below
 // position i1, 1 up to i2, 2 from there) with every shift variant, in the order i1, i2, variant.
 // It accepts a candidate when q2 > 0 and qx·qx > best·q2, and then sets best = (qx/q2)·qx; the
-// last accepted candidate wins. Because acceptance depends on that running best, every kernel
-// below replays exactly this sequence per block; they differ only in how many blocks (vector
-// lanes) they replay at once and in how they skip stretches where nothing can be accepted.
+// last accepted candidate wins. Acceptance depends on that running best, so the sequence cannot be
+// reordered; instead the kernels replay it for many blocks at once, one block per vector lane
+// (see the tiles below). The per-block formulas here are the reference the kernels reproduce
+// term by term, and what recomputes the winner's scale.
 
 /// A block's winner: split points, variant (iq1_s: shift +1 or −1; iq1_m: 0…3) and scale qx/q2;
 /// i1 < 0 when no candidate was accepted.
@@ -276,45 +282,6 @@ static inline void s_candidate(const s_terms *t, const s_row *r, int i2, int sel
     const float bp = (t->sx[i2] - r->s1) * lv_p[1], bw2 = (t->sw[i2] - r->w1) * lv_p[1] * lv_p[1];
     *qx = sel == 1 ? (r->a_xp + bp) + t->cxp[i2] : (r->a_xm - bp) + t->cxm[i2];
     *q2 = sel == 1 ? (r->a_wp + bw2) + t->cwp[i2] : (r->a_wm + bw2) + t->cwm[i2];
-}
-
-// The portable trials evaluate one i1 row at a time without branches (the compiler vectorises
-// that) and walk the row candidate by candidate only when one of them beats the best; the walk
-// uses each candidate's would-be best (qx/q2)·qx computed beforehand, so that an acceptance does
-// not put a division on the path to the next test.
-static inline void walk(const float *qx, const float *q2, const float *sv, int n, float *best, int *at) {
-    for (int c = 0; c < n; ++c) {
-        if (q2[c] > 0 && qx[c] * qx[c] > *best * q2[c]) {
-            *best = sv[c];
-            *at = c;
-        }
-    }
-}
-
-static void trial_s_block(const s_terms *t, trial_pick *pick) {
-    float best = -FLT_MAX;
-    pick->i1 = -1;
-    for (int i1 = 0; i1 <= S_BLOCK; ++i1) {
-        const s_row r = s_row_terms(t, i1);
-        const int n = S_BLOCK + 1 - i1;
-        float qx[2 * (S_BLOCK + 1)], q2[2 * (S_BLOCK + 1)], sv[2 * (S_BLOCK + 1)]; // 2j: shift +1, 2j+1: −1
-        int any = 0;
-        for (int j = 0; j < n; ++j) {
-            s_candidate(t, &r, i1 + j, 1, &qx[2 * j], &q2[2 * j]);
-            s_candidate(t, &r, i1 + j, -1, &qx[2 * j + 1], &q2[2 * j + 1]);
-        }
-        for (int c = 0; c < 2 * n; ++c) any |= (q2[c] > 0) & (qx[c] * qx[c] > best * q2[c]);
-        if (!any) continue;
-        for (int c = 0; c < 2 * n; ++c) sv[c] = qx[c] / q2[c] * qx[c];
-        int at = -1;
-        walk(qx, q2, sv, 2 * n, &best, &at);
-        if (at >= 0) {
-            pick->i1 = i1;
-            pick->i2 = i1 + at / 2;
-            pick->sel = at % 2 ? -1 : 1;
-            pick->scale = qx[at] / q2[at];
-        }
-    }
 }
 
 // iq1_m keeps the prefix sums per half (h = 0, 1) of its 16 values, px (of w·x) and pw (of w),
@@ -378,32 +345,9 @@ static inline void m_candidates(const m_terms *t, const m_row *r, int i2, float 
     qx[3] = xm[0] + xm[1]; q2[3] = qm[0] + qm[1];
 }
 
-static void trial_m_block(const m_terms *t, trial_pick *pick) {
-    float best = -FLT_MAX;
-    pick->i1 = -1;
-    for (int i1 = 0; i1 <= M_BLOCK; ++i1) {
-        const m_row r = m_row_terms(t, i1);
-        const int n = M_BLOCK + 1 - i1;
-        float qx[4 * (M_BLOCK + 1)], q2[4 * (M_BLOCK + 1)], sv[4 * (M_BLOCK + 1)]; // 4j + variant
-        int any = 0;
-        for (int j = 0; j < n; ++j) m_candidates(t, &r, i1 + j, &qx[4 * j], &q2[4 * j]);
-        for (int c = 0; c < 4 * n; ++c) any |= (q2[c] > 0) & (qx[c] * qx[c] > best * q2[c]);
-        if (!any) continue;
-        for (int c = 0; c < 4 * n; ++c) sv[c] = qx[c] / q2[c] * qx[c];
-        int at = -1;
-        walk(qx, q2, sv, 4 * n, &best, &at);
-        if (at >= 0) {
-            pick->i1 = i1;
-            pick->i2 = i1 + at / 4;
-            pick->sel = at % 4;
-            pick->scale = qx[at] / q2[at];
-        }
-    }
-}
-
-// The vector kernels replay the trials of TILE blocks side by side, block b in lane b: every lane
-// runs ggml's sequence over the same candidates with its own running best, so candidate order and
-// tie rule are ggml's by construction. A tile holds the blocks' prefix sums (lane-minor); blocks
+// The kernels replay the trials of TILE blocks side by side, block b in lane b: every lane runs
+// ggml's sequence over the same candidates with its own running best, so candidate order and tie
+// rule are ggml's by construction. A tile holds the blocks' prefix sums (lane-minor); blocks
 // without a trial hold zeros, so that q2 = 0 there and nothing is accepted. Each lane reports the
 // id of its last acceptance, from which the pick (and its scale, recomputed with the same
 // operations) follows.
@@ -1053,29 +997,32 @@ static bool snap_groups(const iq1_ctx *c, const int8_t *L, int ng, const float *
 
 static inline int grid_level(const iq1_tables *tab, int index, int j) { return (tab->code[index] >> 2 * j) & 3; }
 
-static inline bool block_has_nan(const float *x, int n) {
-    bool nan = false;
-    for (int i = 0; i < n; ++i) nan |= x[i] != x[i];
-    return nan;
-}
-
-static inline float block_absmax(const float *x, int n) {
-    float m = fabsf(x[0]);
-    for (int i = 1; i < n; ++i) m = m > fabsf(x[i]) ? m : fabsf(x[i]);
+/// max |x_i| as the bit pattern of a float: for values that are not NaN the unsigned order of
+/// those patterns is the order of the magnitudes, and any NaN yields a pattern above +∞'s. (The
+/// order in which ggml takes its maximum matters only with NaN, and blocks with NaN are never
+/// tried.) Integer, so it vectorises.
+static inline uint32_t block_absmax_bits(const float *x, int n) {
+    uint32_t m = 0;
+    for (int i = 0; i < n; ++i) {
+        const uint32_t a = f2u(x[i]) & 0x7FFFFFFFu;
+        m = m > a ? m : a;
+    }
     return m;
 }
 
+static const uint32_t INF_BITS = 0x7F800000u;
+
+enum { SIGMA_BATCH = 8 };
+
 /// ggml's sigma2 = 2·Σx²/256 for `count` (≤ 8) consecutive super-blocks, each Σ summed
-/// sequentially as ggml does; the super-blocks' chains are interleaved so that they overlap.
+/// sequentially as ggml does. The chains are interleaved (always 8 of them, surplus ones repeating
+/// the last super-block) so that they overlap and stay in registers.
 static void super_sigma2(const float *x, int count, float *sigma2) {
-    float s[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    if (count == 8) {
-        for (int i = 0; i < QK; ++i)
-            for (int g = 0; g < 8; ++g) s[g] += x[g * QK + i] * x[g * QK + i];
-    } else {
-        for (int i = 0; i < QK; ++i)
-            for (int g = 0; g < count; ++g) s[g] += x[g * QK + i] * x[g * QK + i];
-    }
+    const float *p[SIGMA_BATCH];
+    for (int g = 0; g < SIGMA_BATCH; ++g) p[g] = x + QK * (g < count ? g : count - 1);
+    float s[SIGMA_BATCH] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    for (int i = 0; i < QK; ++i)
+        for (int g = 0; g < SIGMA_BATCH; ++g) s[g] += p[g][i] * p[g][i];
     for (int g = 0; g < count; ++g) sigma2[g] = 2 * s[g] / QK;
 }
 
@@ -1200,7 +1147,7 @@ static void quantize_group_s(const iq1_ctx *c, int count, const float *const *x,
         if (live[g]) super_weights(x[g], qw[g], sigma2[g], weight[g]);
         for (int ib = 0; ib < S_PER_SUPER; ++ib) {
             const int lane = g * S_PER_SUPER + ib;
-            active[lane] = live[g] && !(block_absmax(x[g] + S_BLOCK * ib, S_BLOCK) < 1e-12f);
+            active[lane] = live[g] && !(u2f(block_absmax_bits(x[g] + S_BLOCK * ib, S_BLOCK)) < 1e-12f);
             s_prepare_block(c, live[g] ? x[g] + S_BLOCK * ib : NULL, weight[g] + S_BLOCK * ib, active[lane], &T, lane,
                             order[lane]);
         }
@@ -1345,7 +1292,8 @@ static void quantize_group_m(const iq1_ctx *c, int count, const float *const *x,
             const float *xb = g < count ? x[g] + M_BLOCK * ib : NULL;
             // A NaN value makes the weights of its half (with an importance matrix, all weights)
             // NaN, so every trial of its block fails; the sort must not see it.
-            active[lane] = xb && !block_has_nan(xb, M_BLOCK) && !(block_absmax(xb, M_BLOCK) < 1e-7f);
+            const uint32_t amax = xb ? block_absmax_bits(xb, M_BLOCK) : 0;
+            active[lane] = xb && amax <= INF_BITS && !(u2f(amax) < 1e-7f);
             m_prepare_block(c, xb, weight[g] + M_BLOCK * ib, active[lane], &T, lane, order[lane]);
         }
     }
@@ -1362,21 +1310,25 @@ static void quantize_rows(bool iq1m, const float *src, void *dst, int64_t nrow, 
     const int64_t bytes = iq1m ? M_BYTES : S_BYTES;
     const int64_t nsb = n_per_row / QK, total = nrow * nsb;
     uint8_t *out = dst;
-    for (int64_t s0 = 0; s0 < total; s0 += group) {
-        const int count = total - s0 < group ? (int)(total - s0) : group;
-        const float *x[S_GROUP], *w[S_GROUP];
-        uint8_t *y[S_GROUP];
-        float sigma2[S_GROUP];
-        for (int g = 0; g < count; ++g) {
-            x[g] = src + (s0 + g) * QK;
-            w[g] = qw ? qw + ((s0 + g) % nsb) * QK : NULL;
-            y[g] = out + (s0 + g) * bytes;
+    for (int64_t b0 = 0; b0 < total; b0 += SIGMA_BATCH) {
+        const int batch = total - b0 < SIGMA_BATCH ? (int)(total - b0) : SIGMA_BATCH;
+        float sigma2[SIGMA_BATCH];
+        super_sigma2(src + b0 * QK, batch, sigma2);
+        for (int s0 = 0; s0 < batch; s0 += group) {
+            const int count = batch - s0 < group ? batch - s0 : group;
+            const float *x[S_GROUP], *w[S_GROUP];
+            uint8_t *y[S_GROUP];
+            for (int g = 0; g < count; ++g) {
+                const int64_t sb = b0 + s0 + g;
+                x[g] = src + sb * QK;
+                w[g] = qw ? qw + (sb % nsb) * QK : NULL;
+                y[g] = out + sb * bytes;
+            }
+            if (iq1m)
+                quantize_group_m(&c, count, x, w, sigma2 + s0, y);
+            else
+                quantize_group_s(&c, count, x, w, sigma2 + s0, y);
         }
-        super_sigma2(x[0], count, sigma2);
-        if (iq1m)
-            quantize_group_m(&c, count, x, w, sigma2, y);
-        else
-            quantize_group_s(&c, count, x, w, sigma2, y);
     }
 }
 

@@ -24,6 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h> // baseline on x86-64; written out so that unoptimised (debug) builds stay quick
+#define IQ2_LATTICE_SSE2 1
+#else
+#define IQ2_LATTICE_SSE2 0
+#endif
+
 enum {
     IQ2_MAP_SIZE = 43692, // ggml's kmap_size: every code whose top coordinate has level ≤ 2
     IQ2_COORDS = 8,
@@ -64,35 +71,80 @@ static void point_levels(const uint64_t *src, int n, uint8_t *levels) {
 }
 
 /// Squared distances, in units of the odd values 2l+1, from the point with `code` to every point.
-/// `odd` holds the points coordinate-major (odd[i*n + j] = 2·level + 1 of coordinate i of point j)
-/// so that the loop over points vectorises; the largest distance, 8·6², fits 16 bits.
-static void distances(const int16_t *odd, int n, int code, uint16_t *d2) {
+/// `odd` holds the points coordinate-major (odd[i*n + j] = 2·level + 1 of coordinate i of point j,
+/// n a multiple of 8) so that the loop runs over points; the largest distance, 8·6², fits int16.
+static void distances(const int16_t *odd, int n, int code, int16_t *d2) {
+#if IQ2_LATTICE_SSE2
+    __m128i p[IQ2_COORDS];
+    for (int i = 0; i < IQ2_COORDS; ++i) p[i] = _mm_set1_epi16((short)(2 * ((code >> 2 * i) & 3) + 1));
+    for (int j = 0; j < n; j += 8) {
+        __m128i acc = _mm_setzero_si128();
+        for (int i = 0; i < IQ2_COORDS; ++i) {
+            const __m128i diff = _mm_sub_epi16(_mm_loadu_si128((const __m128i *)(odd + (size_t)i * n + j)), p[i]);
+            acc = _mm_add_epi16(acc, _mm_mullo_epi16(diff, diff));
+        }
+        _mm_storeu_si128((__m128i *)(d2 + j), acc);
+    }
+#else
     for (int j = 0; j < n; ++j) d2[j] = 0;
     for (int i = 0; i < IQ2_COORDS; ++i) {
         const int16_t p = (int16_t)(2 * ((code >> 2 * i) & 3) + 1);
         const int16_t *row = odd + (size_t)i * n;
         for (int j = 0; j < n; ++j) {
             const int16_t diff = (int16_t)(row[j] - p);
-            d2[j] = (uint16_t)(d2[j] + diff * diff);
+            d2[j] = (int16_t)(d2[j] + diff * diff);
         }
     }
+#endif
+}
+
+/// The smallest value of d2[0..n) above `floor`, or INT16_MAX if there is none.
+static int smallest_above(const int16_t *d2, int n, int floor) {
+#if IQ2_LATTICE_SSE2
+    const __m128i fl = _mm_set1_epi16((short)floor), none = _mm_set1_epi16(INT16_MAX);
+    __m128i m = none;
+    for (int j = 0; j < n; j += 8) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(d2 + j));
+        const __m128i above = _mm_cmpgt_epi16(v, fl);
+        m = _mm_min_epi16(m, _mm_or_si128(_mm_and_si128(above, v), _mm_andnot_si128(above, none)));
+    }
+    m = _mm_min_epi16(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm_min_epi16(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
+    m = _mm_min_epi16(m, _mm_shufflelo_epi16(m, _MM_SHUFFLE(2, 3, 0, 1)));
+    return (int16_t)_mm_cvtsi128_si32(m);
+#else
+    int best = INT16_MAX;
+    for (int j = 0; j < n; ++j)
+        if (d2[j] > floor && d2[j] < best) best = d2[j];
+    return best;
+#endif
 }
 
 /// The `nwant` smallest distinct values of d2[0..n), ascending; returns how many exist.
-static int smallest_distinct(const uint16_t *d2, int n, int nwant, int *out) {
+static int smallest_distinct(const int16_t *d2, int n, int nwant, int *out) {
     int have = 0;
-    int floor = -1; // values ≤ floor are taken already
-    for (int t = 0; t < nwant; ++t) {
-        int best = 0x10000;
-        for (int j = 0; j < n; ++j) {
-            const int v = d2[j];
-            const int cand = v > floor ? v : 0x10000;
-            best = cand < best ? cand : best;
-        }
-        if (best == 0x10000) break;
-        out[have++] = floor = best;
+    for (int floor = -1; have < nwant;) {
+        const int v = smallest_above(d2, n, floor);
+        if (v == INT16_MAX) break;
+        out[have++] = floor = v;
     }
     return have;
+}
+
+/// Appends to `out` the indices j with d2[j] == value, ascending; returns the new end.
+static uint16_t *append_equal(const int16_t *d2, int n, int value, uint16_t *out) {
+#if IQ2_LATTICE_SSE2
+    const __m128i target = _mm_set1_epi16((short)value);
+    for (int j = 0; j < n; j += 8) {
+        // A 16-bit lane sets two bits of the byte mask; keep one per lane.
+        unsigned hits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(d2 + j)), target)) & 0x5555u;
+        for (; hits; hits &= hits - 1) *out++ = (uint16_t)(j + __builtin_ctz(hits) / 2);
+    }
+#else
+    for (int j = 0; j < n; ++j)
+        if (d2[j] == value) *out++ = (uint16_t)j;
+#endif
+    return out;
 }
 
 static void build(lattice_slot *slot, const uint64_t *src, int n, int nwant) {
@@ -122,7 +174,7 @@ static void build(lattice_slot *slot, const uint64_t *src, int n, int nwant) {
     // at the end; ggml runs the search twice instead).
     size_t cap = (size_t)IQ2_MAP_SIZE * 16, at = 0;
     uint16_t *neighbours = checked_malloc(cap * sizeof(uint16_t));
-    uint16_t *d2 = checked_malloc((size_t)n * sizeof(uint16_t));
+    int16_t *d2 = checked_malloc((size_t)n * sizeof(int16_t));
     for (int c = 0; c < IQ2_MAP_SIZE; ++c) {
         if (map[c] >= 0) continue;
         distances(odd, n, c, d2);
@@ -137,9 +189,9 @@ static void build(lattice_slot *slot, const uint64_t *src, int n, int nwant) {
         map[c] = -1 - (int)at;
         const size_t head = at++;
         // Ascending distance, then ascending index: ggml's (distance, index) sort order.
-        for (int r = 0; r < nr; ++r)
-            for (int j = 0; j < n; ++j)
-                if (d2[j] == radii[r]) neighbours[at++] = (uint16_t)j;
+        uint16_t *end = neighbours + at;
+        for (int r = 0; r < nr; ++r) end = append_equal(d2, n, radii[r], end);
+        at = (size_t)(end - neighbours);
         neighbours[head] = (uint16_t)(at - head - 1);
     }
     free(d2);

@@ -196,7 +196,7 @@ public struct QuantizationPolicy: Sendable {
     }
 
     /// `tensor_requires_imatrix`: the types ggml cannot quantize sensibly without importance weights
-    /// (iq2_xxs, iq2_xs and the iq1 types assert on NULL), except for the embedding and output.
+    /// (iq2_xxs, iq2_xs and iq1_s assert on NULL; llama-quantize also insists for iq1_m, iq2_s, iq3_xxs), except for the embedding and output.
     public static func requiresImatrix(name: String, type: GGMLType) -> Bool {
         if name == TensorName.output || name == TensorName.tokenEmbd || name == TensorName.perLayerTokenEmbd { return false }
         switch type {

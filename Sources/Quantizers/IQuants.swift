@@ -18,7 +18,7 @@ extension LatticeQuantizer {
     static var requiresImportance: Bool { false }
 
     /// Without an importance matrix. For the types ggml only quantizes with one (iq2_xxs, iq2_xs,
-    /// iq1_s, iq1_m) every column weighs the same here; `convert` and `quantize` refuse those types
+    /// iq1_s) every column weighs the same here; `convert` and `quantize` refuse those types
     /// without an imatrix before they get this far, as llama-quantize does.
     public static func quantizeRow(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
         guard requiresImportance else { return run(src, nil, dst) }
@@ -89,7 +89,6 @@ public enum IQ1_S: LatticeQuantizer {
 
 public enum IQ1_M: LatticeQuantizer {
     public static let type = GGMLType.iq1_m
-    static let requiresImportance = true
     static var quantizeRows: @convention(c) (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int64, Int64, UnsafePointer<Float>?) -> Int { eq_quantize_iq1_m }
     static var dequantizeRowC: @convention(c) (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int64) -> Void { eq_dequantize_row_iq1_m }
 }

@@ -14,8 +14,8 @@ extern "C" {
 
 /// ggml `quantize_<type>(src, dst, nrow, n_per_row, quant_weights)`: `nrow` rows of `n_per_row`
 /// floats (a multiple of 256) into whole rows of blocks; `quant_weights` is NULL or `n_per_row`
-/// importance values shared by every row. Returns the bytes written. iq2_xxs, iq2_xs, iq1_s and
-/// iq1_m require quant_weights, as ggml does (callers check; NULL there is a programming error).
+/// importance values shared by every row. Returns the bytes written. iq2_xxs, iq2_xs and iq1_s
+/// require quant_weights, as ggml does (callers check; NULL there is a programming error).
 size_t eq_quantize_iq2_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *quant_weights);
 size_t eq_quantize_iq2_xs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *quant_weights);
 size_t eq_quantize_iq2_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *quant_weights);
