@@ -44,10 +44,14 @@ PYTHONDONTWRITEBYTECODE=1 python3 Fuzz/seeds.py "$B/seeds"
 dict_for() { case "$1" in gguf|model|imatrix) echo Fuzz/dicts/gguf.dict;; *) echo Fuzz/dicts/json.dict;; esac; }
 
 printf "%-12s %12s %8s %6s %6s %8s %8s %7s %6s\n" target executions crashes hangs ooms cov ft corpus seconds
-bad=0
-for t in "${TARGETS[@]}"; do
-  corpus="$B/corpus/$t"; findings="$B/findings/$t"; mkdir -p "$corpus" "$findings"
-  execs=0; crashes=0; hangs=0; ooms=0; cov=0; ft=0; tstart=$(date +%s); runs=0
+# One libFuzzer process per core (EDGEQUANT_FUZZ_JOBS, default 2): each target's row and verdict go
+# to files and are printed in target order when all are done.
+JOBS=${EDGEQUANT_FUZZ_JOBS:-2}
+fuzz_target() {
+  local t=$1 corpus="$B/corpus/$1" findings="$B/findings/$1"
+  mkdir -p "$corpus" "$findings"
+  local execs=0 crashes=0 hangs=0 ooms=0 cov=0 ft=0 tstart runs=0 left log n c f
+  tstart=$(date +%s)
   while :; do
     left=$(( SECONDS_PER_TARGET - ($(date +%s) - tstart) ))
     [ "$left" -gt 0 ] && [ "$execs" -lt "$RUNS" ] && [ $((crashes + hangs + ooms)) -lt 5 ] || break
@@ -76,7 +80,18 @@ for t in "${TARGETS[@]}"; do
     fi
   done
   printf "%-12s %12d %8d %6d %6d %8d %8d %7d %6d\n" "$t" "$execs" "$crashes" "$hangs" "$ooms" "$cov" "$ft" \
-    "$(ls "$corpus" | wc -l)" $(( $(date +%s) - tstart ))
-  [ $((crashes + hangs + ooms)) -eq 0 ] || bad=1
+    "$(ls "$corpus" | wc -l)" $(( $(date +%s) - tstart )) > "$B/row-$t"
+  [ $((crashes + hangs + ooms)) -eq 0 ] && echo ok > "$B/verdict-$t" || echo bad > "$B/verdict-$t"
+}
+rm -f "$B"/row-* "$B"/verdict-*
+for t in "${TARGETS[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 0.2; done
+  fuzz_target "$t" &
+done
+wait
+bad=0
+for t in "${TARGETS[@]}"; do
+  cat "$B/row-$t" 2>/dev/null || echo "$t: no result"
+  [ "$(cat "$B/verdict-$t" 2>/dev/null)" = ok ] || bad=1
 done
 exit $bad

@@ -21,6 +21,7 @@
 #endif
 
 #include "CQuants.h"
+#include "scalar.h"
 #include "CKernels.h"
 #include "ggml_format.h"
 #include "ggml_iq_grids.h"
@@ -59,36 +60,6 @@ static const float lv_m[3] = { -1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA };
 
 // ---------------------------------------------------------------------------------------------
 // Small exact helpers
-
-static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-
-/// float → IEEE half as ggml-base computes it without F16C (round to nearest even through a
-/// scaled addition; NaN becomes 0x7E00 with the sign kept).
-static uint16_t to_half(float f) {
-    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
-    const uint32_t w = f2u(f), shl1 = w + w, sign = w & 0x80000000u;
-    uint32_t bias = shl1 & 0xFF000000u;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = u2f((bias >> 1) + 0x07800000u) + base;
-    const uint32_t bits = f2u(base);
-    const uint32_t nonsign = ((bits >> 13) & 0x7C00u) + (bits & 0x0FFFu);
-    return (uint16_t)((sign >> 16) | (shl1 > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
-/// IEEE half → float, with ggml-base's operations (so NaNs come out as ggml's do).
-static float from_half(uint16_t h) {
-    const uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
-    const float normal = u2f((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
-    const float denormal = u2f((two_w >> 17) | (126u << 23)) - 0.5f;
-    return u2f(sign | (two_w < (1u << 27) ? f2u(denormal) : f2u(normal)));
-}
-
-/// ggml's nearest_int: round half to even by adding 1.5·2^23 (no range check, as in release).
-static inline int round_magic(float v) {
-    const float t = v + 12582912.f;
-    return (int)(f2u(t) & 0x007FFFFF) - 0x00400000;
-}
 
 static inline void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -1004,7 +975,7 @@ static inline int grid_level(const iq1_tables *tab, int index, int j) { return (
 static inline uint32_t block_absmax_bits(const float *x, int n) {
     uint32_t m = 0;
     for (int i = 0; i < n; ++i) {
-        const uint32_t a = f2u(x[i]) & 0x7FFFFFFFu;
+        const uint32_t a = f32_bits(x[i]) & 0x7FFFFFFFu;
         m = m > a ? m : a;
     }
     return m;
@@ -1122,10 +1093,10 @@ static void s_finish(const iq1_ctx *c, const float *xbl, const float *weight, co
         return;
     }
     const float d = max_scale / 15;
-    put_u16(y, to_half(d * 1.125f));
+    put_u16(y, half_from_float(d * 1.125f));
     const float id = 1 / d;
     for (int ib = 0; ib < S_PER_SUPER; ++ib) {
-        int l = round_magic(0.5f * (id * scales[ib] - 1));
+        int l = nearest_int(0.5f * (id * scales[ib] - 1));
         l = l < 0 ? 0 : l > 7 ? 7 : l;
         if (shifts[ib] == -1) l |= 8;
         put_u16(y + 34 + 2 * ib, (uint16_t)(qh[ib] | (l << 12)));
@@ -1147,7 +1118,7 @@ static void quantize_group_s(const iq1_ctx *c, int count, const float *const *x,
         if (live[g]) super_weights(x[g], qw[g], sigma2[g], weight[g]);
         for (int ib = 0; ib < S_PER_SUPER; ++ib) {
             const int lane = g * S_PER_SUPER + ib;
-            active[lane] = live[g] && !(u2f(block_absmax_bits(x[g] + S_BLOCK * ib, S_BLOCK)) < 1e-12f);
+            active[lane] = live[g] && !(bits_f32(block_absmax_bits(x[g] + S_BLOCK * ib, S_BLOCK)) < 1e-12f);
             s_prepare_block(c, live[g] ? x[g] + S_BLOCK * ib : NULL, weight[g] + S_BLOCK * ib, active[lane], &T, lane,
                             order[lane]);
         }
@@ -1252,7 +1223,7 @@ static void m_finish(const iq1_ctx *c, const float *xbl, const float *weight, co
     const float id = 1 / d;
     float sumqx = 0, sumq2 = 0;
     for (int ib = 0; ib < M_PER_SUPER; ++ib) {
-        int l = round_magic(0.5f * (id * scales[ib] - 1));
+        int l = nearest_int(0.5f * (id * scales[ib] - 1));
         l = l < 0 ? 0 : l > 7 ? 7 : l;
         sc[ib / 4] |= (uint16_t)(l << 3 * (ib % 4));
         y[32 + ib] |= shift_bits[shifts[ib]];
@@ -1267,7 +1238,7 @@ static void m_finish(const iq1_ctx *c, const float *xbl, const float *weight, co
             }
     }
     if (sumq2 > 0) d = sumqx / sumq2;
-    const uint16_t s = to_half(d * 1.1125f);
+    const uint16_t s = half_from_float(d * 1.1125f);
     sc[0] |= (uint16_t)((s & 0x000f) << 12);
     sc[1] |= (uint16_t)((s & 0x00f0) << 8);
     sc[2] |= (uint16_t)((s & 0x0f00) << 4);
@@ -1293,7 +1264,7 @@ static void quantize_group_m(const iq1_ctx *c, int count, const float *const *x,
             // A NaN value makes the weights of its half (with an importance matrix, all weights)
             // NaN, so every trial of its block fails; the sort must not see it.
             const uint32_t amax = xb ? block_absmax_bits(xb, M_BLOCK) : 0;
-            active[lane] = xb && amax <= INF_BITS && !(u2f(amax) < 1e-7f);
+            active[lane] = xb && amax <= INF_BITS && !(bits_f32(amax) < 1e-7f);
             m_prepare_block(c, xb, weight[g] + M_BLOCK * ib, active[lane], &T, lane, order[lane]);
         }
     }
@@ -1350,7 +1321,7 @@ size_t eq_quantize_iq1_m(const float *src, void *dst, int64_t nrow, int64_t n_pe
 void eq_dequantize_row_iq1_s(const void *src, float *dst, int64_t k) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < k / QK; ++i, b += S_BYTES) {
-        const float d = from_half(get_u16(b));
+        const float d = half_to_float(get_u16(b));
         const uint8_t *qs = b + 2;
         for (int ib = 0; ib < QK / 32; ++ib) {
             const unsigned h = get_u16(b + 34 + 2 * ib);
@@ -1371,7 +1342,7 @@ void eq_dequantize_row_iq1_m(const void *src, float *dst, int64_t k) {
         uint16_t sc[4];
         for (int j = 0; j < 4; ++j) sc[j] = get_u16(b + 48 + 2 * j);
         const uint16_t s = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
-        const float d = from_half(s);
+        const float d = half_to_float(s);
         const uint8_t *qs = b, *qh = b + 32;
         for (int ib = 0; ib < QK / 32; ++ib) {
             const float dl[2] = { d * (float)(2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 7) + 1),

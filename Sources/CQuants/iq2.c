@@ -22,6 +22,7 @@
 
 #include "CKernels.h"
 #include "CQuants.h"
+#include "scalar.h"
 #include "ggml_format.h"
 #include "ggml_iq_grids.h"
 
@@ -58,54 +59,10 @@ enum {
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers with ggml's exact semantics.
 
-static inline uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static inline float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/// ggml's nearest_int: add 1.5·2²³ and read the mantissa. Round to nearest even for |f| ≤ 2²²;
-/// beyond that (or for NaN) the same arbitrary integer ggml gets.
-static inline int nearest_int(float f) {
-    return (int)(f32_bits(f + 12582912.f) & 0x007fffffu) - 0x00400000;
-}
-
 static inline int clamp_level(int l) { return l < 0 ? 0 : l > 2 ? 2 : l; }
 
 /// ggml's MAX(a, b) macro, including which operand survives a NaN.
 static inline float max_like_ggml(float a, float b) { return a > b ? a : b; }
-
-/// float → IEEE half as ggml's portable conversion computes it (scaling by 2¹¹² then 2⁻¹¹⁰ rounds
-/// the mantissa in float arithmetic; NaN becomes 0x7E00 with its sign).
-static uint16_t half_from_float(float f) {
-    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
-    const uint32_t w = f32_bits(f);
-    const uint32_t twice = w + w;
-    const uint32_t sign = w & 0x80000000u;
-    uint32_t bias = twice & 0xFF000000u;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = bits_f32((bias >> 1) + 0x07800000u) + base;
-    const uint32_t bits = f32_bits(base);
-    const uint32_t nonsign = ((bits >> 13) & 0x00007C00u) + (bits & 0x00000FFFu);
-    return (uint16_t)((sign >> 16) | (twice > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
-/// IEEE half → float. Exact for numbers; a NaN comes back quiet, as ggml's conversion returns it.
-static float half_to_float(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1Fu;
-    const uint32_t man = h & 0x3FFu;
-    if (exp == 0x1F) return bits_f32(sign | 0x7F800000u | (man << 13) | (man ? 0x00400000u : 0));
-    if (exp != 0) return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
-    if (man == 0) return bits_f32(sign);
-    return bits_f32(sign | f32_bits((float)man * 0x1.0p-24f)); // subnormal: exact in float
-}
 
 static inline void store_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static inline uint16_t load_u16(const uint8_t *p) {

@@ -28,6 +28,7 @@
 
 #include "CKernels.h"
 #include "CQuants.h"
+#include "scalar.h"
 #include "ggml_format.h"
 #include "ggml_iq_grids.h"
 
@@ -59,55 +60,10 @@ enum {
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers with ggml's exact semantics.
 
-static inline uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static inline float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/// Round to nearest (ties to even) by adding 1.5·2²³ and reading the mantissa, exactly as ggml's
-/// nearest_int does; for arguments beyond ±2²² (or NaN) that yields the same arbitrary integer.
-static inline int round_magic(float f) {
-    return (int)(f32_bits(f + 12582912.f) & 0x007fffff) - 0x00400000;
-}
-
 static inline int clamp_level(int l) { return l < 0 ? 0 : l > 7 ? 7 : l; }
 
 /// ggml's MAX(a, b) macro, including which operand survives a NaN.
 static inline float max_like_ggml(float a, float b) { return a > b ? a : b; }
-
-/// float → IEEE half, round to nearest even, as ggml's portable conversion computes it: scaling by
-/// 2¹¹² then 2⁻¹¹⁰ rounds the mantissa in float arithmetic; NaN becomes 0x7E00 with the sign kept.
-static uint16_t half_from_float(float f) {
-    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
-    const uint32_t w = f32_bits(f);
-    const uint32_t twice = w + w;
-    const uint32_t sign = w & 0x80000000u;
-    uint32_t bias = twice & 0xFF000000u;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = bits_f32((bias >> 1) + 0x07800000u) + base;
-    const uint32_t bits = f32_bits(base);
-    const uint32_t nonsign = ((bits >> 13) & 0x00007C00u) + (bits & 0x00000FFFu);
-    return (uint16_t)((sign >> 16) | (twice > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
-/// IEEE half → float. Exact for numbers; a NaN comes back quiet (ggml's conversion multiplies it).
-static float half_to_float(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1Fu;
-    uint32_t man = h & 0x3FFu;
-    if (exp == 0x1F) return bits_f32(sign | 0x7F800000u | (man << 13) | (man ? 0x00400000u : 0));
-    if (exp != 0) return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
-    if (man == 0) return bits_f32(sign);
-    // subnormal: man·2⁻²⁴ is exact in float
-    return bits_f32(sign | f32_bits((float)man * 0x1.0p-24f));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Search tables: ggml's neighbour lists, as the lattice codes of the candidates (so that a
@@ -237,7 +193,7 @@ static void chunk_generic(const search_tables *t, const sub_data *sd, const floa
         for (int i = 0; i < 4; ++i) {
             const float x = sd->xval[4 * k + i];
             for (int j = 0; j < GL; ++j) {
-                lv[i][j] = clamp_level(round_magic(0.5f * (id[s0 + j] * x - 1)));
+                lv[i][j] = clamp_level(nearest_int(0.5f * (id[s0 + j] * x - 1)));
                 code[j] |= lv[i][j] << 3 * i;
             }
         }
@@ -672,7 +628,7 @@ static bool quantize_sub(const variant *var, const search_tables *t, const kerne
             // iq3_xxs revisits only the off-lattice groups, iq3_s all of them.
             if (var->xxs && !(offgrid >> k & 1)) continue;
             int code = 0;
-            for (int i = 0; i < 4; ++i) code |= clamp_level(round_magic(0.5f * (id1 * sd.xval[4 * k + i] - 1))) << 3 * i;
+            for (int i = 0; i < 4; ++i) code |= clamp_level(nearest_int(0.5f * (id1 * sd.xval[4 * k + i] - 1))) << 3 * i;
             if (t->map[code] < 0) code = kern->search(t, code, sd.xval + 4 * k, sd.waux + 4 * k, scale);
             for (int i = 0; i < 4; ++i) L[4 * k + i] = (int8_t)((code >> 3 * i) & 7);
         }
@@ -730,7 +686,7 @@ static void quantize_block_xxs(const search_tables *t, const kernels *kern, cons
     d16 = half_from_float(d * 1.0125f);
     const float id = 1 / d;
     for (int ib = 0; ib < NSUB; ++ib) {
-        int ls = round_magic(0.5f * (id * scales[ib] - 1));
+        int ls = nearest_int(0.5f * (id * scales[ib] - 1));
         ls = ls < 0 ? 0 : ls > 15 ? 15 : ls;
         packed[ib] |= (uint32_t)ls << 28;
     }
@@ -777,9 +733,9 @@ static void quantize_block_s(const search_tables *t, const kernels *kern, const 
     memcpy(blk, &d16, 2);
     const float id = 1 / d;
     for (int ib = 0; ib < NSUB; ib += 2) {
-        int l1 = round_magic(0.5f * (id * scales[ib + 0] - 1));
+        int l1 = nearest_int(0.5f * (id * scales[ib + 0] - 1));
         l1 = l1 < 0 ? 0 : l1 > 15 ? 15 : l1;
-        int l2 = round_magic(0.5f * (id * scales[ib + 1] - 1));
+        int l2 = nearest_int(0.5f * (id * scales[ib + 1] - 1));
         l2 = l2 < 0 ? 0 : l2 > 15 ? 15 : l2;
         sc[ib / 2] = (uint8_t)(l1 | l2 << 4);
     }

@@ -14,6 +14,7 @@
 #endif
 
 #include "CQuants.h"
+#include "scalar.h"
 #include "CKernels.h"
 #include "ggml_format.h"
 
@@ -41,56 +42,6 @@ enum {
 
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers shared by both paths.
-
-static inline uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static inline float u2f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-// ggml_compute_fp32_to_fp16 (the non-F16C path the reference library uses): round to nearest
-// even, NaN → 0x7E00 with the sign kept.
-static uint16_t fp32_to_fp16(float f) {
-    const float scale_to_inf = 0x1.0p+112f;
-    const float scale_to_zero = 0x1.0p-110f;
-    float base = (fabsf(f) * scale_to_inf) * scale_to_zero;
-    const uint32_t w = f2u(f);
-    const uint32_t shl1_w = w + w;
-    const uint32_t sign = w & 0x80000000u;
-    uint32_t bias = shl1_w & 0xFF000000u;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = u2f((bias >> 1) + 0x07800000u) + base;
-    const uint32_t bits = f2u(base);
-    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;
-    const uint32_t mantissa_bits = bits & 0x00000FFFu;
-    const uint32_t nonsign = exp_bits + mantissa_bits;
-    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
-// ggml_compute_fp16_to_fp32: exact.
-static float fp16_to_fp32(uint16_t h) {
-    const uint32_t w = (uint32_t)h << 16;
-    const uint32_t sign = w & 0x80000000u;
-    const uint32_t two_w = w + w;
-    const float normalized = u2f((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
-    const float denormalized = u2f((two_w >> 17) | (126u << 23)) - 0.5f;
-    const uint32_t result = sign | (two_w < (1u << 27) ? f2u(denormalized) : f2u(normalized));
-    return u2f(result);
-}
-
-// ggml nearest_int: round half to even through the 1.5·2²³ trick (also what it makes of NaN).
-static inline int nearest_int(float fval) {
-    const float val = fval + 12582912.f;
-    int i;
-    memcpy(&i, &val, sizeof(int));
-    return (i & 0x007fffff) - 0x00400000;
-}
 
 // ggml best_index_int8(16, kvalues_iq4nl, x): binary search, then the nearer neighbour (a tie goes
 // up). Every comparison promotes the grid value to float. NaN ends at 15.
@@ -193,7 +144,7 @@ static void block_scales(const float *scales, float max_scale, uint8_t *y, float
         idl[ib] = dl ? 1 / dl : 0.f;
         ls[ib] = l + 32;
     }
-    store_header(y, fp32_to_fp16(d), ls);
+    store_header(y, half_from_float(d), ls);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -645,7 +596,7 @@ static int first_with_magnitude(const float *xb, uint32_t mb) {
     return __builtin_ctz(hits);
 #else
     int j = 0;
-    while ((f2u(xb[j]) & 0x7fffffffu) != mb) ++j;
+    while ((f32_bits(xb[j]) & 0x7fffffffu) != mb) ++j;
     return j;
 #endif
 }
@@ -686,7 +637,7 @@ static void fast_superblock(const float *x, const float *weight, const uint32_t 
     float max_scale = 0, amax_scale = 0;
     for (int ib = 0; ib < NSUB; ++ib) {
         const float *xb = x + ib * SUB;
-        if (u2f(mb[ib]) < IQ4_EPS) {
+        if (bits_f32(mb[ib]) < IQ4_EPS) {
             scales[ib] = 0;
             continue;
         }
@@ -738,7 +689,7 @@ size_t eq_quantize_iq4_xs(const float *src, void *dst, int64_t nrow, int64_t n_p
 void eq_dequantize_row_iq4_xs(const void *src, float *dst, int64_t k) {
     const uint8_t *blk = (const uint8_t *)src;
     for (int64_t i = 0; i < k / SUPER; ++i, blk += BLOCK_BYTES) {
-        const float d = fp16_to_fp32((uint16_t)(blk[0] | (blk[1] << 8)));
+        const float d = half_to_float((uint16_t)(blk[0] | (blk[1] << 8)));
         const unsigned sh = (unsigned)(blk[2] | (blk[3] << 8));
         const uint8_t *qs = blk + 8;
         for (int ib = 0; ib < NSUB; ++ib) {
