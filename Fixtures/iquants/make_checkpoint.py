@@ -6,16 +6,15 @@ against llama-quantize (scripts/test.sh; references by Fixtures/iquants/make_ref
 It is generated, not committed (2.4 MB): weights come from a counter-based hash (splitmix64) turned
 into Irwin-Hall normals with integer and exactly rounded float64 arithmetic only, so the bytes are
 the same with any numpy on any machine. The tokenizer is Fixtures/eval/eval-llama's.
-usage: make_checkpoint.py OUT_DIR"""
+usage: make_checkpoint.py OUT_DIR [--hidden 256 --ffn 512 --layers 2]  (other sizes: for benchmarks)"""
+import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 
 HIDDEN, FFN, LAYERS, HEADS, KV_HEADS, VOCAB = 256, 512, 2, 4, 1, 320
-HEAD_DIM = HIDDEN // HEADS
 M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -41,7 +40,8 @@ def bf16_bits(a: np.ndarray) -> np.ndarray:
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
 
 
-def main(out: Path) -> None:
+def main(out: Path, HIDDEN=HIDDEN, FFN=FFN, LAYERS=LAYERS) -> None:
+    HEAD_DIM = HIDDEN // HEADS
     out.mkdir(parents=True, exist_ok=True)
     seed = [0]
 
@@ -92,4 +92,10 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--hidden", type=int, default=HIDDEN)
+    ap.add_argument("--ffn", type=int, default=FFN)
+    ap.add_argument("--layers", type=int, default=LAYERS)
+    a = ap.parse_args()
+    main(Path(a.out), a.hidden, a.ffn, a.layers)
