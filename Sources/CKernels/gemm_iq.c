@@ -1028,8 +1028,6 @@ void ek_vec_dot_iq(int wtype, int64_t n, const void *w_row, const void *xq_row, 
     vec_dot_generic(&ti, wtype, (int)(n / QK), (const uint8_t *)w_row, (const uint8_t *)xq_row, out);
 }
 
-int ek_gemm_iq_available(void) { return ek_cpu_level() >= EK_LEVEL_AVX2; }
-
 void ek_gemm_iq(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                 const void *xq, size_t xrow_bytes, int64_t ntok, int64_t k, float *y, size_t ldy) {
     iq_info ti;

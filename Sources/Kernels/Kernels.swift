@@ -29,7 +29,7 @@ public enum Kernels {
         case .q4_0, .q5_0, .q8_0, .iq4_nl: .q8_0
         case .q4_1, .q5_1: .q8_1
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: .q8_K
-        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs: .q8_K
+        case _ where iQuants.contains(weightType): .q8_K
         default: nil
         }
     }
@@ -76,19 +76,6 @@ public enum Kernels {
             let w = SendablePointer(weights), o = SendablePointer(out)
             NativeMatmul.splitRows(nRows, threads: threads) { rows in
                 native.run(weights: w.p, rowBytes: rowBytes, rows: rows, act: prepared, out: o.p, ldo: nRows)
-            }
-            return
-        }
-        if iQuants.contains(type) {
-            // Without the native gemm: one C vec_dot per output, rows split over the workers.
-            let w = SendablePointer(weights), o = SendablePointer(out)
-            let workers = max(1, min(threads, nRows))
-            parallel(workers) { i in
-                for r in (nRows * i / workers)..<(nRows * (i + 1) / workers) {
-                    for t in 0..<nTokens {
-                        o.p[t * nRows + r] = vecDot(type, n: nCols, w.p + r * rowBytes, prepared.raw + t * prepared.rowBytes)
-                    }
-                }
             }
             return
         }
@@ -238,8 +225,9 @@ public final class QuantizedActivations: @unchecked Sendable {
 
 
 /// The C kernels (CKernels) for the weight types they run natively on this CPU: float weights with
-/// AVX2 or AVX-512, quantized weights (legacy and k-quants) with AVX-512 VNNI. Other types and CPUs use the Swift
-/// tiles, which give the same quantized results bit for bit.
+/// AVX2 or AVX-512, quantized weights (legacy and k-quants) with AVX-512 VNNI, i-quants on every CPU
+/// (`ek_gemm_iq` runs AVX-512, AVX2 or portable C, with the same bits). Other types and CPUs use the
+/// Swift tiles, which give the same quantized results bit for bit.
 struct NativeMatmul: Sendable {
     let type: GGMLType
 
@@ -252,8 +240,8 @@ struct NativeMatmul: Sendable {
             guard ek_gemm_q8_available() != 0 else { return nil }
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
             guard ek_gemm_k_available() != 0 else { return nil }
-        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs:
-            guard ek_gemm_iq_available() != 0 else { return nil }
+        case _ where Kernels.iQuants.contains(type):
+            break // ek_gemm_iq has a portable path too
         default:
             return nil
         }
@@ -291,7 +279,7 @@ struct NativeMatmul: Sendable {
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
             ek_gemm_k(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                       act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)
-        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs:
+        case _ where Kernels.iQuants.contains(type):
             ek_gemm_iq(Int32(type.rawValue), weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                        act.raw, act.rowBytes, Int64(act.nTokens), Int64(act.nCols), out, ldo)
         default:

@@ -25,7 +25,7 @@ extension Kernels {
             return dotLegacy(weightType, n: n, x, y)
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
             return dotKQuant(weightType, n: n, x, y)
-        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m, .iq4_xs:
+        case _ where iQuants.contains(weightType):
             var out: Float = 0
             ek_vec_dot_iq(Int32(weightType.rawValue), Int64(n), x, y, &out)
             return out

@@ -76,10 +76,6 @@ void ek_gemm_k(int wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t 
 /// IQ1S_DELTA / IQ1M_DELTA), without FMA contraction. Portable; every level gives the same bits.
 void ek_vec_dot_iq(int wtype, int64_t n, const void *w_row, const void *xq_row, float *out);
 
-/// Whether `ek_gemm_iq` has a native (SIMD) path here: AVX-512 VNNI, or AVX2 (with AVX-VNNI where
-/// present). `ek_gemm_iq` itself runs on every level (portable C otherwise), with the same bits.
-int ek_gemm_iq_available(void);
-
 /// `ek_gemm_k` for the i-quants: y[t·ldy + r] = `ek_vec_dot_iq`(row r, token t) bit for bit, for rows
 /// [r0, r1) of `w` (row r at w + r·wrow_bytes) and tokens [0, ntok) of `xq` (q8_K rows of `xrow_bytes`).
 /// Each weight super-block is decoded once per call and reused over all tokens.
