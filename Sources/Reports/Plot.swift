@@ -10,27 +10,37 @@ public struct PlotPoint: Sendable {
     public var kld: Double
     /// Measured in memory rather than from a loadable file: drawn hollow and labelled as such.
     public var simulated: Bool
+    /// Which of the plot's `seriesNames` the point belongs to; ignored when the plot is given fewer
+    /// than two names.
+    public var series: Int
 
-    public init(label: String, sizeBytes: Int, kld: Double, simulated: Bool = false) {
+    public init(label: String, sizeBytes: Int, kld: Double, simulated: Bool = false, series: Int = 0) {
         self.label = label
         self.sizeBytes = sizeBytes
         self.kld = kld
         self.simulated = simulated
+        self.series = series
     }
 }
 
 /// File size against KL divergence for the types `compare` measured, with the Pareto front: the
 /// picture that answers "which type should I ship at this size".
+///
+/// Given two or more `seriesNames`, it compares kinds of file on the same axes (planned mixes
+/// against llama-quantize's file types, say): each series is drawn in its own colour with its own
+/// front, computed among its own points, and the legend names the series. Points whose `series`
+/// has no name are left out, since nothing would say what they are. With fewer names the picture
+/// is the one-series plot, whatever the points' `series`.
 public enum SizeQualityPlot {
     /// A standalone SVG document, 800×500.
-    public static func svg(_ points: [PlotPoint], title: String) -> String {
-        SVGWriter.render(PlotLayout(points: points, title: title))
+    public static func svg(_ points: [PlotPoint], title: String, seriesNames: [String] = []) -> String {
+        SVGWriter.render(PlotLayout(points: points, title: title, seriesNames: seriesNames))
     }
 
     /// A complete PNG file of the same picture at twice the size (1600×1000), for places that do
     /// not show SVG.
-    public static func png(_ points: [PlotPoint], title: String) -> [UInt8] {
-        let raster = Raster(layout: PlotLayout(points: points, title: title), scale: 2)
+    public static func png(_ points: [PlotPoint], title: String, seriesNames: [String] = []) -> [UInt8] {
+        let raster = Raster(layout: PlotLayout(points: points, title: title, seriesNames: seriesNames), scale: 2)
         return PNGEncoder.encode(width: raster.width, height: raster.height, rgb: raster.pixels)
     }
 }

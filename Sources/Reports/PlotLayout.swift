@@ -7,6 +7,12 @@ struct RGB: Sendable, Equatable {
     var r: UInt8, g: UInt8, b: UInt8
     init(_ r: UInt8, _ g: UInt8, _ b: UInt8) { self.r = r; self.g = g; self.b = b }
     var hex: String { "#" + [r, g, b].map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+
+    /// A fraction `t` of the way from this colour to `other`.
+    func mixed(with other: RGB, _ t: Double) -> RGB {
+        func mix(_ a: UInt8, _ b: UInt8) -> UInt8 { UInt8((Double(a) * (1 - t) + Double(b) * t).rounded()) }
+        return RGB(mix(r, other.r), mix(g, other.g), mix(b, other.b))
+    }
 }
 
 enum Palette {
@@ -17,6 +23,17 @@ enum Palette {
     static let leader = RGB(0xAD, 0xB5, 0xBD)
     static let accent = RGB(0xD9, 0x48, 0x0F)
     static let dominated = RGB(0x6C, 0x75, 0x7D)
+    /// Series colours when several series share the axes. The first is the accent, so a second
+    /// series reads as an addition to the familiar one-series picture; blue next because orange
+    /// against blue stays distinct under the common colour-vision deficiencies. Further series
+    /// reuse the list, which is still better than refusing to draw them.
+    static let series = [accent, RGB(0x19, 0x71, 0xC2), RGB(0x2F, 0x9E, 0x44), RGB(0x70, 0x48, 0xE8)]
+
+    static func series(_ index: Int) -> RGB { series[index % series.count] }
+
+    /// Fill for a multi-series point off its front: pale enough to read as "not recommended",
+    /// still tinted so that it is clear which series it belongs to (grey would lose that).
+    static func muted(_ c: RGB) -> RGB { c.mixed(with: background, 0.55) }
 }
 
 struct Point: Sendable, Equatable { var x: Double, y: Double }
@@ -81,6 +98,8 @@ struct PlotLayout: Sendable {
         var center: Point
         var filled: Bool
         var onFront: Bool
+        /// Always 0 in a one-series plot, whatever the point said.
+        var series: Int
     }
 
     var primitives: [Primitive] = []
@@ -89,12 +108,26 @@ struct PlotLayout: Sendable {
     var labelBoxes: [Rect] = []
     var plotArea = Rect(x: 0, y: 0, width: 0, height: 0)
 
-    init(points input: [PlotPoint], title: String) {
-        // A log axis cannot show zero (the reference itself) or a failed measurement.
-        let points = input.filter { $0.kld.isFinite && $0.kld > 0 && $0.sizeBytes >= 0 }
+    /// With two or more `seriesNames`, each point is drawn in its series' colour against its
+    /// series' own front; with fewer, there is nothing to tell series apart by in the legend, so
+    /// all points form one front as they did before series existed.
+    init(points input: [PlotPoint], title: String, seriesNames: [String] = []) {
+        let multi = seriesNames.count >= 2
+        // A log axis cannot show zero (the reference itself) or a failed measurement; and a point
+        // of a series with no name would have no legend entry to read it by.
+        let points = input.filter {
+            $0.kld.isFinite && $0.kld > 0 && $0.sizeBytes >= 0 && (!multi || seriesNames.indices.contains($0.series))
+        }
         let xs = points.map { Double($0.sizeBytes) / 1e6 }
         let ys = points.map { log10($0.kld) }
-        let front = Pareto.front(points.map { (x: Double($0.sizeBytes), y: $0.kld) })
+        let seriesOf = points.map { multi ? $0.series : 0 }
+        // Fronts per series: the comparison is between the best each kind of file offers, and a
+        // series beaten everywhere by another would otherwise have no front to show at all.
+        let members = (0..<(multi ? seriesNames.count : 1)).map { s in points.indices.filter { seriesOf[$0] == s } }
+        var front = Set<Int>()
+        for m in members {
+            for k in Pareto.front(m.map { (x: Double(points[$0].sizeBytes), y: points[$0].kld) }) { front.insert(m[k]) }
+        }
 
         let (xlo, xhi) = Self.xDomain(xs)
         let (ylo, yhi) = Self.yDomain(ys)
@@ -165,7 +198,26 @@ struct PlotLayout: Sendable {
         let titleX = min(max(area.x + area.width / 2, pad + titleWidth / 2), Self.width - pad - titleWidth / 2)
         primitives.append(.text(PlotText(at: Point(x: titleX, y: titleBaseline), string: shownTitle,
                                          size: Self.titleSize, anchor: .middle, bold: true)))
-        appendLegend(right: area.maxX, baseline: legendBaseline, capHeight: tickM.ascent)
+        var legend: [LegendEntry]
+        if multi {
+            legend = seriesNames.enumerated().map { LegendEntry(text: $1, symbol: .front(Palette.series($0))) }
+            // Entries for kinds of point the picture does not have would only crowd out the names.
+            if points.indices.contains(where: { !front.contains($0) }) {
+                legend.append(LegendEntry(text: "dominated", symbol: .marker(fill: Palette.muted(Palette.dominated),
+                                                                            stroke: Palette.dominated, width: 1)))
+            }
+            if points.contains(where: \.simulated) {
+                legend.append(LegendEntry(text: "simulated", symbol: .marker(fill: Palette.background,
+                                                                            stroke: Palette.dominated, width: 2)))
+            }
+        } else {
+            legend = [
+                LegendEntry(text: "Pareto front", symbol: .front(Palette.accent)),
+                LegendEntry(text: "dominated", symbol: .marker(fill: Palette.dominated, stroke: Palette.dominated, width: 1)),
+                LegendEntry(text: "simulated", symbol: .marker(fill: Palette.background, stroke: Palette.dominated, width: 2)),
+            ]
+        }
+        appendLegend(legend, left: pad, right: area.maxX, baseline: legendBaseline, capHeight: tickM.ascent)
 
         if points.isEmpty {
             primitives.append(.text(PlotText(at: Point(x: area.x + area.width / 2, y: area.y + area.height / 2),
@@ -178,15 +230,17 @@ struct PlotLayout: Sendable {
 
         // The front as a staircase: at any size budget between two front types, the best one can
         // do is the smaller type's quality, so straight segments between them would promise too much.
-        let frontOrder = front.sorted { (xs[$0], ys[$0]) < (xs[$1], ys[$1]) }
         var lineBoxes: [Rect] = []
-        if frontOrder.count > 1 {
+        // Every front before any marker, so that no series' line runs over another's markers.
+        for (s, m) in members.enumerated() {
+            let frontOrder = m.filter(front.contains).sorted { (xs[$0], ys[$0]) < (xs[$1], ys[$1]) }
+            guard frontOrder.count > 1 else { continue }
             var path = [centers[frontOrder[0]]]
             for i in frontOrder.dropFirst() {
                 path.append(Point(x: centers[i].x, y: path[path.count - 1].y))
                 path.append(centers[i])
             }
-            primitives.append(.polyline(path, color: Palette.accent, width: 2))
+            primitives.append(.polyline(path, color: Palette.series(s), width: 2))
             // Text struck through by the front is hard to read, so labels treat it as an obstacle
             // (the staircase is axis-aligned: segment bounds are the segments).
             for k in 0..<(path.count - 1) {
@@ -198,12 +252,21 @@ struct PlotLayout: Sendable {
 
         for (i, p) in points.enumerated() {
             let onFront = front.contains(i)
-            let colour = onFront ? Palette.accent : Palette.dominated
+            let colour = Palette.series(seriesOf[i])
+            let fill: RGB, stroke: RGB
+            if onFront {
+                (fill, stroke) = (p.simulated ? Palette.background : colour, colour)
+            } else if multi {
+                // Off-front points keep their series' hue (muted) so they can still be told apart.
+                let muted = Palette.muted(colour)
+                (fill, stroke) = p.simulated ? (Palette.background, muted) : (muted, colour)
+            } else {
+                (fill, stroke) = (p.simulated ? Palette.background : Palette.dominated, Palette.dominated)
+            }
             let label = p.simulated ? p.label + " (simulated)" : p.label
-            markers.append(Marker(label: label, center: centers[i], filled: !p.simulated, onFront: onFront))
-            primitives.append(.circle(centers[i], radius: Self.markerRadius,
-                                      fill: p.simulated ? Palette.background : colour,
-                                      stroke: colour, strokeWidth: p.simulated ? 2 : 1))
+            markers.append(Marker(label: label, center: centers[i], filled: !p.simulated, onFront: onFront, series: seriesOf[i]))
+            primitives.append(.circle(centers[i], radius: Self.markerRadius, fill: fill, stroke: stroke,
+                                      strokeWidth: p.simulated ? 2 : 1))
         }
         placeLabels(area: area, obstacles: lineBoxes)
     }
@@ -268,28 +331,54 @@ struct PlotLayout: Sendable {
         }
     }
 
-    private mutating func appendLegend(right: Double, baseline: Double, capHeight: Double) {
+    struct LegendEntry: Sendable {
+        enum Symbol: Sendable {
+            /// A short stretch of front with a marker on it.
+            case front(RGB)
+            case marker(fill: RGB, stroke: RGB, width: Double)
+        }
+        var text: String
+        var symbol: Symbol
+        var symbolWidth: Double {
+            switch symbol {
+            case .front: 24
+            case .marker: 2 * PlotLayout.markerRadius + 2
+            }
+        }
+    }
+
+    /// One row, right-aligned at `right`. Series names come from the caller and can be long, so
+    /// the longest is shortened until the row fits between `left` and `right` rather than running
+    /// off the picture.
+    private mutating func appendLegend(_ entries: [LegendEntry], left: Double, right: Double, baseline: Double,
+                                       capHeight: Double) {
         let mid = baseline - capHeight / 2
         let r = Self.markerRadius
-        let items: [(String, symbolWidth: Double)] = [("Pareto front", 24), ("dominated", 2 * r + 2), ("simulated", 2 * r + 2)]
         let gap = 6.0, spacing = 18.0
-        let total = items.reduce(0) { $0 + $1.symbolWidth + gap + TextMetrics($1.0, size: Self.textSize).width }
-            + spacing * Double(items.count - 1)
-        var x = right - total
-        for (n, item) in items.enumerated() {
+        var items = entries
+        func total() -> Double {
+            items.reduce(0) { $0 + $1.symbolWidth + gap + TextMetrics($1.text, size: Self.textSize).width }
+                + spacing * Double(items.count - 1)
+        }
+        while total() > right - left {
+            let names = items.indices.filter { if case .front = items[$0].symbol { items[$0].text.count > 4 } else { false } }
+            guard let k = names.max(by: { items[$0].text.count < items[$1].text.count }) else { break }
+            let t = items[k].text
+            items[k].text = String(t.dropLast(t.hasSuffix("...") ? 4 : 1)) + "..."
+        }
+        var x = right - total()
+        for item in items {
             let sym = Point(x: x + item.symbolWidth / 2, y: mid)
-            switch n {
-            case 0:
-                primitives.append(.line(Point(x: x, y: mid), Point(x: x + item.symbolWidth, y: mid), color: Palette.accent, width: 2))
-                primitives.append(.circle(sym, radius: r, fill: Palette.accent, stroke: Palette.accent, strokeWidth: 1))
-            case 1:
-                primitives.append(.circle(sym, radius: r, fill: Palette.dominated, stroke: Palette.dominated, strokeWidth: 1))
-            default:
-                primitives.append(.circle(sym, radius: r, fill: Palette.background, stroke: Palette.dominated, strokeWidth: 2))
+            switch item.symbol {
+            case let .front(colour):
+                primitives.append(.line(Point(x: x, y: mid), Point(x: x + item.symbolWidth, y: mid), color: colour, width: 2))
+                primitives.append(.circle(sym, radius: r, fill: colour, stroke: colour, strokeWidth: 1))
+            case let .marker(fill, stroke, width):
+                primitives.append(.circle(sym, radius: r, fill: fill, stroke: stroke, strokeWidth: width))
             }
             x += item.symbolWidth + gap
-            primitives.append(.text(PlotText(at: Point(x: x, y: baseline), string: item.0, size: Self.textSize)))
-            x += TextMetrics(item.0, size: Self.textSize).width + spacing
+            primitives.append(.text(PlotText(at: Point(x: x, y: baseline), string: item.text, size: Self.textSize)))
+            x += TextMetrics(item.text, size: Self.textSize).width + spacing
         }
     }
 

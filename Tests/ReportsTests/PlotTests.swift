@@ -223,3 +223,163 @@ let sampleTitle = "SmolLM2-135M: size vs quality"
         #expect(pixel(cx + Int(PlotLayout.markerRadius * 2), cy) != [255, 255, 255])
     }
 }
+
+/// Planned mixes against llama-quantize's file types: the `compare --budgets` picture.
+let seriesNames = ["edgequant planned mixes", "llama-quantize file types"]
+let twoSeriesPoints: [PlotPoint] = [
+    PlotPoint(label: "3.0 bpw", sizeBytes: 70_000_000, kld: 0.40),
+    PlotPoint(label: "3.5 bpw", sizeBytes: 80_000_000, kld: 0.21),
+    PlotPoint(label: "4.0 bpw", sizeBytes: 90_000_000, kld: 0.09),
+    PlotPoint(label: "5.0 bpw", sizeBytes: 112_000_000, kld: 0.10),         // dominated by 4.0 bpw
+    // Worse than 3.5 bpw on both axes, yet on its own series' front: fronts do not compete.
+    PlotPoint(label: "Q3_K_S", sizeBytes: 85_000_000, kld: 0.5, series: 1),
+    PlotPoint(label: "Q3_K_M", sizeBytes: 95_000_000, kld: 0.3, series: 1),
+    PlotPoint(label: "Q4_0", sizeBytes: 105_000_000, kld: 0.35, series: 1),  // dominated by Q3_K_M
+    PlotPoint(label: "Q5_K_M", sizeBytes: 120_000_000, kld: 0.05, series: 1),
+]
+
+@Suite struct MultiSeriesPlotTests {
+    /// The value of `name="…"` in each element of `svg` that starts with `<tag`.
+    func attribute(_ name: String, of tag: String, in svg: String) -> [String] {
+        svg.split(separator: "\n").filter { $0.hasPrefix("<\(tag) ") }.compactMap { line in
+            guard let start = line.range(of: " \(name)=\"") else { return nil }
+            return String(line[start.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+
+    @Test func eachSeriesHasItsOwnFrontAndColour() throws {
+        let layout = PlotLayout(points: twoSeriesPoints, title: "t", seriesNames: seriesNames)
+        #expect(layout.markers.map(\.series) == [0, 0, 0, 0, 1, 1, 1, 1])
+        #expect(layout.markers.map(\.onFront) == [true, true, true, false, true, true, false, true])
+
+        let fronts = layout.primitives.compactMap { p -> (points: [Point], color: RGB)? in
+            if case let .polyline(points, color, _) = p { return (points, color) }
+            return nil
+        }
+        try #require(fronts.count == 2)
+        #expect(fronts.map(\.color) == [Palette.accent, Palette.series(1)])
+        #expect(Palette.series(1) != Palette.accent)
+        for (s, front) in fronts.enumerated() {
+            let onFront = layout.markers.filter { $0.series == s && $0.onFront }.map(\.center)
+            // A staircase: a corner between each pair of front markers, and it passes through each.
+            #expect(front.points.count == 2 * onFront.count - 1)
+            for c in onFront { #expect(front.points.contains(c), "series \(s) front misses \(c)") }
+            for k in 0..<(front.points.count - 1) {
+                let a = front.points[k], b = front.points[k + 1]
+                #expect(a.x == b.x || a.y == b.y, "diagonal front segment")
+            }
+        }
+
+        let svg = SizeQualityPlot.svg(twoSeriesPoints, title: "t", seriesNames: seriesNames)
+        #expect(attribute("stroke", of: "polyline", in: svg) == [Palette.accent.hex, Palette.series(1).hex])
+        let fills = attribute("fill", of: "circle", in: svg)
+        // Three front markers per series, plus its legend marker.
+        #expect(fills.filter { $0 == Palette.accent.hex }.count == 4)
+        #expect(fills.filter { $0 == Palette.series(1).hex }.count == 4)
+        // Off-front points keep a (muted) series colour rather than all turning the same grey.
+        #expect(fills.filter { $0 == Palette.muted(Palette.accent).hex }.count == 1)
+        #expect(fills.filter { $0 == Palette.muted(Palette.series(1)).hex }.count == 1)
+        #expect(!fills.contains(Palette.dominated.hex))
+    }
+
+    @Test func legendNamesTheSeries() throws {
+        let doc = try SVGPlotTests().parse(SizeQualityPlot.svg(twoSeriesPoints, title: "t", seriesNames: seriesNames))
+        let texts = Set(doc.texts)
+        for name in seriesNames { #expect(texts.contains(name), "legend misses \(name)") }
+        #expect(!texts.contains("Pareto front"))
+        #expect(texts.contains("dominated"))
+        // No simulated point, so no entry for one.
+        #expect(!texts.contains("simulated"))
+        for p in twoSeriesPoints { #expect(texts.contains(p.label), "missing label \(p.label)") }
+
+        var withSimulated = twoSeriesPoints
+        withSimulated[5].simulated = true
+        let simTexts = try SVGPlotTests().parse(SizeQualityPlot.svg(withSimulated, title: "t", seriesNames: seriesNames)).texts
+        #expect(simTexts.contains("simulated") && simTexts.contains("Q3_K_M (simulated)"))
+    }
+
+    @Test func longSeriesNamesAreShortenedToFit() throws {
+        let long = [String(repeating: "planned mix ", count: 6), String(repeating: "file type ", count: 7)]
+        let layout = PlotLayout(points: twoSeriesPoints, title: "t", seriesNames: long)
+        var legendTexts: [String] = []
+        for p in layout.primitives {
+            switch p {
+            case let .text(t) where t.anchor == .start:
+                #expect(t.at.x >= PlotLayout.outerPad)
+                #expect(t.at.x + TextMetrics(t.string, size: t.size).width <= PlotLayout.width - PlotLayout.outerPad)
+                if t.string.hasSuffix("...") { legendTexts.append(t.string) }
+            case let .circle(c, radius, _, _, _):
+                #expect(c.x - radius >= PlotLayout.outerPad)
+            case let .line(a, b, _, _):
+                #expect(min(a.x, b.x) >= PlotLayout.outerPad)
+            default:
+                break
+            }
+        }
+        #expect(legendTexts.count == 2)
+        for (shown, full) in zip(legendTexts, long) { #expect(full.hasPrefix(String(shown.dropLast(3)))) }
+    }
+
+    @Test func pointsOfUnnamedSeriesAreLeftOut() throws {
+        let extra = [
+            PlotPoint(label: "stray", sizeBytes: 100_000_000, kld: 0.2, series: 2),
+            PlotPoint(label: "negative", sizeBytes: 100_000_000, kld: 0.2, series: -1),
+        ]
+        let layout = PlotLayout(points: twoSeriesPoints + extra, title: "t", seriesNames: seriesNames)
+        #expect(layout.markers.count == twoSeriesPoints.count)
+        #expect(!layout.markers.contains { ["stray", "negative"].contains($0.label) })
+        // Three names, three colours, three fronts.
+        let three = PlotLayout(points: twoSeriesPoints + extra, title: "t", seriesNames: seriesNames + ["third"])
+        #expect(three.markers.count == twoSeriesPoints.count + 1)
+        let colours = three.primitives.compactMap { p -> RGB? in
+            if case let .polyline(_, color, _) = p { return color }
+            return nil
+        }
+        // A lone point has no staircase to draw.
+        #expect(colours == [Palette.series(0), Palette.series(1)])
+        #expect(Set([Palette.series(0).hex, Palette.series(1).hex, Palette.series(2).hex]).count == 3)
+    }
+
+    @Test func fewerThanTwoNamesIsTheOneSeriesPlot() {
+        // Series numbers without names to tell them apart by are ignored: one front over everything.
+        let plain = twoSeriesPoints.map { PlotPoint(label: $0.label, sizeBytes: $0.sizeBytes, kld: $0.kld, simulated: $0.simulated) }
+        let reference = SizeQualityPlot.svg(plain, title: "t")
+        #expect(SizeQualityPlot.svg(twoSeriesPoints, title: "t") == reference)
+        #expect(SizeQualityPlot.svg(twoSeriesPoints, title: "t", seriesNames: ["only"]) == reference)
+        #expect(SizeQualityPlot.png(twoSeriesPoints, title: "t", seriesNames: ["only"]) == SizeQualityPlot.png(plain, title: "t"))
+        #expect(reference.contains(">Pareto front<") && !reference.contains(">only<"))
+        #expect(SizeQualityPlot.svg(samplePoints, title: sampleTitle, seriesNames: []) == SizeQualityPlot.svg(samplePoints, title: sampleTitle))
+        // And it is really one front: 3.0, 3.5 and 4.0 bpw dominate Q3_K_S and Q3_K_M here.
+        let layout = PlotLayout(points: twoSeriesPoints, title: "t", seriesNames: ["only"])
+        #expect(layout.markers.map(\.onFront) == [true, true, true, false, false, false, false, true])
+        #expect(layout.markers.allSatisfy { $0.series == 0 })
+    }
+
+    @Test func pngShowsBothSeries() throws {
+        let png = SizeQualityPlot.png(twoSeriesPoints, title: "t", seriesNames: seriesNames)
+        let chunks = PNGPlotTests.chunks(png)
+        try #require(chunks.map(\.type) == ["IHDR", "IDAT", "IEND"])
+        for c in chunks { #expect(c.crc == PNGPlotTests.crc(Array(c.type.utf8) + c.data), "bad CRC in \(c.type)") }
+        let width = Int(PNGPlotTests.be32(chunks[0].data, 0)), height = Int(PNGPlotTests.be32(chunks[0].data, 4))
+        #expect(width == 1600 && height == 1000)
+
+        let expected = height * (1 + 3 * width)
+        var raw = [UInt8](repeating: 0, count: expected + 16)
+        var rawLen = uLongf(raw.count)
+        let idat = chunks[1].data
+        let status = raw.withUnsafeMutableBufferPointer { dst in
+            idat.withUnsafeBufferPointer { uncompress(dst.baseAddress, &rawLen, $0.baseAddress, uLong($0.count)) }
+        }
+        try #require(status == Z_OK && Int(rawLen) == expected)
+        func pixel(_ p: Point) -> RGB {
+            let at = Int(p.y * 2) * (1 + 3 * width) + 1 + 3 * Int(p.x * 2)
+            return RGB(raw[at], raw[at + 1], raw[at + 2])
+        }
+
+        let layout = PlotLayout(points: twoSeriesPoints, title: "t", seriesNames: seriesNames)
+        for m in layout.markers {
+            let colour = Palette.series(m.series)
+            #expect(pixel(m.center) == (m.onFront ? colour : Palette.muted(colour)), "marker \(m.label)")
+        }
+    }
+}
