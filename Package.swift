@@ -104,12 +104,12 @@ let package = Package(
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers"]),
         .testTarget(name: "GGMLCoreTests", dependencies: ["GGMLCore", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Batch", "Reports"]),
+        .testTarget(name: "ComparisonTests", dependencies: ["Comparison", "Batch", "Reports", "Calibration"]),
         .testTarget(name: "MappedIOTests", dependencies: ["MappedIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
         .testTarget(name: "CalibrationTests", dependencies: [
-            "Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer", "Conversion",
+            "Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer", "Conversion", "Evaluation",
         ]),
         .testTarget(name: "EvaluationTests", dependencies: [
             "Evaluation", "Inference", "Families", "Conversion", "GGMLCore", "GGUFWriter", "MappedIO",

@@ -191,6 +191,20 @@ for r in rows:
 assert 0 < rows[1]["kld_mean"] < rows[2]["kld_mean"] < rows[4]["kld_mean"] < 1
 EOF
 then ok "smollm2 compare: 4 types + reference, rows complete and ordered by size"; else bad "smollm2 compare: BAD TABLE"; fi
+# A budget alone (issue 17): no --type, the planner picks every matrix's type and the file is
+# labelled after the type holding most bytes.
+rm -f "$WORK/budget.gguf"
+if "$BIN" convert Fixtures/eval/eval-llama --target-bpw 6 --calibrate Fixtures/calibration/calib.txt --calib-chunks 4 --calib-ctx 64 \
+     --gptq-chunks 2 --threads 2 --outfile "$WORK/budget.gguf" --json > "$WORK/budget.json" 2>/dev/null &&
+   "$PY" -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s['file_type'] not in ('F16', 'F32', 'BF16'), s['file_type']
+assert len([t for t in s['tensor_types'] if t != 'f32']) >= 2, s['tensor_types']
+" "$WORK/budget.json"
+then ok "convert --target-bpw without --type: a planned mix, labelled $("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['file_type'])" "$WORK/budget.json")"
+else bad "convert --target-bpw without --type: FAILED"; fi
+rm -f "$WORK/budget.gguf" "$WORK/budget.json"
 sums=0
 for t in Q8_0 Q4_K_M Q4_0; do
   want=$(grep -- "-$t.gguf" Fixtures/smollm2/SHA256SUMS-llama-quantize | cut -d' ' -f1)
@@ -289,6 +303,6 @@ cat "$WORK/readme-check.log"
 [ "$families" -eq 0 ] || echo "families: FAILED (see their lines above)"
 [ "$readme" -eq 0 ] || echo "readme-check: FAILED (see its lines above)"
 # the 68 SmolLM2 checks of before, + 8 split files and the split perplexity, + 8 hub-name, usage and help checks,
-# + 11 i-quant file types × (quantize, convert) on SmolLM2 and on llama-iq, + llama-iq's F32
+# + 11 i-quant file types × (quantize, convert) on SmolLM2 and on llama-iq, + llama-iq's F32, + a budget without --type
 [ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$gemma" -eq 0 ] && [ "$families" -eq 0 ] && [ "$readme" -eq 0 ] && [ "$fail" -eq 0 ] \
-  && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8 + 11 * 2 * 2 + 1)) ]
+  && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8 + 11 * 2 * 2 + 1 + 1)) ]

@@ -1,3 +1,4 @@
+import Dispatch
 import Conversion
 import Evaluation
 import Foundation
@@ -22,17 +23,23 @@ public struct CalibrationSettings: Sendable, Equatable {
     /// Calibration text (plain or .gz).
     public var text: String
     /// Chunks of `ctx` tokens for the importance matrix.
-    public var chunks = 64
+    public var chunks = 32
     public var ctx = 512
-    /// Chunks each tensor's sensitivity is measured on (with a budget).
-    public var sensitivityChunks = 2
+    /// Chunks each tensor's sensitivity is measured on (with a budget), and their length: each
+    /// measurement runs the model from the tensor's layer on, ~210 times for a 30-layer model,
+    /// so this is the planner's main cost; positions from 64 on are scored.
+    public var sensitivityChunks = 1
+    public var sensitivityCtx = 256
     /// Reuse sensitivities from this file if it exists, else measure and save them there.
     public var sensitivityFile: String?
     /// Chunks for GPTQ's activation second moments (0: no GPTQ).
     public var gptqChunks = 16
     public var budget: Budget?
+    /// Measure sensitivities even without a budget, and keep what measured them in the result
+    /// (to plan and check several budgets afterwards).
+    public var measureSensitivity = false
 
-    public init(text: String, chunks: Int = 64, ctx: Int = 512, sensitivityChunks: Int = 2, sensitivityFile: String? = nil,
+    public init(text: String, chunks: Int = 32, ctx: Int = 512, sensitivityChunks: Int = 1, sensitivityFile: String? = nil,
                 gptqChunks: Int = 16, budget: Budget? = nil) {
         self.text = text
         self.chunks = chunks
@@ -50,6 +57,12 @@ public struct CalibrationResult {
     public var types: [String: GGMLType] = [:]
     /// Second moments of each weight's input, for GPTQ (empty with --gptq-chunks 0).
     public var hessians: [String: Hessian] = [:]
+    /// With a budget: the type holding most of the planned bytes (what the file is labelled).
+    public var dominantType: GGMLType?
+    /// Per-tensor sensitivities (with a budget or `measureSensitivity`), for `Calibrate.plan`.
+    public var sensitivities: [Sensitivity.TensorInfo] = []
+    /// What measured them, for checking plans of other budgets (`Calibrate.checkedPlan`).
+    public var sensitivity: Sensitivity?
 
     /// What the run hands the quantizer: the importance matrix it collected (named after the
     /// calibration `text`), GPTQ for the matrices it has second moments of, and the types it chose
@@ -85,18 +98,65 @@ public enum Calibrate {
         guard !r.hessians.isEmpty else { return nil }
         let hessians = r.hessians
         let weights = r.imatrix.allQuantWeights()
+        let factors = FactorCache()
         return { t, rows, dst in
-            guard let h = hessians[t.name], h.cols == t.ne[0], t.ne.count == 2, Quantizers.gridQuantizer(for: t.type) != nil else { return false }
+            guard let h = hessians[t.name], h.cols == t.ne[0], t.ne.count == 2, Quantizers.gridQuantizer(for: t.type) != nil,
+                  let rb = t.type.rowSize(h.cols), dst.count >= rb * (rows.count / h.cols) else { return false }
             do {
-                let (bytes, _) = try GPTQ.quantize(rows, cols: t.ne[0], type: t.type, hessian: h, importance: weights[t.name],
-                                                   options: GPTQ.Options(threads: threads))
-                guard bytes.count <= dst.count else { return false }
-                bytes.withUnsafeBytes { dst.copyMemory(from: $0) }
+                let factor = try factors.factor(h)
+                let imp = weights[t.name] ?? h.importance
+                guard imp.count == h.cols else { return false }
+                try imp.withUnsafeBufferPointer { ip in
+                    _ = try GPTQ.quantize(rows, cols: t.ne[0], type: t.type, factor: factor, importance: ip,
+                                          options: GPTQ.Options(threads: threads), into: dst)
+                }
                 return true
             } catch {
                 return false
             }
         }
+    }
+
+    /// The factors of the last few inputs: q, k and v share one, as do gate and up, and the
+    /// converter meets them close together (file order is by layer). The factorisation is
+    /// O(cols³), the matrix's GPTQ O(rows·cols²): for q/k/v of a 576-wide model it would
+    /// otherwise be done three times.
+    final class FactorCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var recent: [(Hessian, GPTQ.Factor)] = []
+
+        func factor(_ h: Hessian) throws -> GPTQ.Factor {
+            lock.lock()
+            defer { lock.unlock() }
+            if let f = recent.first(where: { $0.0 === h }) { return f.1 }
+            let f = try GPTQ.Factor(h)
+            recent.append((h, f))
+            if recent.count > 4 { recent.removeFirst() }
+            return f
+        }
+    }
+
+    /// `m` with the Σx² and token counts of the second moments' pass added to every entry (a weight
+    /// sharing its input with others gets the same sums, as llama-imatrix records it), and its
+    /// chunks.
+    static func adding(_ hessians: [String: Hessian], to m: ImportanceMatrix, chunks: Int) -> ImportanceMatrix {
+        var out = m
+        for (name, h) in hessians {
+            let sq = h.squareSums
+            var e = out.entries[name] ?? ImportanceMatrix.Entry(sums: [Float](repeating: 0, count: h.cols), counts: [0])
+            guard e.nMat == 1, e.sums.count == h.cols else { continue }
+            for i in 0..<h.cols { e.sums[i] = Float(Double(e.sums[i]) + sq[i]) }
+            e.counts[0] += Float(h.tokens)
+            out.entries[name] = e
+        }
+        out.chunkCount += chunks
+        return out
+    }
+
+    /// Bytes the importance matrix's `quantize.imatrix.*` keys add to a file (the size callbacks
+    /// plan without them), with one alignment step of slack for the padding they may cross.
+    public static func imatrixReserve(_ im: ImatrixData) -> Int {
+        GGUFLayout(metadata: im.metadata, tensors: []).totalSize - GGUFLayout(metadata: [], tensors: []).totalSize + GGUF.defaultAlignment
     }
 
     /// The size of the GGUF file a plan writes (header, metadata, aligned tensor data).
@@ -111,8 +171,37 @@ public enum Calibrate {
         ImatrixData(weights: r.imatrix.allQuantWeights(), file: text, datasets: r.imatrix.datasets, chunkCount: r.imatrix.chunkCount)
     }
 
-    /// Every weight matrix of `m` as an f32 copy: sensitivities are measured against the
-    /// unquantized weights, and the f32 kernels are the fast path.
+    /// The model the sensitivities are measured on: every weight matrix whose rows fit 32-blocks
+    /// as Q8_0 (rounded to nearest, as llama-quantize writes Q8_0), the rest as F32. The
+    /// sensitivity pass is ~200 partial forward passes; Q8_0's kernels run them about 1.7× faster
+    /// than F32's or BF16's, and the copy takes a quarter of an F32 copy's memory. Q8_0 is within
+    /// ~0.001 mean KLD of the original, far below what a tensor quantized to the probe type moves
+    /// it; the candidates' errors are still measured against the original weights.
+    public static func q8Reference(_ m: Model, threads: Int) throws -> Model {
+        var repl: [String: Weight] = [:]
+        var keep: [AnyObject] = []
+        let q8 = Quantizers.quantizer(for: .q8_0)!
+        for (name, w) in m.weightMatrices where w.type != .q8_0 {
+            guard let rb = GGMLType.q8_0.rowSize(w.cols), w.cols % GGMLType.q8_0.blockSize == 0 else { continue }
+            let buf = OwnedBuffer(byteCount: rb * w.rows)
+            let raw = SendablePointer(buf.raw.assumingMemoryBound(to: UInt8.self))
+            let workers = max(1, min(threads, w.rows))
+            DispatchQueue.concurrentPerform(iterations: workers) { k in
+                let row = UnsafeMutablePointer<Float>.allocate(capacity: w.cols)
+                defer { row.deallocate() }
+                for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
+                    w.row(r, into: UnsafeMutableBufferPointer(start: row, count: w.cols))
+                    q8.quantizeRow(UnsafeBufferPointer(start: row, count: w.cols), importance: nil,
+                                   into: UnsafeMutableRawBufferPointer(start: raw.p + r * rb, count: rb))
+                }
+            }
+            repl[name] = Weight(type: .q8_0, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.raw), name: name)
+            keep.append(buf)
+        }
+        return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
+    }
+
+    /// Every weight matrix of `m` as an f32 copy.
     public static func f32Reference(_ m: Model, threads: Int) throws -> Model {
         var repl: [String: Weight] = [:]
         var keep: [AnyObject] = []
@@ -136,57 +225,122 @@ public enum Calibrate {
         let source = try ModelLoader.load(path)
         let tokenizer = try ModelLoader.tokenizer(path, for: source)
         let tokens = try ModelLoader.evaluationTokens(textFile: text, tokenizer: tokenizer)
-        let ref = try f32Reference(source, threads: threads)
+        // the importance matrix and second moments from the weights as they are
+        let ref = source
         let bos = ref.chunkBOS
-        let collector = ImatrixCollector(model: ref, engine: GGMLEngine(threads: threads), threads: threads,
-                                         options: .init(nCtx: opts.ctx, maxChunks: opts.chunks))
-        let t0 = Date()
-        let imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
-            progress(String(format: "calibrate: importance matrix, chunk %d/%d", p.chunk, p.chunks))
-        }
-        say(String(format: "calibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s",
-                   imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0)))
-        var result = CalibrationResult(imatrix: imatrix)
-        func chunked(_ n: Int) -> [[Int32]] {
-            (0..<min(n, tokens.count / opts.ctx)).map { c in
-                var ch = Array(tokens[(c * opts.ctx)..<((c + 1) * opts.ctx)])
+        func chunked(_ n: Int, ctx: Int) -> [[Int32]] {
+            (0..<min(n, tokens.count / ctx)).map { c in
+                var ch = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
                 if let b = bos { ch[0] = b }
                 return ch
             }
         }
-        if opts.gptqChunks > 0 {
+        // GPTQ's chunks are the importance matrix's first ones: their Σx² come with the second
+        // moments (every position counted once, as llama-imatrix counts them at this context), so
+        // the importance matrix's own pass runs only over the rest.
+        let available = tokens.count / opts.ctx
+        let gptqChunks = min(opts.gptqChunks, available)
+        let shared = gptqChunks > 0 && gptqChunks <= opts.chunks
+            && ImatrixCollector.recordedPositions(nCtx: opts.ctx, sequences: max(1, 2048 / opts.ctx)).allSatisfy { $0 }
+        var hessians: [String: Hessian] = [:]
+        if gptqChunks > 0 {
             let t2 = Date()
             try HessianCollector.checkMemory(ref)
-            let collector = HessianCollector.collect(model: ref, chunks: chunked(opts.gptqChunks), threads: threads) { i, _ in
-                progress(String(format: "calibrate: activation second moments, chunk %d", i))
+            let collector = HessianCollector.collect(model: ref, chunks: chunked(gptqChunks, ctx: opts.ctx), threads: threads) { i, _ in
+                progress(String(format: "calibrate: activation second moments, chunk %d/%d", i, gptqChunks))
             }
-            result.hessians = collector.hessians
-            say(String(format: "calibrate: second moments of %d inputs from %d chunks in %.1f s", Set(collector.hessians.values.map { ObjectIdentifier($0) }).count,
-                       min(opts.gptqChunks, tokens.count / opts.ctx), Date().timeIntervalSince(t2)))
+            hessians = collector.hessians
+            say(String(format: "calibrate: second moments of %d inputs from %d chunks in %.1f s", Set(hessians.values.map { ObjectIdentifier($0) }).count,
+                       gptqChunks, Date().timeIntervalSince(t2)))
         }
-        guard let budget = opts.budget else { return result }
+        let t0 = Date()
+        let rest = shared ? opts.chunks - gptqChunks : opts.chunks
+        var imatrix = ImportanceMatrix(datasets: [text], chunkCount: 0, chunkSize: opts.ctx)
+        if rest > 0 && (!shared || (gptqChunks + 2) * opts.ctx < tokens.count) {
+            let collector = ImatrixCollector(model: ref, engine: GGMLEngine(threads: threads), threads: threads,
+                                             options: .init(nCtx: opts.ctx, maxChunks: rest, fromChunk: shared ? gptqChunks : 0))
+            imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
+                progress(String(format: "calibrate: importance matrix, chunk %d/%d", p.chunk + (shared ? gptqChunks : 0), opts.chunks))
+            }
+        }
+        if shared { imatrix = Self.adding(hessians, to: imatrix, chunks: gptqChunks) }
+        say(String(format: "calibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s%@",
+                   imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0),
+                   shared ? " (\(gptqChunks) of them from the second moments' pass)" : ""))
+        var result = CalibrationResult(imatrix: imatrix)
+        result.hessians = hessians
+        func chunked(_ n: Int) -> [[Int32]] { chunked(n, ctx: opts.ctx) }
+        guard opts.budget != nil || opts.measureSensitivity else { return result }
 
-        let chunks = chunked(opts.sensitivityChunks)
-        let nChunks = chunks.count
-        guard nChunks > 0 else { throw CalibrationError.text(path: text, detail: "too short for one chunk of \(opts.ctx) tokens") }
-        let infos: [Sensitivity.TensorInfo]
+        let chunks = chunked(opts.sensitivityChunks, ctx: opts.sensitivityCtx)
+        guard !chunks.isEmpty else { throw CalibrationError.text(path: text, detail: "too short for one chunk of \(opts.sensitivityCtx) tokens") }
+        let sens = Sensitivity(reference: try q8Reference(source, threads: threads), weights: source.weightMatrices, chunks: chunks, threads: threads)
         if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
-            infos = try SensitivityFile.read(f, expecting: ref.weightMatrices)
-            say("calibrate: sensitivities of \(infos.count) tensors from \(f)")
+            result.sensitivities = try SensitivityFile.read(f, expecting: source.weightMatrices)
+            say("calibrate: sensitivities of \(result.sensitivities.count) tensors from \(f)")
         } else {
             let t1 = Date()
-            let sens = Sensitivity(reference: ref, chunks: chunks, threads: threads)
-            infos = try sens.analyze(importance: imatrix.allQuantWeights()) { i, n, name in
+            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: result.hessians) { i, n, name in
                 progress("calibrate: sensitivity \(i)/\(n) \(name)")
             }
-            say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s", infos.count, nChunks,
-                       Date().timeIntervalSince(t1)))
+            say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s (rounding errors %.1f s, GPTQ %.1f s, KL divergence %.1f s)",
+                       result.sensitivities.count, chunks.count, Date().timeIntervalSince(t1), sens.timings.errors, sens.timings.gptq, sens.timings.kld))
             if let f = opts.sensitivityFile {
-                try SensitivityFile.write(infos, to: f)
+                try SensitivityFile.write(result.sensitivities, to: f)
                 say("calibrate: sensitivities saved to \(f)")
             }
         }
+        // kept for planning other budgets; otherwise its model copy is freed before writing
+        if opts.measureSensitivity { result.sensitivity = sens }
+        if let budget = opts.budget {
+            let p = try checkedPlan(sens, result.sensitivities, budget: budget, importance: imatrix.allQuantWeights(), model: path,
+                                    reserve: imatrixReserve(imatrixData(result, text: text)), fileSize: fileSize, say: say, progress: progress)
+            printMix(infos: result.sensitivities, plan: p.plan, fileBytes: p.fileBytes, target: p.target, say: say)
+            result.types = p.types
+            result.dominantType = p.dominantType
+        }
+        return result
+    }
 
+    /// `plan`, then the plan's mix measured (`Sensitivity.check`) and planned again with each
+    /// layer's predictions scaled to what the mix showed.
+    public static func checkedPlan(_ sens: Sensitivity, _ infos: [Sensitivity.TensorInfo], budget: CalibrationSettings.Budget,
+                                   importance: [String: [Float]], model path: String, reserve: Int = 0, fileSize: ([String: GGMLType]) throws -> Int,
+                                   say: (String) -> Void = { _ in }, progress: (String) -> Void = { _ in }) throws -> BudgetPlan {
+        let first = try plan(infos, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
+        progress("calibrate: measuring the planned mix")
+        let t0 = Date()
+        let losses = Dictionary(uniqueKeysWithValues: zip(infos, first.plan.choices).map { ($0.0.name, $0.1.loss) })
+        let check = try sens.check(types: first.types, predicted: losses, importance: importance)
+        let scaled = infos.map { i -> Sensitivity.TensorInfo in
+            var i = i
+            let f = check.scale[i.name] ?? 1
+            i.options = i.options.map { TypePlanner.Option(type: $0.type, bytes: $0.bytes, loss: $0.loss * f) }
+            return i
+        }
+        let second = try plan(scaled, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
+        say(String(format: "calibrate: the first plan's mix measured %.5f mean KLD (predicted %.5f) in %.1f s; planned again with each layer's share as measured",
+                   check.measured, check.predicted, Date().timeIntervalSince(t0)))
+        return second
+    }
+
+    /// A type per weight matrix for `budget`, from measured sensitivities: what `run` does with a
+    /// budget, callable again for other budgets (`compare --budgets`) without measuring anew.
+    public struct BudgetPlan: Sendable {
+        public var types: [String: GGMLType]
+        public var plan: TypePlanner.Plan
+        /// The whole file's bytes with these types, and the budget in bytes.
+        public var fileBytes: Int
+        public var target: Int
+        /// The type holding most of the planned bytes (what the file is labelled).
+        public var dominantType: GGMLType?
+    }
+
+    /// `reserve`: bytes the file will have beyond what `fileSize` counts (the importance matrix's
+    /// `quantize.imatrix.*` keys, `imatrixReserve`).
+    public static func plan(_ infos: [Sensitivity.TensorInfo], budget: CalibrationSettings.Budget, model path: String, reserve: Int = 0,
+                            fileSize exactSize: ([String: GGMLType]) throws -> Int) throws -> BudgetPlan {
+        func fileSize(_ t: [String: GGMLType]) throws -> Int { try exactSize(t) + reserve }
         // the bytes that do not depend on the matrices' types (header, metadata, vectors)
         let smallest = Dictionary(uniqueKeysWithValues: infos.map { i in (i.name, i.options.min { $0.bytes < $1.bytes }!.type) })
         let fixed = try fileSize(smallest) - infos.reduce(0) { s, i in s + i.options.min { $0.bytes < $1.bytes }!.bytes }
@@ -212,9 +366,10 @@ public enum Calibrate {
             size = try fileSize(types)
         }
         if size > target { throw CalibrationError.budgetTooSmall(path: path, target: target, smallest: nil) }
-        result.types = types
-        printMix(infos: infos, plan: plan, fileBytes: size, target: target, say: say)
-        return result
+        var share: [GGMLType: Int] = [:]
+        for c in plan.choices { share[c.type, default: 0] += c.bytes }
+        let dominant = share.max { $0.value != $1.value ? $0.value < $1.value : $0.key.rawValue > $1.key.rawValue }?.key
+        return BudgetPlan(types: types, plan: plan, fileBytes: size, target: target, dominantType: dominant)
     }
 
     /// The chosen mix by tensor group (attn_q, ffn_down, …), the predicted loss and the size.

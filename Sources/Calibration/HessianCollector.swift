@@ -11,17 +11,17 @@ import Workers
 ///
 /// Each product's XᵀX is computed in f32 (one FMA chain per entry over the product's tokens, a
 /// chunk of 512: relative error around 1e-6, far below how much H varies between calibration
-/// texts) and added into double sums, so that the total does not lose digits as chunks
-/// accumulate (tens of thousands of tokens) and the Cholesky factorisation, which amplifies errors
-/// by H's condition number, starts from sums as exact as the per-chunk products. Memory is
-/// 8·cols² bytes per distinct input: for SmolLM2-135M (n_embd 576, n_ff 1536) the four inputs of
+/// texts) and added into f32 sums: GPTQ's default 16 chunks add 16 products, whose rounding
+/// (~1e-6 relative) stays far below the dampening GPTQ adds before factorising (1% of the mean
+/// diagonal). Sums in double would double the memory, which all layers' Hessians dominate:
+/// 4·cols² bytes per distinct input; for SmolLM2-135M (n_embd 576, n_ff 1536) the four inputs of
 /// a layer (attention norm → q/k/v, attention → output, ffn norm → gate/up, SwiGLU → down) take
-/// 3·576²·8 + 1536²·8 = 26.8 MB, 805 MB for its 30 layers.
+/// 3·576²·4 + 1536²·4 = 13.4 MB, 402 MB for its 30 layers. The factorisation reads them as double.
 public final class Hessian: @unchecked Sendable {
     public let cols: Int
     public private(set) var tokens: Int = 0
     /// Upper triangle (row ≤ column) while accumulating; both halves once `values` is read.
-    private let sums: UnsafeMutablePointer<Double>
+    private let sums: UnsafeMutablePointer<Float>
     private var mirrored = true
     /// Σx² per column with every token counted once (the sums may weigh some rows more).
     private var squares: [Double]
@@ -36,15 +36,19 @@ public final class Hessian: @unchecked Sendable {
 
     deinit { sums.deallocate() }
 
-    /// Σ x xᵀ, cols × cols, row-major, symmetric. Not to be read while `add` runs.
-    public var values: UnsafePointer<Double> {
+    /// Σ x xᵀ, cols × cols, row-major, symmetric, as a double copy (for the factorisation; the
+    /// caller's for as long as it needs it). Not to be read while `add` runs.
+    public var values: [Double] {
         if !mirrored {
             let n = cols
             for i in 0..<n { for j in 0..<i { sums[i * n + j] = sums[j * n + i] } }
             mirrored = true
         }
-        return UnsafePointer(sums)
+        return (0..<(cols * cols)).map { Double(sums[$0]) }
     }
+
+    /// Σx² per column, every token counted once (llama-imatrix's sums for the same tokens).
+    public var squareSums: [Double] { squares }
 
     /// Σx²/tokens per column, every token counted once: llama-imatrix's importance for the same
     /// tokens (0 before any token).
@@ -88,7 +92,7 @@ public final class Hessian: @unchecked Sendable {
                 for j in 0..<i1 {
                     let lo = max(i0, j)
                     let gr = gp.p + j * n, sr = sp.p + j * n
-                    for i in lo..<i1 { sr[i] += Double(gr[i]) }
+                    for i in lo..<i1 { sr[i] += gr[i] }
                 }
             }
         }
@@ -192,20 +196,20 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
         last = (h, x.rows, x.cols)
     }
 
-    /// The bytes the second moments of `model` take (8·cols² per distinct input: the attention
+    /// The bytes the second moments of `model` take (4·cols² per distinct input: the attention
     /// norm's output shared by q/k/v, the attention's output, the ffn norm's output shared by
     /// gate/up, and SwiGLU's output), nil when the figure overflows.
     public static func bytesNeeded(_ layout: ModelDims, output: Bool = false) -> Int? {
         let q = layout.nHead * layout.headDim
-        return checkedSum(checkedProduct(8, layout.nLayer, 2 * layout.nEmbd * layout.nEmbd + q * q + layout.nFF * layout.nFF),
-                          output ? checkedProduct(8, layout.nEmbd, layout.nEmbd) : 0)
+        return checkedSum(checkedProduct(4, layout.nLayer, 2 * layout.nEmbd * layout.nEmbd + q * q + layout.nFF * layout.nFF),
+                          output ? checkedProduct(4, layout.nEmbd, layout.nEmbd) : 0)
     }
 
     /// Refuses GPTQ on a model whose second moments would not fit in this machine's memory, with
     /// the figure (they grow with the square of the widths, which a hostile file can set).
     public static func checkMemory(_ model: Model, output: Bool = false) throws {
         try Model.checkFits(bytesNeeded(model.hparams, output: output), path: model.path, what: "GPTQ's second moments",
-                            why: "(8 bytes × width² per input of each layer); use --gptq-chunks 0")
+                            why: "(4 bytes × width² per input of each layer); use --gptq-chunks 0")
     }
 
     /// Runs `model` over `chunks` (token chunks as `perplexity` makes them: BOS already in place)

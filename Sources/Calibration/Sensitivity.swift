@@ -15,6 +15,10 @@ import Workers
 ///   the mean squared input activation of column j (the imatrix): the energy the error adds to
 ///   the matmul's output over the calibration tokens, with the rows quantized the way they will
 ///   be written (importance-weighted);
+/// - where the file will be written with GPTQ (`--calibrate`'s second moments of t's input
+///   exist and GPTQ can write T), E is scaled by GPTQ's output error over rounding's,
+///   tr(ΔW H ΔWᵀ) of both, measured on a few sample rows: GPTQ gains more at fewer bits, and the
+///   planner should know what the bytes will really buy;
 /// - `gain_t` is measured: tensor t alone is quantized to a probe type, the model is run on the
 ///   calibration chunks, and the mean KL divergence of its next-token distributions from the
 ///   unquantized model's is divided by `E(t, probe)`. Layers before t's are not re-run (their
@@ -39,34 +43,58 @@ public final class Sensitivity: @unchecked Sendable {
     }
 
     public let reference: Model
+    /// The weights the candidates' errors are measured against (the original ones).
+    public let weights: [String: Weight]
     public let chunks: [[Int32]]
     public let threads: Int
     let forward: Forward
     /// Per chunk: residual stream entering each layer, and the reference log-probabilities of the
     /// scored positions (second half of the chunk, as perplexity scores).
     var states: [[Matrix]] = []
-    var refLogProbs: [Matrix] = []
+    /// Per chunk: the reference's next-token probabilities of the scored positions, and per row
+    /// Σ p·log p, so that KL(p ‖ q) = Σ p·log p − Σ p·log q is one dot product per row.
+    var refProbs: [Matrix] = []
+    var refNegEntropy: [[Double]] = []
     let first: Int
 
     /// `reference` should hold f32 weights (what the errors are measured against); `chunks` are
-    /// token chunks of equal length as `perplexity` makes them (BOS already applied).
-    public init(reference: Model, chunks: [[Int32]], threads: Int) {
+    /// token chunks of equal length as `perplexity` makes them (BOS already applied). Positions
+    /// from `scoredFrom` on are scored (at most half the chunk): perplexity scores the second
+    /// half only so that every prediction has context, but a perturbation's effect is measured
+    /// just as well with less, and every position scored costs only the output layer.
+    /// `weights`: the original weight matrices, when `reference` holds an approximation of them
+    /// to run faster (`Calibrate.q8Reference`); by default `reference`'s own.
+    public init(reference: Model, weights: [String: Weight]? = nil, chunks: [[Int32]], threads: Int, scoredFrom: Int = 64) {
         self.reference = reference
+        self.weights = weights ?? reference.weightMatrices
         self.chunks = chunks
         self.threads = max(1, threads)
         forward = Forward(model: reference, engine: GGMLEngine(threads: threads), threads: threads)
-        first = (chunks.first?.count ?? 2) / 2
+        first = min(scoredFrom, (chunks.first?.count ?? 2) / 2)
         for c in chunks {
             states.append(forward.hiddenStates(c))
             let l = forward.logits(fromLayer: reference.hparams.nLayer, hidden: states.last!.last!, outputsFrom: first)
             Self.logSoftmaxRows(l, threads: self.threads)
-            refLogProbs.append(l)
+            var h = [Double](repeating: 0, count: l.rows)
+            for r in 0..<l.rows {
+                let p = l.row(r)
+                var s = 0.0
+                for i in 0..<l.cols {
+                    let lp = Double(p[i])
+                    let e = exp(lp)
+                    s += e * lp
+                    p[i] = Float(e)
+                }
+                h[r] = s
+            }
+            refProbs.append(l)
+            refNegEntropy.append(h)
         }
     }
 
     deinit {
         for s in states { for m in s { m.free() } }
-        for m in refLogProbs { m.free() }
+        for m in refProbs { m.free() }
     }
 
     /// Rows of `m` replaced by their log-softmax (max subtracted, sum in double).
@@ -104,30 +132,46 @@ public final class Sensitivity: @unchecked Sendable {
             } else {
                 l = fw.logits(chunk, outputsFrom: first)
             }
-            Self.logSoftmaxRows(l, threads: threads)
-            let ref = refLogProbs[c]
-            // the last position has no next token in the chunk: perplexity does not score it
-            let rows = l.rows - 1
-            let parts = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: rows))
-            defer { parts.p.deallocate() }
-            let n = l.cols
-            let workers = max(1, min(threads, rows))
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for r in (rows * w / workers)..<(rows * (w + 1) / workers) {
-                    let p = ref.row(r), q = l.row(r)
-                    var kl = 0.0
-                    for i in 0..<n {
-                        let lp = Double(p[i])
-                        kl += exp(lp) * (lp - Double(q[i]))
-                    }
-                    parts.p[r] = kl
-                }
-            }
-            for r in 0..<rows { total += parts.p[r] }
-            count += rows
+            let (sum, n) = klSum(l, c)
+            total += sum
+            count += n
             l.free()
         }
         return count > 0 ? total / Double(count) : 0
+    }
+
+    /// Σ over the scored rows of KL(reference ‖ logits) (`l` becomes its log-softmax), and how
+    /// many rows: the last position has no next token in the chunk, so perplexity does not
+    /// score it.
+    func klSum(_ l: Matrix, _ chunk: Int) -> (Double, Int) {
+        let ref = refProbs[chunk]
+        let h = refNegEntropy[chunk]
+        Self.logSoftmaxRows(l, threads: threads)
+        let rows = l.rows - 1
+        guard rows > 0 else { return (0, 0) }
+        let parts = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: rows))
+        defer { parts.p.deallocate() }
+        let n = l.cols
+        let workers = max(1, min(threads, rows))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for r in (rows * w / workers)..<(rows * (w + 1) / workers) {
+                let p = ref.row(r), q = l.row(r)
+                // f32 partial sums over 64 entries, added in double: the rows are 10⁴–10⁵ long
+                var cross = 0.0
+                var i = 0
+                while i < n {
+                    let end = min(n, i + 64)
+                    var s: Float = 0
+                    for j in i..<end { s += p[j] * q[j] }
+                    cross += Double(s)
+                    i = end
+                }
+                parts.p[r] = h[r] - cross
+            }
+        }
+        var total = 0.0
+        for r in 0..<rows { total += parts.p[r] }
+        return (total, rows)
     }
 
     /// Candidate types for a tensor of `cols` columns: every standard type it can be stored in,
@@ -143,7 +187,7 @@ public final class Sensitivity: @unchecked Sendable {
 
     /// E(t, T) for each candidate, on a sample of at most `maxRows` rows scaled to the whole tensor;
     /// and the dequantized tensor quantized to `probe` (all rows), for measuring the gain.
-    public static func errors(_ w: Weight, importance: [Float]?, types: [GGMLType], maxRows: Int = 512,
+    public static func errors(_ w: Weight, importance: [Float]?, types: [GGMLType], maxRows: Int = 256,
                               threads: Int) -> [GGMLType: Double] {
         let step = max(1, (w.rows + maxRows - 1) / maxRows)
         let sample = Array(stride(from: 0, to: w.rows, by: step))
@@ -202,31 +246,171 @@ public final class Sensitivity: @unchecked Sendable {
         return (Weight(type: .f32, rows: w.rows, cols: cols, data: UnsafeRawPointer(p.p), name: w.name), store)
     }
 
+    /// GPTQ's output error over importance-weighted rounding's, tr(ΔW H ΔWᵀ) of each, for every
+    /// candidate GPTQ can write, on `maxRows` rows spread over the tensor (≤ 1: rows where GPTQ
+    /// loses are written rounded). Each type is quantized twice over the same rows, so the ratio
+    /// is far steadier than either error alone.
+    public static func gptqRatios(_ w: Weight, factor: GPTQ.Factor, importance: [Float], types: [GGMLType], maxRows: Int = 32,
+                                  threads: Int) -> [GGMLType: Double] {
+        let grid = types.filter { Quantizers.gridQuantizer(for: $0) != nil && w.cols % $0.blockSize == 0 }
+        guard !grid.isEmpty, importance.count == w.cols else { return [:] }
+        let step = max(1, (w.rows + maxRows - 1) / maxRows)
+        let sample = Array(stride(from: 0, to: w.rows, by: step))
+        let cols = w.cols
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: sample.count * cols)
+        defer { rows.deallocate() }
+        for (i, r) in sample.enumerated() { w.row(r, into: UnsafeMutableBufferPointer(start: rows + i * cols, count: cols)) }
+        let src = SendablePointer(rows)
+        let out = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: grid.count))
+        defer { out.p.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: grid.count) { ti in
+            let type = grid[ti]
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: type.rowSize(cols)! * sample.count, alignment: 16)
+            defer { bytes.deallocate() }
+            out.p[ti] = 1
+            importance.withUnsafeBufferPointer { ip in
+                if let rep = try? GPTQ.quantize(UnsafeBufferPointer(start: src.p, count: sample.count * cols), cols: cols, type: type,
+                                                factor: factor, importance: ip, options: GPTQ.Options(threads: 1), into: bytes),
+                   let r = rep.roundingError, r > 0 {
+                    out.p[ti] = min(1, rep.error / r)
+                }
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: grid.enumerated().map { ($0.element, out.p[$0.offset]) })
+    }
+
+    /// Seconds the last `analyze` spent on the candidates' rounding errors, GPTQ's ratios, and the
+    /// probe's KL divergence (quantized copy and forward passes).
+    public struct Timings: Sendable { public var errors = 0.0, gptq = 0.0, kld = 0.0 }
+    public private(set) var timings = Timings()
+
     /// Measures every weight matrix: candidate errors, then the probe KLD and so the gain.
-    /// `progress(i, n, name)` is called after each tensor.
-    public func analyze(importance: [String: [Float]], probe: GGMLType = .q4_0, alignment: Int = 32,
+    /// With `hessians` (the second moments GPTQ will write with), each GPTQ-writable
+    /// candidate's error is scaled by `gptqRatios`. `progress(i, n, name)` is called after each tensor.
+    public func analyze(importance: [String: [Float]], hessians: [String: Hessian] = [:], probe: GGMLType = .q4_0, alignment: Int = 32,
                         progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
-        let mats = reference.weightMatrices.sorted { $0.key < $1.key }
+        // tensors reading the same input next to each other, so that its factor is made once
+        let group = { (name: String) -> String in
+            guard let h = hessians[name] else { return name }
+            return hessians.filter { $0.value === h }.keys.min()!
+        }
+        let mats = weights.map { (group($0.key), $0.key, $0.value) }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
         var infos: [TensorInfo] = []
-        for (i, (name, w)) in mats.enumerated() {
+        var factor: (Hessian, GPTQ.Factor)?
+        timings = Timings()
+        for (i, (_, name, w)) in mats.enumerated() {
+            let t0 = Date()
             let imp = importance[name]
             let types = Self.candidates(cols: w.cols, name: name, hasImportance: imp != nil)
             let probeType = types.contains(probe) ? probe : types[0]
             let errs = Self.errors(w, importance: imp, types: types, threads: threads)
+            let t1 = Date()
+            var ratios: [GGMLType: Double] = [:]
+            if let h = hessians[name], h.cols == w.cols, let imp {
+                if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
+                if let f = factor?.1 { ratios = Self.gptqRatios(w, factor: f, importance: imp, types: types, threads: threads) }
+            }
+            let t2 = Date()
             let (qw, keep) = Self.quantizedCopy(w, type: probeType, importance: imp, threads: threads)
             let variant = try reference.replacing([name: qw], keepAlive: [keep])
             let kld = max(meanKLD(of: variant, changed: name), 1e-12)
             let gain = kld / max(errs[probeType]!, 1e-30)
+            timings.errors += t1.timeIntervalSince(t0)
+            timings.gptq += t2.timeIntervalSince(t1)
+            timings.kld += Date().timeIntervalSince(t2)
             var info = TensorInfo(name: name, rows: w.rows, cols: w.cols)
             info.probe = probeType
             info.probeKLD = kld
             info.options = types.map { t in
                 let bytes = (t.rowSize(w.cols)! * w.rows + alignment - 1) / alignment * alignment
-                return TypePlanner.Option(type: t, bytes: bytes, loss: gain * errs[t]!)
+                return TypePlanner.Option(type: t, bytes: bytes, loss: gain * errs[t]! * (ratios[t] ?? 1))
             }
             infos.append(info)
             progress?(i + 1, mats.count, name)
         }
-        return infos
+        return infos.sorted { $0.name < $1.name }
+    }
+}
+
+extension Sensitivity {
+    /// What measuring a planned mix found: its mean KL divergence on the sensitivity chunks, the
+    /// planner's prediction for it, and per tensor the factor its predicted losses are scaled by.
+    public struct MixCheck: Sendable {
+        public var measured = 0.0
+        public var predicted = 0.0
+        public var scale: [String: Double] = [:]
+    }
+
+    /// Checks a plan against the model it makes. The planner adds per-tensor losses each measured
+    /// with that tensor alone quantized, which misses how errors interact (a layer's input already
+    /// carries every earlier layer's error) and how the loss bends at far larger errors than the
+    /// probe's. So the whole mix is quantized (importance-weighted rounding) and run once, and then
+    /// once per layer with that layer's tensors restored — from that layer on, over the mix's own
+    /// residual stream — which gives each layer's share of the mix's real loss. A layer whose share
+    /// differs from the sum of its tensors' predictions has those predictions scaled to match
+    /// (within 1/4…4), ready for planning again.
+    public func check(types: [String: GGMLType], predicted loss: [String: Double], importance: [String: [Float]]) throws -> MixCheck {
+        var replaced: [String: Weight] = [:]
+        var keep: [AnyObject] = []
+        let mats = weights
+        for (name, type) in types {
+            guard let w = mats[name], let q = Quantizers.quantizer(for: type), let rb = type.rowSize(w.cols) else { continue }
+            let buf = OwnedBuffer(byteCount: rb * w.rows)
+            let imp = importance[name]
+            let raw = SendablePointer(buf.raw.assumingMemoryBound(to: UInt8.self))
+            (imp ?? []).withUnsafeBufferPointer { ip in
+                let ipp = imp == nil ? nil : SendablePointer(UnsafeMutablePointer(mutating: ip.baseAddress!))
+                let workers = max(1, min(threads, w.rows))
+                DispatchQueue.concurrentPerform(iterations: workers) { k in
+                    let src = UnsafeMutablePointer<Float>.allocate(capacity: w.cols)
+                    defer { src.deallocate() }
+                    for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
+                        w.row(r, into: UnsafeMutableBufferPointer(start: src, count: w.cols))
+                        q.quantizeRow(UnsafeBufferPointer(start: src, count: w.cols), importance: ipp.map { UnsafeBufferPointer(start: $0.p, count: w.cols) },
+                                      into: UnsafeMutableRawBufferPointer(start: raw.p + r * rb, count: rb))
+                    }
+                }
+            }
+            replaced[name] = Weight(type: type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.raw), name: name)
+            keep.append(buf)
+        }
+        let mix = try reference.replacing(replaced, keepAlive: keep)
+        let nLayer = reference.hparams.nLayer
+        // the mix's residual stream entering each layer, per chunk
+        let mixForward = Forward(model: mix, engine: GGMLEngine(threads: threads), threads: threads)
+        var mixStates: [[Matrix]] = []
+        defer { for s in mixStates { for m in s { m.free() } } }
+        for c in chunks { mixStates.append(mixForward.hiddenStates(c)) }
+        var result = MixCheck()
+        result.measured = meanKLD(of: mix, from: nLayer, states: mixStates)
+        result.predicted = types.keys.reduce(0) { $0 + (loss[$1] ?? 0) }
+        // layer → its planned tensors (nil: the embedding, whose change needs a full run)
+        var byLayer: [Int?: [String]] = [:]
+        for name in types.keys { byLayer[firstLayer(name), default: []].append(name) }
+        for (layer, names) in byLayer {
+            let own = reference.weightMatrices
+            let restored = try mix.replacing(Dictionary(uniqueKeysWithValues: names.compactMap { n in own[n].map { (n, $0) } }), keepAlive: [])
+            let without = layer.map { meanKLD(of: restored, from: $0, states: mixStates) } ?? meanKLD(of: restored, changed: names[0])
+            let share = result.measured - without
+            let predicted = names.reduce(0) { $0 + (loss[$1] ?? 0) }
+            let factor = predicted > 0 && share > 0 ? min(4, max(0.25, share / predicted)) : 1
+            for n in names { result.scale[n] = factor }
+        }
+        return result
+    }
+
+    /// Mean KL divergence from the reference of `variant` run from layer `first` over `states`
+    /// (per chunk, the residual stream entering each layer).
+    func meanKLD(of variant: Model, from first: Int, states: [[Matrix]]) -> Double {
+        let fw = Forward(model: variant, engine: GGMLEngine(threads: threads), threads: threads)
+        var total = 0.0, count = 0
+        for c in chunks.indices {
+            let l = fw.logits(fromLayer: first, hidden: states[c][first], outputsFrom: self.first)
+            defer { l.free() }
+            let (sum, n) = klSum(l, c)
+            total += sum
+            count += n
+        }
+        return count > 0 ? total / Double(count) : 0
     }
 }

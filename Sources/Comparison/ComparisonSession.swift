@@ -125,7 +125,7 @@ public final class ComparisonSession {
     /// measures it. Errors of this type end up in the row, so one bad type does not stop the rest;
     /// a fault of the machine (disk full, read-only destination, I/O error) is thrown instead, since
     /// every other type would meet it too.
-    public func measure(type: String, output: String?, keep: Bool) throws -> QualityRow {
+    public func measure(type: String, output: String?, keep: Bool, gptq: Bool = true) throws -> QualityRow {
         var row = QualityRow(type: type.lowercased())
         do {
             guard let target = Self.target(for: type) else {
@@ -133,27 +133,54 @@ public final class ComparisonSession {
             }
             try prepareCalibration(for: target)
             if target == .nf4 { return try measureNF4(row: row) }
-            let (plan, defaultName) = try target.plan(directory: modelDir, directoryName: directoryName, preTokenizer: nil,
-                                                      imatrix: target.isLlamaQuantize ? imatrix : nil)
-            // a directory gets the file name `convert` would choose
-            let dest = output.map { o in isDirectory(o) ? (o as NSString).appendingPathComponent(defaultName) : o }
-                ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
-            events.phase("quantize", row.type)
-            let summary = try Converter(plan: plan, threads: threads, encoder: target.isLlamaQuantize ? encoder : nil)
-                .run(outfile: dest)
-            defer { if !keep { try? FileManager.default.removeItem(atPath: dest) } }
-            row.quantizeSeconds = summary.seconds
-            row.sizeBytes = summary.fileSize
-            row.bpw = Self.bitsPerWeight(plan)
-            if keep { row.path = dest }
-            events.phase("evaluate", row.type)
-            try evaluate(Model(gguf: GGUFFile(path: dest)), into: &row)
+            try write(target, options: .init(), gptq: gptq, output: output, keep: keep, into: &row)
         } catch let e as any FileFault where e.isWriteFault {
             throw e
         } catch {
             row.error = "\(error)"
         }
         return row
+    }
+
+    /// A file of `target` with per-tensor `options` (a planned mix), measured like a type; errors
+    /// other than the machine's end up in the row.
+    public func measure(target: ConvertTarget, label: String, options: QuantizationPolicy.Options, output: String? = nil,
+                        keep: Bool = false) throws -> QualityRow {
+        var row = QualityRow(type: label)
+        do {
+            try write(target, options: options, gptq: true, output: output, keep: keep, into: &row)
+        } catch let e as any FileFault where e.isWriteFault {
+            throw e
+        } catch {
+            row.error = "\(error)"
+        }
+        return row
+    }
+
+    /// Calibration done elsewhere (`measureBudgets`): what later files are quantized with.
+    func useCalibration(imatrix: ImatrixData, encoder: Converter.TensorEncoder?) {
+        self.imatrix = imatrix
+        self.encoder = encoder
+        calibrationDone = true
+    }
+
+    private func write(_ target: ConvertTarget, options: QuantizationPolicy.Options, gptq: Bool, output: String?, keep: Bool,
+                       into row: inout QualityRow) throws {
+        let (plan, defaultName) = try target.plan(directory: modelDir, directoryName: directoryName, preTokenizer: nil, options: options,
+                                                  imatrix: target.isLlamaQuantize ? imatrix : nil)
+        // a directory gets the file name `convert` would choose
+        let dest = output.map { o in isDirectory(o) ? (o as NSString).appendingPathComponent(defaultName) : o }
+            ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("edgequant-\(getpid())-\(defaultName)")
+        events.phase("quantize", row.type)
+        let summary = try Converter(plan: plan, threads: threads, encoder: target.isLlamaQuantize && gptq ? encoder : nil)
+            .run(outfile: dest)
+        defer { if !keep { try? FileManager.default.removeItem(atPath: dest) } }
+        row.quantizeSeconds = summary.seconds
+        row.sizeBytes = summary.fileSize
+        row.bpw = Self.bitsPerWeight(plan)
+        if keep { row.path = dest }
+        events.phase("evaluate", row.type)
+        try evaluate(Model(gguf: GGUFFile(path: dest)), into: &row)
     }
 
     /// bitsandbytes NF4 in memory: the tensors the IQ4_NL mix makes 4-bit get NF4's codebook and

@@ -82,6 +82,13 @@ public struct QuantizationPolicy: Sendable {
         }
     }
 
+    /// The file type a mix whose largest share is `t` is labelled with (`general.file_type`), as
+    /// llama-quantize would label a file of mostly `t`: the "medium" mix where a type has several.
+    public static func fileType(mostly t: GGMLType) -> LlamaFileType? {
+        let preferred: [LlamaFileType] = [.mostlyQ3_K_M, .mostlyQ4_K_M, .mostlyQ5_K_M, .mostlyIQ2_XS, .mostlyIQ3_S]
+        return preferred.first { defaultType($0) == t } ?? LlamaFileType.allCases.first { defaultType($0) == t }
+    }
+
     /// llama_model_loader's `weight_name_comparer`: by layer (non-`blk.` tensors first), then name.
     public static func fileOrder(_ a: String, _ b: String) -> Bool {
         let la = layer(a) ?? -1, lb = layer(b) ?? -1

@@ -20,13 +20,16 @@ struct CalibrationOptions: ParsableArguments {
     var targetBPW: Double?
 
     @Option(name: .customLong("calib-chunks"), help: "Chunks of --calib-ctx tokens of calibration text for the importance matrix.")
-    var calibChunks = 64
+    var calibChunks = 32
 
     @Option(name: .customLong("calib-ctx"), help: "Context (tokens per chunk) for calibration.")
     var calibCtx = 512
 
     @Option(name: .customLong("sensitivity-chunks"), help: "Chunks of calibration text each tensor's sensitivity is measured on (with --target-size/--target-bpw).")
-    var sensitivityChunks = 2
+    var sensitivityChunks = 1
+
+    @Option(name: .customLong("sensitivity-ctx"), help: "Tokens per sensitivity chunk.")
+    var sensitivityCtx = 256
 
     @Option(name: .customLong("sensitivity-file"), help: ArgumentHelp(
         "Reuse the sensitivities measured for this model from FILE if it exists, else measure and save them there: one measurement serves every budget.",
@@ -45,8 +48,8 @@ struct CalibrationOptions: ParsableArguments {
             throw ValidationError("--target-size \(t): expected bytes or a number with KB, MB, GB, KiB, MiB or GiB")
         }
         if let b = targetBPW, !(b > 0 && b <= 32) { throw ValidationError("--target-bpw must be in (0, 32]") }
-        if calibChunks < 1 || sensitivityChunks < 1 || gptqChunks < 0 || calibCtx < 8 {
-            throw ValidationError("calibration chunk counts must be ≥ 1 (--gptq-chunks ≥ 0) and --calib-ctx ≥ 8")
+        if calibChunks < 1 || sensitivityChunks < 1 || gptqChunks < 0 || calibCtx < 8 || sensitivityCtx < 8 {
+            throw ValidationError("calibration chunk counts must be ≥ 1 (--gptq-chunks ≥ 0), --calib-ctx and --sensitivity-ctx ≥ 8")
         }
     }
 
@@ -54,8 +57,10 @@ struct CalibrationOptions: ParsableArguments {
     var settings: CalibrationSettings? {
         guard let text = calibrate else { return nil }
         let budget: CalibrationSettings.Budget? = targetSize.flatMap(Self.parseSize).map { .bytes($0) } ?? targetBPW.map { .bitsPerWeight($0) }
-        return CalibrationSettings(text: text, chunks: calibChunks, ctx: calibCtx, sensitivityChunks: sensitivityChunks,
-                                   sensitivityFile: sensitivityFile, gptqChunks: gptqChunks, budget: budget)
+        var s = CalibrationSettings(text: text, chunks: calibChunks, ctx: calibCtx, sensitivityChunks: sensitivityChunks,
+                                    sensitivityFile: sensitivityFile, gptqChunks: gptqChunks, budget: budget)
+        s.sensitivityCtx = sensitivityCtx
+        return s
     }
 
     /// Runs calibration with these settings, progress and finished steps on stderr unless `quiet`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Batch
+import Calibration
 import Comparison
 import Conversion
 import Evaluation
@@ -27,6 +28,15 @@ struct Compare: ParsableCommand {
               --text wiki-eval.txt --imatrix imatrix.gguf --format csv > table.csv
           edgequant compare ./SmolLM2-135M-Instruct --text wiki-eval.txt \\
               --plot size-vs-kld.svg --keep ggufs/
+
+        With --budgets, calibration runs once on --calibrate's text (importance matrix, GPTQ's \
+        second moments, each tensor's sensitivity); then for each budget in bits per weight our \
+        planned mix (as `convert --target-bpw` writes it) is measured beside the largest \
+        llama-quantize file type that fits the same bytes, written as llama-quantize writes it \
+        with the same importance matrix. The table gives both and how much lower our KL \
+        divergence is; --plot draws both Pareto fronts.
+          edgequant compare ./model --text wiki-eval.txt --calibrate wiki-calib.txt \\
+              --budgets 2.5,3,3.5,4,4.5,5,6 --plot budgets.svg
         """
     )
 
@@ -47,6 +57,12 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("Collect an importance matrix (and GPTQ statistics) on this text first, as `convert --calibrate`.", valueName: "TEXTFILE"))
     var calibrate: String?
 
+    @Option(help: ArgumentHelp("Comma-separated budgets in bits per weight (e.g. 2.5,3,4.5): plan and measure our mix at each beside the best llama-quantize type that fits. Needs --calibrate.", valueName: "BPW,..."))
+    var budgets: String?
+
+    @Option(name: .customLong("sensitivity-file"), help: ArgumentHelp("With --budgets: reuse the sensitivities saved in FILE, or measure and save them there.", valueName: "FILE"))
+    var sensitivityFile: String?
+
     @Option(help: "Context size of each evaluation chunk.") var ctx = 512
     @Option(help: "Maximum number of chunks (default: all the text gives).") var chunks: Int?
     @Option(help: "Worker threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -66,7 +82,21 @@ struct Compare: ParsableCommand {
         types.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
     }
 
+    var budgetList: [Double]? {
+        budgets.map { $0.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
+    }
+
     func validate() throws {
+        if let b = budgets {
+            let list = budgetList ?? []
+            guard !list.isEmpty, list.count == b.split(separator: ",").count, list.allSatisfy({ $0 > 0 && $0 <= 32 }) else {
+                throw ValidationError("--budgets \(b): expected comma-separated bits per weight in (0, 32], e.g. 2.5,3,4.5")
+            }
+            guard calibrate != nil else { throw ValidationError("--budgets needs --calibrate TEXTFILE (the planner measures sensitivities on it)") }
+            if imatrix != nil { throw ValidationError("--budgets collects its own importance matrix with --calibrate; drop --imatrix") }
+        } else if sensitivityFile != nil {
+            throw ValidationError("--sensitivity-file applies to --budgets")
+        }
         let list = typeList
         guard !list.isEmpty else { throw ValidationError("--types is empty") }
         if let bad = list.first(where: { ComparisonSession.target(for: $0) == nil }) {
@@ -105,6 +135,10 @@ struct Compare: ParsableCommand {
                 try fm.createDirectory(atPath: work, withIntermediateDirectories: true)
             }
             defer { if keep == nil { try? fm.removeItem(atPath: work) } }
+            if let b = budgetList, let calib = calibrate {
+                try runBudgets(b, calibrate: calib, work: work, modelDir: modelDir, directoryName: location.directoryName)
+                return
+            }
             let calibration: CalibrationSource = imatrix.map { .imatrix($0) } ?? calibrate.map { .calibrate($0) } ?? .none
             let session = ComparisonSession(
                 modelDir: modelDir, directoryName: location.directoryName, eval: EvalSettings(text: text, ctx: ctx, chunks: chunks), threads: threads,
@@ -134,6 +168,55 @@ struct Compare: ParsableCommand {
             throw e
         } catch {
             fail(error)
+        }
+    }
+
+    /// `--budgets`: one calibration, then per budget our plan and the llama-quantize type that fits.
+    func runBudgets(_ budgets: [Double], calibrate calib: String, work: String, modelDir: String, directoryName: String?) throws {
+        let session = ComparisonSession(
+            modelDir: modelDir, directoryName: directoryName, eval: EvalSettings(text: text, ctx: ctx, chunks: chunks), threads: threads,
+            calibration: .calibrate(calib), referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
+        var width = 0
+        func show(_ line: String, done: Bool) {
+            guard !quiet else { return }
+            writeStderr("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + (done ? "\n" : ""))
+            width = done ? 0 : line.count
+        }
+        let start = Date()
+        var step = ""
+        session.events = SessionEvents(phase: { s, t in step = t.isEmpty ? s : "\(s) \(t)"; show("compare: \(step)", done: false) },
+                                       chunk: { d, n in show("compare: \(step), chunk \(d)/\(n)", done: false) })
+        try session.prepareReference(reuse: false)
+        var settings = CalibrationSettings(text: calib)
+        settings.sensitivityFile = sensitivityFile
+        let rows = try session.measureBudgets(budgets, text: calib, settings: settings, keepDir: keep,
+                                              log: { show($0, done: true) }, progress: { show($0, done: false) })
+        show(String(format: "compare: %d budgets in %.0f s", budgets.count, Date().timeIntervalSince(start)), done: true)
+        for p in plot {
+            var points: [PlotPoint] = []
+            for r in rows {
+                if let s = r.ours.sizeBytes, let k = r.ours.kldMean { points.append(PlotPoint(label: String(format: "%.2g bpw", r.bpw), sizeBytes: s, kld: k, series: 0)) }
+            }
+            var seen = Set<String>()
+            for r in rows {
+                if let l = r.llama, let s = l.sizeBytes, let k = l.kldMean, seen.insert(l.type).inserted {
+                    points.append(PlotPoint(label: l.type, sizeBytes: s, kld: k, series: 1))
+                }
+            }
+            let name = session.modelName ?? URL(fileURLWithPath: modelDir).standardizedFileURL.lastPathComponent
+            let title = "\(name): planned mixes vs llama-quantize types (KLD from \(session.referenceRow?.type ?? "the unquantized model"))"
+            let names = ["edgequant --target-bpw", "llama-quantize --imatrix"]
+            let bytes: [UInt8] = p.lowercased().hasSuffix(".png")
+                ? SizeQualityPlot.png(points, title: title, seriesNames: names) : Array(SizeQualityPlot.svg(points, title: title, seriesNames: names).utf8)
+            let out = try OutputFile(path: p)
+            try out.write(bytes, at: 0)
+            try out.commit()
+        }
+        print(BudgetRow.render(rows, format: json ? .json : format), terminator: "")
+        let failed = rows.filter { $0.ours.error != nil || $0.llama?.error != nil }
+        if !failed.isEmpty {
+            writeStderr("edgequant: \(failed.count) of \(rows.count) budgets failed\n")
+            throw ExitCode(1)
         }
     }
 

@@ -53,8 +53,14 @@ struct Convert: ParsableCommand {
     @Argument(help: "Model directory, a single .safetensors file beside config.json, or ORG/NAME[@REVISION] from the Hugging Face cache.")
     var modelDir: String
 
-    @Option(name: [.customLong("type"), .customLong("outtype")], help: "Output type (see above).")
-    var type: String = "f16"
+    @Option(name: [.customLong("type"), .customLong("outtype")], help: ArgumentHelp(
+        "Output type (see above; default f16). With --target-size/--target-bpw it may be left out: the planner picks every tensor's type and the file is labelled after the type holding most bytes.",
+        valueName: "TYPE"))
+    var type: String?
+
+    /// The type given, or what a budget alone plans with (every matrix gets its own type; the
+    /// llama-quantize target only sizes the rest and is relabelled after planning).
+    var requestedType: String { type ?? (calibration.wantsBudget ? "q4_k_m" : "f16") }
 
     @Option(name: [.short, .customLong("outfile")], help: "Output file, or a directory for the default name (default: the model directory; the current directory for a hub name).")
     var outfile: String?
@@ -84,6 +90,7 @@ struct Convert: ParsableCommand {
     var json = false
 
     func validate() throws {
+        let type = requestedType
         guard ConvertTarget(name: type) != nil else {
             throw unknownName("--type", type, choices: ConvertTarget.names)
         }
@@ -103,7 +110,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         installSignalCleanup()
-        let target = ConvertTarget(name: type)!
+        var target = ConvertTarget(name: requestedType)!
         do {
             let location = try ModelLocation.resolve(modelDir)
             let dir = URL(fileURLWithPath: location.path).standardizedFileURL.path
@@ -125,6 +132,7 @@ struct Convert: ParsableCommand {
                     Calibrate.fileSize(try target.plan(directory: modelDirectory, directoryName: location.directoryName, preTokenizer: preTokenizer,
                                                        options: Calibrate.withTypes(types, base), imatrix: nil).0)
                 }
+                if type == nil, let t = result.dominantType, let f = QuantizationPolicy.fileType(mostly: t) { target = .llamaQuantize(f) }
                 let q = result.quantization(text: calibration.calibrate!, base: base, threads: threads)
                 (imatrix, encoder, options) = (q.imatrix, q.encoder, q.options)
             }

@@ -1,5 +1,6 @@
 import Calibration
 import Conversion
+import Evaluation
 import Foundation
 import GGMLCore
 import MappedIO
@@ -71,5 +72,48 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(throws: CalibrationError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
         try "{\"format\": \"other\"}".write(toFile: tmp, atomically: true, encoding: .utf8)
         #expect(throws: CalibrationError.self) { try SensitivityFile.read(tmp, expecting: [:]) }
+    }
+
+    /// A plan's mix is measured and each layer's predictions rescaled to its measured share.
+    @Test func mixCheckScalesLayersWithinBounds() throws {
+        let target = try #require(ConvertTarget(name: "q4_k_m"))
+        var settings = CalibrationSettings(text: calib, chunks: 4, ctx: 64, sensitivityChunks: 1, gptqChunks: 2, budget: .bitsPerWeight(5))
+        settings.sensitivityCtx = 64
+        settings.measureSensitivity = true
+        var lines: [String] = []
+        let r = try Calibrate.run(model: dir, opts: settings, threads: 2, log: { lines.append($0) }, fileSize: sizeOf(target))
+        #expect(lines.contains { $0.contains("mix measured") })
+        let sens = try #require(r.sensitivity)
+        let loss = Dictionary(uniqueKeysWithValues: r.sensitivities.map { i in (i.name, i.options.first { $0.type == r.types[i.name] }!.loss) })
+        let check = try sens.check(types: r.types, predicted: loss, importance: r.imatrix.allQuantWeights())
+        #expect(check.measured > 0 && check.predicted > 0)
+        #expect(Set(check.scale.keys) == Set(r.types.keys))
+        #expect(check.scale.values.allSatisfy { $0 >= 0.25 && $0 <= 4 })
+        // the dominant type labels the file
+        let d = try #require(r.dominantType)
+        #expect(QuantizationPolicy.fileType(mostly: d) != nil)
+    }
+
+    /// GPTQ never loses to rounding in its own metric (rows where it would are written rounded).
+    @Test func gptqRatiosAreAtMostOne() throws {
+        let settings = CalibrationSettings(text: calib, chunks: 2, ctx: 64, gptqChunks: 2)
+        let r = try Calibrate.run(model: dir, opts: settings, threads: 2) { _ in 0 }
+        let model = try Calibrate.f32Reference(ModelLoader.load(dir), threads: 2)
+        let name = try #require(r.hessians.keys.sorted().first { $0.contains("ffn_up") })
+        let w = try #require(model.weightMatrices[name])
+        let factor = try GPTQ.Factor(r.hessians[name]!)
+        let imp = try #require(r.imatrix.allQuantWeights()[name])
+        let ratios = Sensitivity.gptqRatios(w, factor: factor, importance: imp, types: [.q4_0, .q8_0, .iq4_nl], threads: 2)
+        #expect(Set(ratios.keys) == [.q4_0, .q8_0, .iq4_nl])
+        #expect(ratios.values.allSatisfy { $0 > 0 && $0 <= 1 })
+        #expect(ratios[.q4_0]! < 1)
+    }
+
+    @Test func fileTypeLabelsOfMixes() {
+        #expect(QuantizationPolicy.fileType(mostly: .q4_K) == .mostlyQ4_K_M)
+        #expect(QuantizationPolicy.fileType(mostly: .q3_K) == .mostlyQ3_K_M)
+        #expect(QuantizationPolicy.fileType(mostly: .iq4_nl) == .mostlyIQ4_NL)
+        #expect(QuantizationPolicy.fileType(mostly: .iq2_xs) == .mostlyIQ2_XS)
+        #expect(QuantizationPolicy.fileType(mostly: .q8_0) == .mostlyQ8_0)
     }
 }

@@ -124,8 +124,8 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
     /// The second moments' memory is known before the first chunk runs: 8·cols² per distinct input.
     @Test func hessianMemoryIsComputedUpFront() throws {
         let (model, _) = try tinyModel()
-        // 2 layers × (q/k/v input 32² + output input 32² + gate/up input 32² + down input 64²) × 8 bytes
-        #expect(HessianCollector.bytesNeeded(model.hparams) == 2 * (32 * 32 * 3 + 64 * 64) * 8)
+        // 2 layers × (q/k/v input 32² + output input 32² + gate/up input 32² + down input 64²) × 4 bytes
+        #expect(HessianCollector.bytesNeeded(model.hparams) == 2 * (32 * 32 * 3 + 64 * 64) * 4)
         try HessianCollector.checkMemory(model)
         let smol = try Llama(TensorSet.shapes(path: "smollm2", metadata: [
             "general.architecture": .string("llama"), "llama.embedding_length": .uint32(576), "llama.block_count": .uint32(30),
@@ -136,8 +136,8 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
                  ("attn_v.weight", [576, 192]), ("attn_output.weight", [576, 576]), ("ffn_gate.weight", [576, 1536]),
                  ("ffn_up.weight", [576, 1536]), ("ffn_down.weight", [1536, 576])].map { ("blk.\(i).\($0.0)", $0.1) }
             }))).dims
-        // the figure HessianCollector's documentation gives for SmolLM2: 805 MB
-        #expect(HessianCollector.bytesNeeded(smol) == 30 * (3 * 576 * 576 + 1536 * 1536) * 8)
+        // the figure HessianCollector's documentation gives for SmolLM2: 402 MB
+        #expect(HessianCollector.bytesNeeded(smol) == 30 * (3 * 576 * 576 + 1536 * 1536) * 4)
     }
 
     @Test func factorInvertsTheDampedHessian() throws {

@@ -1,4 +1,5 @@
 import Batch
+import Calibration
 import Comparison
 import Foundation
 import Reports
@@ -49,5 +50,34 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         #expect(r.error == nil, "\(r.error ?? "")")
         #expect(r.path.map { FileManager.default.fileExists(atPath: $0) } == true)
         #expect((r.kldMean ?? -1) >= 0)
+    }
+
+    /// --budgets: one calibration, then per budget a planned mix within it beside the largest
+    /// llama-quantize type that fits the same bytes.
+    @Test func budgetsPlanWithinTheBytesBesideTheTypeThatFits() throws {
+        let (s, dir) = session(.calibrate(fixtures + "/calibration/calib.txt"))
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try s.prepareReference(reuse: false)
+        var settings = CalibrationSettings(text: fixtures + "/calibration/calib.txt", chunks: 4, ctx: 64, sensitivityChunks: 1, gptqChunks: 2)
+        settings.sensitivityFile = dir + "/sens.json"
+        var lines: [String] = []
+        let rows = try s.measureBudgets([5.5, 7], text: settings.text, settings: settings, keepDir: dir, log: { lines.append($0) })
+        #expect(rows.count == 2)
+        for r in rows {
+            #expect(r.ours.error == nil, "\(r.ours.error ?? "")")
+            #expect(r.targetBytes > 0 && (r.ours.sizeBytes ?? .max) <= r.targetBytes)
+            let l = try #require(r.llama)
+            #expect(l.error == nil && (l.sizeBytes ?? .max) <= r.targetBytes)
+            #expect(r.ours.kldMean != nil && r.kldGainPct != nil)
+        }
+        // a larger budget buys a larger file and a lower KLD
+        #expect((rows[0].ours.sizeBytes ?? 0) < (rows[1].ours.sizeBytes ?? 0))
+        #expect((rows[0].ours.kldMean ?? 0) > (rows[1].ours.kldMean ?? 1))
+        #expect(lines.filter { $0.contains("mix measured") }.count == 2)
+        #expect(FileManager.default.fileExists(atPath: dir + "/plan-5.50bpw.gguf"))
+        let md = BudgetRow.render(rows, format: .md)
+        #expect(md.contains("5.50 bpw") && md.contains(rows[0].llama!.type))
+        let csv = BudgetRow.render(rows, format: .csv).split(separator: "\n")
+        #expect(csv.count == 3 && csv[0].hasPrefix("budget_bpw,"))
     }
 }
