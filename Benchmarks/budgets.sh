@@ -32,7 +32,7 @@ for t in $SIZES_OF; do
       --sensitivity-file "$OUT/sensitivity.json" --threads "$THREADS" --outfile "$f" > "$OUT/eq-size-$t.log" 2>&1
   fi
   read -r k p < <(kld "$f" "$OUT/kld-eq-size-$t.log")
-  read -r bt bb bk < <(awk -v s="$(stat -c %s "$f")" '$2<=s && ($3<best || best=="") {best=$3; bt=$1; bb=$2} END {print bt, bb, best}' "$OUT/llama.tsv")
+  read -r bt bb bk < <(awk -v s="$size" '$2<=s && ($3<best || best=="") {best=$3; bt=$1; bb=$2} END {print bt, bb, best}' "$OUT/llama.tsv")
   c=$(awk '{printf "%.0f", $2+$3}' "$OUT/eq-size-$t.time")
   printf "| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n" "$t" "$size" "$(stat -c %s "$f")" "$k" "$bt" "$bb" "$bk" \
     "$(python3 -c "print(f'{100*(1-$k/$bk):.0f}%')")" "$c"

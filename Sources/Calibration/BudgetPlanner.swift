@@ -32,8 +32,10 @@ public struct CalibrationSettings: Sendable, Equatable {
     public var sensitivityCtx = 256
     /// Reuse sensitivities from this file if it exists, else measure and save them there.
     public var sensitivityFile: String?
-    /// Chunks for GPTQ's activation second moments (0: no GPTQ).
+    /// Chunks for GPTQ's activation second moments (0: no GPTQ), and how many of them the
+    /// planner's predictions of GPTQ's gain use.
     public var gptqChunks = 16
+    public var gptqPredictionChunks = 8
     public var budget: Budget?
     /// Measure sensitivities even without a budget, and keep what measured them in the result
     /// (to plan and check several budgets afterwards).
@@ -55,8 +57,9 @@ public struct CalibrationSettings: Sendable, Equatable {
 public struct CalibrationResult {
     public var imatrix: ImportanceMatrix
     public var types: [String: GGMLType] = [:]
-    /// Second moments of each weight's input, for GPTQ (empty with --gptq-chunks 0).
-    public var hessians: [String: Hessian] = [:]
+    /// Second moments of each weight's input for GPTQ, one layer at a time as the writer reaches
+    /// it (nil with --gptq-chunks 0).
+    public var gptq: HessianStream?
     /// With a budget: the type holding most of the planned bytes (what the file is labelled).
     public var dominantType: GGMLType?
     /// Per-tensor sensitivities (with a budget or `measureSensitivity`), for `Calibrate.plan`.
@@ -95,12 +98,11 @@ public enum Calibrate {
     /// GPTQ for every quantized weight matrix with collected second moments (others, like the
     /// token embedding, keep importance-weighted rounding).
     static func encoder(_ r: CalibrationResult, threads: Int) -> Converter.TensorEncoder? {
-        guard !r.hessians.isEmpty else { return nil }
-        let hessians = r.hessians
+        guard let stream = r.gptq else { return nil }
         let weights = r.imatrix.allQuantWeights()
         let factors = FactorCache()
         return { t, rows, dst in
-            guard let h = hessians[t.name], h.cols == t.ne[0], t.ne.count == 2, Quantizers.gridQuantizer(for: t.type) != nil,
+            guard Quantizers.gridQuantizer(for: t.type) != nil, let h = stream.hessian(for: t.name), h.cols == t.ne[0], t.ne.count == 2, Quantizers.gridQuantizer(for: t.type) != nil,
                   let rb = t.type.rowSize(h.cols), dst.count >= rb * (rows.count / h.cols) else { return false }
             do {
                 let factor = try factors.factor(h)
@@ -117,7 +119,7 @@ public enum Calibrate {
         }
     }
 
-    /// The factors of the last few inputs: q, k and v share one, as do gate and up, and the
+    /// The factors of the last two inputs: q, k and v share one, as do gate and up, and the
     /// converter meets them close together (file order is by layer). The factorisation is
     /// O(cols³), the matrix's GPTQ O(rows·cols²): for q/k/v of a 576-wide model it would
     /// otherwise be done three times.
@@ -131,26 +133,9 @@ public enum Calibrate {
             if let f = recent.first(where: { $0.0 === h }) { return f.1 }
             let f = try GPTQ.Factor(h)
             recent.append((h, f))
-            if recent.count > 4 { recent.removeFirst() }
+            if recent.count > 2 { recent.removeFirst() }
             return f
         }
-    }
-
-    /// `m` with the Σx² and token counts of the second moments' pass added to every entry (a weight
-    /// sharing its input with others gets the same sums, as llama-imatrix records it), and its
-    /// chunks.
-    static func adding(_ hessians: [String: Hessian], to m: ImportanceMatrix, chunks: Int) -> ImportanceMatrix {
-        var out = m
-        for (name, h) in hessians {
-            let sq = h.squareSums
-            var e = out.entries[name] ?? ImportanceMatrix.Entry(sums: [Float](repeating: 0, count: h.cols), counts: [0])
-            guard e.nMat == 1, e.sums.count == h.cols else { continue }
-            for i in 0..<h.cols { e.sums[i] = Float(Double(e.sums[i]) + sq[i]) }
-            e.counts[0] += Float(h.tokens)
-            out.entries[name] = e
-        }
-        out.chunkCount += chunks
-        return out
     }
 
     /// Bytes the importance matrix's `quantize.imatrix.*` keys add to a file (the size callbacks
@@ -235,52 +220,42 @@ public enum Calibrate {
                 return ch
             }
         }
-        // GPTQ's chunks are the importance matrix's first ones: their Σx² come with the second
-        // moments (every position counted once, as llama-imatrix counts them at this context), so
-        // the importance matrix's own pass runs only over the rest.
-        let available = tokens.count / opts.ctx
-        let gptqChunks = min(opts.gptqChunks, available)
-        let shared = gptqChunks > 0 && gptqChunks <= opts.chunks
-            && ImatrixCollector.recordedPositions(nCtx: opts.ctx, sequences: max(1, 2048 / opts.ctx)).allSatisfy { $0 }
-        var hessians: [String: Hessian] = [:]
-        if gptqChunks > 0 {
-            let t2 = Date()
-            try HessianCollector.checkMemory(ref)
-            let collector = HessianCollector.collect(model: ref, chunks: chunked(gptqChunks, ctx: opts.ctx), threads: threads) { i, _ in
-                progress(String(format: "calibrate: activation second moments, chunk %d/%d", i, gptqChunks))
-            }
-            hessians = collector.hessians
-            say(String(format: "calibrate: second moments of %d inputs from %d chunks in %.1f s", Set(hessians.values.map { ObjectIdentifier($0) }).count,
-                       gptqChunks, Date().timeIntervalSince(t2)))
-        }
         let t0 = Date()
-        let rest = shared ? opts.chunks - gptqChunks : opts.chunks
-        var imatrix = ImportanceMatrix(datasets: [text], chunkCount: 0, chunkSize: opts.ctx)
-        if rest > 0 && (!shared || (gptqChunks + 2) * opts.ctx < tokens.count) {
-            let collector = ImatrixCollector(model: ref, engine: GGMLEngine(threads: threads), threads: threads,
-                                             options: .init(nCtx: opts.ctx, maxChunks: rest, fromChunk: shared ? gptqChunks : 0))
-            imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
-                progress(String(format: "calibrate: importance matrix, chunk %d/%d", p.chunk + (shared ? gptqChunks : 0), opts.chunks))
-            }
+        let collector = ImatrixCollector(model: ref, engine: GGMLEngine(threads: threads), threads: threads,
+                                         options: .init(nCtx: opts.ctx, maxChunks: opts.chunks))
+        let imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
+            progress(String(format: "calibrate: importance matrix, chunk %d/%d", p.chunk, p.chunks))
         }
-        if shared { imatrix = Self.adding(hessians, to: imatrix, chunks: gptqChunks) }
-        say(String(format: "calibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s%@",
-                   imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0),
-                   shared ? " (\(gptqChunks) of them from the second moments' pass)" : ""))
+        say(String(format: "calibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s",
+                   imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0)))
         var result = CalibrationResult(imatrix: imatrix)
-        result.hessians = hessians
+        let gptqChunks = chunked(opts.gptqChunks, ctx: opts.ctx)
+        if !gptqChunks.isEmpty {
+            try HessianStream.checkMemory(ref, chunks: gptqChunks.count, ctx: opts.ctx)
+            // collected when the writer reaches each layer (GPTQ's chunks are the importance matrix's first ones)
+            result.gptq = HessianStream(model: ref, chunks: gptqChunks, threads: threads)
+        }
         func chunked(_ n: Int) -> [[Int32]] { chunked(n, ctx: opts.ctx) }
         guard opts.budget != nil || opts.measureSensitivity else { return result }
 
         let chunks = chunked(opts.sensitivityChunks, ctx: opts.sensitivityCtx)
         guard !chunks.isEmpty else { throw CalibrationError.text(path: text, detail: "too short for one chunk of \(opts.sensitivityCtx) tokens") }
-        let sens = Sensitivity(reference: try q8Reference(source, threads: threads), weights: source.weightMatrices, chunks: chunks, threads: threads)
+        // a Q8_0 copy is a quarter of the model in f32: taken only when that is small beside this
+        // machine's memory, else the measurements run on the weights as they are (mapped, slower)
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        let q8Bytes = source.weightMatrices.values.reduce(0) { $0 + (GGMLType.q8_0.rowSize($1.cols) ?? 4 * $1.cols) * $1.rows }
+        let useCopy = physical <= 0 || q8Bytes <= physical / 8
+        let sens = Sensitivity(reference: useCopy ? try q8Reference(source, threads: threads) : source, weights: source.weightMatrices,
+                               chunks: chunks, threads: threads)
         if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
             result.sensitivities = try SensitivityFile.read(f, expecting: source.weightMatrices)
             say("calibrate: sensitivities of \(result.sensitivities.count) tensors from \(f)")
         } else {
             let t1 = Date()
-            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: result.hessians) { i, n, name in
+            // GPTQ's predictions from fewer chunks than it writes with: a ratio of two errors on the
+            // same second moments, each layer's collected as the analysis reaches it
+            let stream = result.gptq.map { HessianStream(model: ref, chunks: Array($0.chunks.prefix(opts.gptqPredictionChunks)), threads: threads) }
+            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { stream?.hessian(for: $0) }) { i, n, name in
                 progress("calibrate: sensitivity \(i)/\(n) \(name)")
             }
             say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s (rounding errors %.1f s, GPTQ %.1f s, KL divergence %.1f s)",

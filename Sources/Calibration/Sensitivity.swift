@@ -287,14 +287,17 @@ public final class Sensitivity: @unchecked Sendable {
     /// Measures every weight matrix: candidate errors, then the probe KLD and so the gain.
     /// With `hessians` (the second moments GPTQ will write with), each GPTQ-writable
     /// candidate's error is scaled by `gptqRatios`. `progress(i, n, name)` is called after each tensor.
-    public func analyze(importance: [String: [Float]], hessians: [String: Hessian] = [:], probe: GGMLType = .q4_0, alignment: Int = 32,
-                        progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
+    public func analyze(importance: [String: [Float]], hessians: (String) -> Hessian? = { _ in nil }, probe: GGMLType = .q4_0,
+                        alignment: Int = 32, progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
+        // layer by layer (second moments are collected a layer at a time), and within a layer the
         // tensors reading the same input next to each other, so that its factor is made once
-        let group = { (name: String) -> String in
-            guard let h = hessians[name] else { return name }
-            return hessians.filter { $0.value === h }.keys.min()!
+        let order = { (name: String) -> (Int, String) in
+            guard let p = TensorName.blockParts(name) else { return (-1, name) }
+            let kind = String(p.rest.prefix { $0 != "." })
+            let input = ["attn_q": "attn_k", "attn_v": "attn_k", "ffn_up": "ffn_gate"][kind] ?? kind
+            return (p.layer, input + "/" + name)
         }
-        let mats = weights.map { (group($0.key), $0.key, $0.value) }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        let mats = weights.map { (order($0.key), $0.key, $0.value) }.sorted { $0.0 < $1.0 }
         var infos: [TensorInfo] = []
         var factor: (Hessian, GPTQ.Factor)?
         timings = Timings()
@@ -306,7 +309,8 @@ public final class Sensitivity: @unchecked Sendable {
             let errs = Self.errors(w, importance: imp, types: types, threads: threads)
             let t1 = Date()
             var ratios: [GGMLType: Double] = [:]
-            if let h = hessians[name], h.cols == w.cols, let imp {
+            if let imp, Self.candidates(cols: w.cols).contains(where: { Quantizers.gridQuantizer(for: $0) != nil }),
+               let h = hessians(name), h.cols == w.cols {
                 if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
                 if let f = factor?.1 { ratios = Self.gptqRatios(w, factor: f, importance: imp, types: types, threads: threads) }
             }

@@ -8,8 +8,9 @@ import Reports
 import StrictJSON
 
 /// One size budget of `compare --budgets`: our planned mix at that budget, and the llama-quantize
-/// file type a user would otherwise pick — the largest that fits — written with the same
-/// importance matrix (byte-identically to llama-quantize) and measured on the same chunks.
+/// file type a user would otherwise pick — the best of the largest that fit (those within 2% of
+/// the largest's size) — written with the same importance matrix (byte-identically to
+/// llama-quantize) and measured on the same chunks.
 public struct BudgetRow: Sendable {
     /// Bits per weight over all weights (the `--target-bpw` value).
     public var bpw: Double
@@ -18,6 +19,9 @@ public struct BudgetRow: Sendable {
     public var ours: QualityRow
     /// nil when no llama-quantize file type fits the budget.
     public var llama: QualityRow?
+    /// No mix of the candidate types fits (the rows' lengths rule out the smallest types): not a
+    /// failure of the run, a fact about the model.
+    public var tooSmall = false
 
     /// How much lower our mean KLD is than the llama-quantize type's, in percent.
     public var kldGainPct: Double? {
@@ -32,6 +36,7 @@ public struct BudgetRow: Sendable {
         o.append("ours", .object(ours.json))
         if let l = llama { o.append("llama_quantize", .object(l.json)) }
         if let g = kldGainPct { o.append("kld_lower_pct", .double(g)) }
+        if tooSmall { o.append("too_small", .bool(true)) }
         return o
     }
 
@@ -56,7 +61,7 @@ public struct BudgetRow: Sendable {
             out += "|---|---|---|---|---|---|---|---|---|---|---|\n"
             for r in rows {
                 let l = r.llama
-                let ours = r.ours.error.map { "failed: \($0)" } ?? f(r.ours.kldMean, "%.5f")
+                let ours = r.tooSmall ? "nothing fits" : r.ours.error.map { "failed: \($0)" } ?? f(r.ours.kldMean, "%.5f")
                 out += "| \(String(format: "%.2f", r.bpw)) bpw | \(mb(r.ours.sizeBytes)) | \(f(r.ours.bpw, "%.2f")) | \(ours) | \(f(r.ours.ppl, "%.3f")) "
                 out += "| \(l?.type ?? "none fits") | \(mb(l?.sizeBytes)) | \(f(l?.bpw, "%.2f")) | "
                 out += (l?.error.map { "failed: \($0)" } ?? f(l?.kldMean, "%.5f"))
@@ -111,6 +116,7 @@ extension ComparisonSession {
             let label = String(format: "plan %.2f bpw", bpw)
             var ours = QualityRow(type: label)
             var target = 0
+            var tooSmall = false
             do {
                 let p = try Calibrate.checkedPlan(sens, result.sensitivities, budget: .bitsPerWeight(bpw), importance: importance,
                                                   model: modelDir, reserve: Calibrate.imatrixReserve(q.imatrix), fileSize: fileSize, say: log, progress: progress)
@@ -121,15 +127,26 @@ extension ComparisonSession {
                 ours.type = label
             } catch let e as any FileFault where e.isWriteFault {
                 throw e
+            } catch let e as CalibrationError {
+                if case .budgetTooSmall = e { tooSmall = true }
+                ours.error = "\(e)"
             } catch {
                 ours.error = "\(error)"
             }
             var row = BudgetRow(bpw: bpw, targetBytes: target, ours: ours)
-            if target > 0, let fit = sizes.last(where: { $0.1 <= target })?.0 {
-                if llamaRows[fit] == nil {
-                    llamaRows[fit] = try measure(type: fit.name.lowercased(), output: keepDir, keep: keepDir != nil, gptq: false)
+            row.tooSmall = tooSmall
+            // the largest type that fits, and any within 2% of its size (several file types come to
+            // the same bytes where rows rule out 256-blocks): the best of them is the row
+            if target > 0, let largest = sizes.last(where: { $0.1 <= target })?.1 {
+                var best: QualityRow?
+                for (f, size) in sizes where size <= target && Double(size) >= 0.98 * Double(largest) {
+                    if llamaRows[f] == nil {
+                        llamaRows[f] = try measure(type: f.name.lowercased(), output: keepDir, keep: keepDir != nil, gptq: false)
+                    }
+                    let r = llamaRows[f]!
+                    if best == nil || (r.kldMean ?? .infinity) < (best!.kldMean ?? .infinity) { best = r }
                 }
-                row.llama = llamaRows[fit]
+                row.llama = best
             }
             rows.append(row)
         }

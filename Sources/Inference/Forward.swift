@@ -73,6 +73,22 @@ public struct Forward: Sendable {
         return states
     }
 
+    /// The residual stream entering layer 0 for `tokens` (the caller frees it): with `applyLayer`,
+    /// a chunk is taken through the model one layer at a time, so that what a layer's products
+    /// see can be collected while only one layer's worth of state is held.
+    public func embedded(_ tokens: [Int32]) -> Matrix {
+        let pass = Pass(forward: self, rows: tokens.count, cache: nil)
+        defer { pass.free() }
+        return model.architecture.embed(tokens, pass)
+    }
+
+    /// Runs layer `l` on `x` (a chunk's residual stream from position 0) in place.
+    public func applyLayer(_ l: Int, to x: Matrix) {
+        let pass = Pass(forward: self, rows: x.rows, cache: nil)
+        defer { pass.free() }
+        model.architecture.layer(l, x, pass)
+    }
+
     /// Logits of positions `outputsFrom...` continuing from `hidden`, the residual stream entering
     /// layer `first` of a chunk that starts at position 0 (`hidden` is left unchanged).
     public func logits(fromLayer first: Int, hidden: Matrix, outputsFrom: Int = 0) -> Matrix {

@@ -32,7 +32,7 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         var settings = CalibrationSettings(text: calib, chunks: 4, ctx: 64, sensitivityChunks: 1, sensitivityFile: sensFile,
                                            gptqChunks: 2, budget: .bytes(q4 * 11 / 10))
         let r = try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size)
-        #expect(!r.types.isEmpty && !r.hessians.isEmpty && r.imatrix.chunkCount == 4)
+        #expect(!r.types.isEmpty && r.gptq != nil && r.imatrix.chunkCount == 4)
         #expect(try size(r.types) <= q4 * 11 / 10)
         #expect(FileManager.default.fileExists(atPath: sensFile))
 
@@ -99,9 +99,9 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         let settings = CalibrationSettings(text: calib, chunks: 2, ctx: 64, gptqChunks: 2)
         let r = try Calibrate.run(model: dir, opts: settings, threads: 2) { _ in 0 }
         let model = try Calibrate.f32Reference(ModelLoader.load(dir), threads: 2)
-        let name = try #require(r.hessians.keys.sorted().first { $0.contains("ffn_up") })
+        let name = try #require(model.weightMatrices.keys.sorted().first { $0.contains("ffn_up") })
         let w = try #require(model.weightMatrices[name])
-        let factor = try GPTQ.Factor(r.hessians[name]!)
+        let factor = try GPTQ.Factor(try #require(r.gptq?.hessian(for: name)))
         let imp = try #require(r.imatrix.allQuantWeights()[name])
         let ratios = Sensitivity.gptqRatios(w, factor: factor, importance: imp, types: [.q4_0, .q8_0, .iq4_nl], threads: 2)
         #expect(Set(ratios.keys) == [.q4_0, .q8_0, .iq4_nl])

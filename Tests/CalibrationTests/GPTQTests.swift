@@ -317,6 +317,26 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         }
     }
 
+    /// The stream's one-layer-at-a-time Hessians are the all-layers collector's, value for value:
+    /// the writer's GPTQ bytes do not depend on which collected them. Going back a layer starts over.
+    @Test func streamMatchesCollector() throws {
+        let model = try gptqTinyModel()
+        var rng = GPTQRandom(state: 9)
+        let nCtx = 40
+        let chunks = (0..<3).map { _ in (0..<nCtx).map { _ in Int32.random(in: 0..<Int32(model.hparams.nVocab), using: &rng) } }
+        let all = HessianCollector.collect(model: model, chunks: chunks, threads: 2)
+        let stream = HessianStream(model: model, chunks: chunks, threads: 2)
+        func same(_ name: String) throws {
+            let a = try #require(all.hessians[name]), b = try #require(stream.hessian(for: name))
+            #expect(a.tokens == b.tokens && a.values == b.values && a.importance == b.importance, "\(name)")
+        }
+        for l in 0..<model.hparams.nLayer {
+            for k in ["attn_k", "attn_output", "attn_q", "attn_v", "ffn_down", "ffn_gate", "ffn_up"] { try same("blk.\(l).\(k).weight") }
+        }
+        try same("blk.0.ffn_down.weight")
+        #expect(stream.hessian(for: "token_embd.weight") == nil && stream.hessian(for: "blk.99.attn_q.weight") == nil)
+    }
+
     /// The collector's H is Σ x xᵀ of every product input, once per distinct input.
     @Test func collectorMatchesDirectSums() throws {
         let model = try gptqTinyModel()
@@ -474,7 +494,7 @@ func gptqTinyModel() throws -> Model {
         let collector = HessianCollector.collect(model: model, chunks: chunks, threads: threads, sinkWeight: sinkWeight)
         let collectSeconds = Date().timeIntervalSince(t0)
         let distinct = Set(collector.hessians.values.map(ObjectIdentifier.init)).count
-        let totalBytes = collector.sharedInputs.reduce(0) { $0 + collector.hessians[$1[0]]!.cols * collector.hessians[$1[0]]!.cols * 8 }
+        let totalBytes = collector.sharedInputs.reduce(0) { $0 + collector.hessians[$1[0]]!.cols * collector.hessians[$1[0]]!.cols * 4 }
         print(String(format: "H collection: %.1f s for %d chunks (%d distinct inputs, %.0f MB)", collectSeconds, chunks.count,
                      distinct, Double(totalBytes) / 1e6))
 
