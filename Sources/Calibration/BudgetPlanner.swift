@@ -88,8 +88,7 @@ public enum Calibrate {
     /// user's own --tensor-type patterns), for a plan that will be quantized with the calibration's
     /// importance matrix (so sized with the policy's imatrix branches, i-quants allowed).
     public static func withTypes(_ types: [String: GGMLType], _ options: QuantizationPolicy.Options) -> QuantizationPolicy.Options {
-        var o = options
-        o.hasImatrix = true
+        var o = withImatrix(options)
         let pinned = types.sorted { $0.key < $1.key }.map { (pattern: "^" + NSRegularExpression.escapedPattern(for: $0.key) + "$", type: $0.value) }
         o.tensorTypes = pinned + o.tensorTypes
         return o
@@ -138,6 +137,18 @@ public enum Calibrate {
         }
     }
 
+    /// The type each tensor of `plan` gets: what `fileTypeMix` hands the planner for a file type.
+    public static func tensorTypes(_ plan: any OutputPlan) -> [String: GGMLType] {
+        Dictionary(plan.tensors.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// `options` as a calibrated file's are: an importance matrix given (its policy branches).
+    public static func withImatrix(_ options: QuantizationPolicy.Options) -> QuantizationPolicy.Options {
+        var o = options
+        o.hasImatrix = true
+        return o
+    }
+
     /// Bytes the importance matrix's `quantize.imatrix.*` keys add to a file (the size callbacks
     /// plan without them), with one alignment step of slack for the padding they may cross.
     public static func imatrixReserve(_ im: ImatrixData) -> Int {
@@ -156,36 +167,6 @@ public enum Calibrate {
         ImatrixData(weights: r.imatrix.allQuantWeights(), file: text, datasets: r.imatrix.datasets, chunkCount: r.imatrix.chunkCount)
     }
 
-    /// The model the sensitivities are measured on: every weight matrix whose rows fit 32-blocks
-    /// as Q8_0 (rounded to nearest, as llama-quantize writes Q8_0), the rest as F32. The
-    /// sensitivity pass is ~200 partial forward passes; Q8_0's kernels run them about 1.7× faster
-    /// than F32's or BF16's, and the copy takes a quarter of an F32 copy's memory. Q8_0 is within
-    /// ~0.001 mean KLD of the original, far below what a tensor quantized to the probe type moves
-    /// it; the candidates' errors are still measured against the original weights.
-    public static func q8Reference(_ m: Model, threads: Int) throws -> Model {
-        var repl: [String: Weight] = [:]
-        var keep: [AnyObject] = []
-        let q8 = Quantizers.quantizer(for: .q8_0)!
-        for (name, w) in m.weightMatrices where w.type != .q8_0 {
-            guard let rb = GGMLType.q8_0.rowSize(w.cols), w.cols % GGMLType.q8_0.blockSize == 0 else { continue }
-            let buf = OwnedBuffer(byteCount: rb * w.rows)
-            let raw = SendablePointer(buf.raw.assumingMemoryBound(to: UInt8.self))
-            let workers = max(1, min(threads, w.rows))
-            DispatchQueue.concurrentPerform(iterations: workers) { k in
-                let row = UnsafeMutablePointer<Float>.allocate(capacity: w.cols)
-                defer { row.deallocate() }
-                for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
-                    w.row(r, into: UnsafeMutableBufferPointer(start: row, count: w.cols))
-                    q8.quantizeRow(UnsafeBufferPointer(start: row, count: w.cols), importance: nil,
-                                   into: UnsafeMutableRawBufferPointer(start: raw.p + r * rb, count: rb))
-                }
-            }
-            repl[name] = Weight(type: .q8_0, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.raw), name: name)
-            keep.append(buf)
-        }
-        return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
-    }
-
     /// Every weight matrix of `m` as an f32 copy.
     public static func f32Reference(_ m: Model, threads: Int) throws -> Model {
         var repl: [String: Weight] = [:]
@@ -201,9 +182,10 @@ public enum Calibrate {
 
     /// Collects the importance matrix on `opts.text` (and, with a budget, measures sensitivities
     /// and plans types). `fileSize(types)` gives the whole file's size for a type assignment of the
-    /// weight matrices; `log` gets finished steps as lines, `progress` the step in progress.
+    /// weight matrices, `fileTypeMix(f)` the types llama-quantize's file type `f` would give them; `log` gets finished steps as lines, `progress` the step in progress.
     public static func run(model path: String, opts: CalibrationSettings, threads: Int,
                            log: (String) -> Void = { _ in }, progress: @escaping (String) -> Void = { _ in },
+                           fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
                            fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
         let text = opts.text
         func say(_ s: String) { log(s) }
@@ -238,28 +220,39 @@ public enum Calibrate {
         func chunked(_ n: Int) -> [[Int32]] { chunked(n, ctx: opts.ctx) }
         guard opts.budget != nil || opts.measureSensitivity else { return result }
 
-        let chunks = chunked(opts.sensitivityChunks, ctx: opts.sensitivityCtx)
+        // from the end of the text: held out from the chunks GPTQ and the importance matrix fit
+        let sctx = opts.sensitivityCtx
+        let chunks = (0..<min(opts.sensitivityChunks, tokens.count / sctx)).map { c -> [Int32] in
+            let end = tokens.count - c * sctx
+            var ch = Array(tokens[(end - sctx)..<end])
+            if let b = bos { ch[0] = b }
+            return ch
+        }
         guard !chunks.isEmpty else { throw CalibrationError.text(path: text, detail: "too short for one chunk of \(opts.sensitivityCtx) tokens") }
-        // a Q8_0 copy is a quarter of the model in f32: taken only when that is small beside this
-        // machine's memory, else the measurements run on the weights as they are (mapped, slower)
-        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
-        let q8Bytes = source.weightMatrices.values.reduce(0) { $0 + (GGMLType.q8_0.rowSize($1.cols) ?? 4 * $1.cols) * $1.rows }
-        let useCopy = physical <= 0 || q8Bytes <= physical / 8
-        let sens = Sensitivity(reference: useCopy ? try q8Reference(source, threads: threads) : source, weights: source.weightMatrices,
-                               chunks: chunks, threads: threads)
+        // Measured on the weights as they are. Not on a Q8_0 copy, though its kernels are 1.7×
+        // faster: they round each product's input to 8 bits per 32-block, and the attention
+        // sink's massive activations make that rounding jump at the smallest change upstream —
+        // every matrix of a layer then measured alike (SmolLM2 grid-free, layer 10: 3.0–4.8e-3
+        // for all seven at q4_0, against 2.0e-4–1.3e-3 on the weights themselves), and plans at
+        // 5+ bits lost to llama-quantize.
+        let sens = Sensitivity(reference: source, chunks: chunks, threads: threads)
         if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
             result.sensitivities = try SensitivityFile.read(f, expecting: source.weightMatrices)
             say("calibrate: sensitivities of \(result.sensitivities.count) tensors from \(f)")
         } else {
             let t1 = Date()
-            // GPTQ's predictions from fewer chunks than it writes with: a ratio of two errors on the
-            // same second moments, each layer's collected as the analysis reaches it
+            // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
+            // collected as the analysis reaches it
+            // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
+            // collected as the analysis reaches it
             let stream = result.gptq.map { HessianStream(model: ref, chunks: Array($0.chunks.prefix(opts.gptqPredictionChunks)), threads: threads) }
-            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { stream?.hessian(for: $0) }) { i, n, name in
+            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { name in
+                stream?.hessian(for: name).map { ($0, $0) }
+            }) { i, n, name in
                 progress("calibrate: sensitivity \(i)/\(n) \(name)")
             }
-            say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s (rounding errors %.1f s, GPTQ %.1f s, KL divergence %.1f s)",
-                       result.sensitivities.count, chunks.count, Date().timeIntervalSince(t1), sens.timings.errors, sens.timings.gptq, sens.timings.kld))
+            say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s (errors and GPTQ %.1f s, KL divergence %.1f s)",
+                       result.sensitivities.count, chunks.count, Date().timeIntervalSince(t1), sens.timings.gptq, sens.timings.kld))
             if let f = opts.sensitivityFile {
                 try SensitivityFile.write(result.sensitivities, to: f)
                 say("calibrate: sensitivities saved to \(f)")
@@ -269,7 +262,8 @@ public enum Calibrate {
         if opts.measureSensitivity { result.sensitivity = sens }
         if let budget = opts.budget {
             let p = try checkedPlan(sens, result.sensitivities, budget: budget, importance: imatrix.allQuantWeights(), model: path,
-                                    reserve: imatrixReserve(imatrixData(result, text: text)), fileSize: fileSize, say: say, progress: progress)
+                                    reserve: imatrixReserve(imatrixData(result, text: text)), fileSize: fileSize, fileTypeMix: fileTypeMix,
+                                    say: say, progress: progress)
             printMix(infos: result.sensitivities, plan: p.plan, fileBytes: p.fileBytes, target: p.target, say: say)
             result.types = p.types
             result.dominantType = p.dominantType
@@ -279,8 +273,12 @@ public enum Calibrate {
 
     /// `plan`, then the plan's mix measured (`Sensitivity.check`) and planned again with each
     /// layer's predictions scaled to what the mix showed.
+    /// `fileTypeMix(f)`: the types llama-quantize's file type `f` gives each weight matrix here (with
+    /// an importance matrix), or nil; the mixes of the file types that fit the budget compete with
+    /// the plan (see below).
     public static func checkedPlan(_ sens: Sensitivity, _ infos: [Sensitivity.TensorInfo], budget: CalibrationSettings.Budget,
                                    importance: [String: [Float]], model path: String, reserve: Int = 0, fileSize: ([String: GGMLType]) throws -> Int,
+                                   fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
                                    say: (String) -> Void = { _ in }, progress: (String) -> Void = { _ in }) throws -> BudgetPlan {
         let first = try plan(infos, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
         progress("calibrate: measuring the planned mix")
@@ -293,10 +291,38 @@ public enum Calibrate {
             i.options = i.options.map { TypePlanner.Option(type: $0.type, bytes: $0.bytes, loss: $0.loss * f) }
             return i
         }
-        let second = try plan(scaled, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
+        var best = try plan(scaled, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
         say(String(format: "calibrate: the first plan's mix measured %.5f mean KLD (predicted %.5f) in %.1f s; planned again with each layer's share as measured",
                    check.measured, check.predicted, Date().timeIntervalSince(t0)))
-        return second
+        // The predictions extrapolate from one probe type; far above it (5+ bits on SmolLM2) they
+        // can rank mixes wrongly, where one type everywhere does well. So the plan and the three
+        // largest llama-quantize mixes that fit are each measured, and the lowest KLD is written.
+        var candidates: [(label: String, types: [String: GGMLType], bytes: Int)] = [("the plan", best.types, best.fileBytes)]
+        var fixed: [(LlamaFileType, [String: GGMLType], Int)] = []
+        for f in LlamaFileType.allCases where ![.allF32, .mostlyF16, .mostlyBF16].contains(f) {
+            guard let all = try? fileTypeMix(f) else { continue }
+            let mix = all.filter { best.types[$0.key] != nil }
+            guard mix.count == best.types.count else { continue }
+            let size = try fileSize(mix) + reserve
+            if size <= best.target { fixed.append((f, mix, size)) }
+        }
+        for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(3) { candidates.append((f.name + " mix", mix, size)) }
+        if candidates.count > 1 {
+            progress("calibrate: measuring the plan beside \(candidates.count - 1) llama-quantize mixes that fit")
+            let measured = try candidates.map { try sens.mixKLD(types: $0.types, importance: importance) }
+            let i = measured.indices.min { measured[$0] < measured[$1] }!
+            say("calibrate: measured " + zip(candidates, measured).map { String(format: "%@ %.5f", $0.0.label, $0.1) }.joined(separator: ", ")
+                + "; writing \(candidates[i].label)")
+            if i > 0 {
+                let types = candidates[i].types
+                let choices = zip(infos, scaled).map { info, sc in sc.options.first { $0.type == types[info.name] }! }
+                var share: [GGMLType: Int] = [:]
+                for c in choices { share[c.type, default: 0] += c.bytes }
+                best = BudgetPlan(types: types, plan: TypePlanner.Plan(choices: choices), fileBytes: candidates[i].bytes, target: best.target,
+                                  dominantType: share.max { $0.value != $1.value ? $0.value < $1.value : $0.key.rawValue > $1.key.rawValue }?.key)
+            }
+        }
+        return best
     }
 
     /// A type per weight matrix for `budget`, from measured sensitivities: what `run` does with a

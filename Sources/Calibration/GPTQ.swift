@@ -128,6 +128,18 @@ public enum GPTQ {
             }
         }
 
+        /// dᵀ H d for one row's error `d` (H as the factor was made from, undamped).
+        public func quadraticForm(_ d: UnsafePointer<Float>) -> Double {
+            var total = 0.0
+            for i in 0..<cols where d[i] != 0 {
+                let row = hessian + i * cols
+                var s: Float = 0
+                for j in 0..<cols { s += row[j] * d[j] }
+                total += Double(d[i]) * Double(s)
+            }
+            return total
+        }
+
         /// From a collected `Hessian`.
         public convenience init(_ h: Hessian, dampening: Double = 0.01) throws(Failure) {
             try self.init(hessian: h.values, cols: h.cols, dampening: dampening)

@@ -222,6 +222,29 @@ public final class Sensitivity: @unchecked Sendable {
     }
 
     /// `w` quantized to `type` (importance-weighted) and dequantized, as an f32 weight.
+    /// `w` quantized to `type` (importance-weighted), kept in that type (see `gptqWeight`).
+    public static func quantizedWeight(_ w: Weight, type: GGMLType, importance: [Float]?, threads: Int) -> (Weight, AnyObject) {
+        let cols = w.cols
+        let q = Quantizers.quantizer(for: type)!
+        let rb = type.rowSize(cols)!
+        let store = OwnedBuffer(byteCount: rb * w.rows)
+        let raw = SendablePointer(store.raw.assumingMemoryBound(to: UInt8.self))
+        let workers = max(1, min(threads, w.rows))
+        (importance ?? []).withUnsafeBufferPointer { ip in
+            let ipp = importance == nil ? nil : SendablePointer(UnsafeMutablePointer(mutating: ip.baseAddress!))
+            DispatchQueue.concurrentPerform(iterations: workers) { k in
+                let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+                defer { row.deallocate() }
+                for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
+                    w.row(r, into: UnsafeMutableBufferPointer(start: row, count: cols))
+                    q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ipp.map { UnsafeBufferPointer(start: $0.p, count: cols) },
+                                  into: UnsafeMutableRawBufferPointer(start: raw.p + r * rb, count: rb))
+                }
+            }
+        }
+        return (Weight(type: type, rows: w.rows, cols: cols, data: UnsafeRawPointer(store.raw), name: w.name), store)
+    }
+
     public static func quantizedCopy(_ w: Weight, type: GGMLType, importance: [Float]?, threads: Int) -> (Weight, AnyObject) {
         let cols = w.cols
         let store = OwnedBuffer(floats: w.rows * cols)
@@ -246,48 +269,87 @@ public final class Sensitivity: @unchecked Sendable {
         return (Weight(type: .f32, rows: w.rows, cols: cols, data: UnsafeRawPointer(p.p), name: w.name), store)
     }
 
-    /// GPTQ's output error over importance-weighted rounding's, tr(ΔW H ΔWᵀ) of each, for every
-    /// candidate GPTQ can write, on `maxRows` rows spread over the tensor (≤ 1: rows where GPTQ
-    /// loses are written rounded). Each type is quantized twice over the same rows, so the ratio
-    /// is far steadier than either error alone.
-    public static func gptqRatios(_ w: Weight, factor: GPTQ.Factor, importance: [Float], types: [GGMLType], maxRows: Int = 32,
-                                  threads: Int) -> [GGMLType: Double] {
-        let grid = types.filter { Quantizers.gridQuantizer(for: $0) != nil && w.cols % $0.blockSize == 0 }
-        guard !grid.isEmpty, importance.count == w.cols else { return [:] }
+    /// Each candidate's output error tr(ΔW H ΔWᵀ) on `maxRows` rows spread over the tensor, with
+    /// the rounding the file will use: GPTQ for the types it writes (a row where GPTQ loses is
+    /// written rounded, and counted so), importance-weighted rounding for the others.
+    /// `measure`: the factor whose H the errors are measured with (by default `factor`'s own; a
+    /// factor of other chunks measures them out of sample).
+    public static func outputErrors(_ w: Weight, factor: GPTQ.Factor, measure: GPTQ.Factor? = nil, importance: [Float], types: [GGMLType],
+                                    maxRows: Int = 32, threads: Int) -> [GGMLType: Double] {
+        let measure = measure ?? factor
+        guard importance.count == w.cols, factor.cols == w.cols, measure.cols == w.cols else { return [:] }
         let step = max(1, (w.rows + maxRows - 1) / maxRows)
         let sample = Array(stride(from: 0, to: w.rows, by: step))
-        let cols = w.cols
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: sample.count * cols)
+        let cols = w.cols, n = sample.count
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
         defer { rows.deallocate() }
         for (i, r) in sample.enumerated() { w.row(r, into: UnsafeMutableBufferPointer(start: rows + i * cols, count: cols)) }
         let src = SendablePointer(rows)
-        let out = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: grid.count))
+        let out = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: types.count))
         defer { out.p.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: grid.count) { ti in
-            let type = grid[ti]
-            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: type.rowSize(cols)! * sample.count, alignment: 16)
-            defer { bytes.deallocate() }
-            out.p[ti] = 1
+        DispatchQueue.concurrentPerform(iterations: types.count) { ti in
+            let type = types[ti]
+            out.p[ti] = .nan
+            guard let rb = type.rowSize(cols), cols % type.blockSize == 0, let q = Quantizers.quantizer(for: type) else { return }
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: rb * n, alignment: 16)
+            let deq = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { bytes.deallocate(); deq.deallocate() }
             importance.withUnsafeBufferPointer { ip in
-                if let rep = try? GPTQ.quantize(UnsafeBufferPointer(start: src.p, count: sample.count * cols), cols: cols, type: type,
-                                                factor: factor, importance: ip, options: GPTQ.Options(threads: 1), into: bytes),
-                   let r = rep.roundingError, r > 0 {
-                    out.p[ti] = min(1, rep.error / r)
+                let gptq = Quantizers.gridQuantizer(for: type) != nil
+                    && (try? GPTQ.quantize(UnsafeBufferPointer(start: src.p, count: n * cols), cols: cols, type: type,
+                                           factor: factor, importance: ip, options: GPTQ.Options(threads: 1), into: bytes)) != nil
+                var e = 0.0
+                for r in 0..<n {
+                    let row = src.p + r * cols
+                    let blocks = UnsafeMutableRawBufferPointer(rebasing: bytes[(r * rb)..<((r + 1) * rb)])
+                    if !gptq { q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ip, into: blocks) }
+                    q.dequantizeRow(UnsafeRawBufferPointer(blocks), into: UnsafeMutableBufferPointer(start: deq, count: cols))
+                    for c in 0..<cols { deq[c] = row[c] - deq[c] }
+                    e += measure.quadraticForm(deq)
                 }
+                out.p[ti] = e
             }
         }
-        return Dictionary(uniqueKeysWithValues: grid.enumerated().map { ($0.element, out.p[$0.offset]) })
+        return Dictionary(uniqueKeysWithValues: types.enumerated().compactMap { out.p[$0.offset].isNaN ? nil : ($0.element, out.p[$0.offset]) })
     }
 
-    /// Seconds the last `analyze` spent on the candidates' rounding errors, GPTQ's ratios, and the
-    /// probe's KL divergence (quantized copy and forward passes).
-    public struct Timings: Sendable { public var errors = 0.0, gptq = 0.0, kld = 0.0 }
+    /// `w` written as the file will write it — GPTQ with `factor` — as a weight of `type` (nil
+    /// where GPTQ cannot write it). Kept in its own type, not dequantized: the model it goes into
+    /// runs its other matrices through the quantized kernels (activations rounded to q8), and a
+    /// single f32 matrix among them would differ from the reference by that rounding as well.
+    static func gptqWeight(_ w: Weight, type: GGMLType, factor: GPTQ.Factor, importance: [Float], threads: Int) -> (Weight, AnyObject)? {
+        guard Quantizers.gridQuantizer(for: type) != nil, let rb = type.rowSize(w.cols) else { return nil }
+        let cols = w.cols
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: w.rows * cols)
+        defer { rows.deallocate() }
+        for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: rows + r * cols, count: cols)) }
+        let store = OwnedBuffer(byteCount: rb * w.rows)
+        let ok = importance.withUnsafeBufferPointer { ip in
+            (try? GPTQ.quantize(UnsafeBufferPointer(start: rows, count: w.rows * cols), cols: cols, type: type, factor: factor,
+                                importance: ip, options: GPTQ.Options(threads: threads),
+                                into: UnsafeMutableRawBufferPointer(start: store.raw, count: rb * w.rows))) != nil
+        }
+        guard ok else { return nil }
+        return (Weight(type: type, rows: w.rows, cols: cols, data: UnsafeRawPointer(store.raw), name: w.name), store)
+    }
+
+    /// Seconds the last `analyze` spent on the candidates' output errors and GPTQ's probe (the
+    /// second moments collected on the way included), and on the probe's KL divergence.
+    public struct Timings: Sendable { public var gptq = 0.0, kld = 0.0 }
     public private(set) var timings = Timings()
 
     /// Measures every weight matrix: candidate errors, then the probe KLD and so the gain.
-    /// With `hessians` (the second moments GPTQ will write with), each GPTQ-writable
-    /// candidate's error is scaled by `gptqRatios`. `progress(i, n, name)` is called after each tensor.
-    public func analyze(importance: [String: [Float]], hessians: (String) -> Hessian? = { _ in nil }, probe: GGMLType = .q4_0,
+    /// With `hessians` (the second moments GPTQ will write with), a matrix is measured with the
+    /// rounding the file will use: the probe written by GPTQ, and every candidate's error its
+    /// output error tr(ΔW H ΔWᵀ) (`outputErrors`) — in the metric GPTQ minimises, where a rounding
+    /// error and GPTQ's differ most: on a matrix whose input has a massive activation (the
+    /// attention sink's), GPTQ all but removes the error along it, which importance-weighted
+    /// rounding leaves. Comparing GPTQ's error in that metric with rounding's in another would
+    /// credit GPTQ with far more than the model shows (measured: plans that put q2_K on such a
+    /// matrix). `progress(i, n, name)` is called after each tensor.
+    /// `hessians(name)`: the second moments GPTQ is fitted with, and those its errors are measured
+    /// with (other chunks, or the same).
+    public func analyze(importance: [String: [Float]], hessians: (String) -> (fit: Hessian, measure: Hessian)? = { _ in nil }, probe: GGMLType = .q4_0,
                         alignment: Int = 32, progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
         // layer by layer (second moments are collected a layer at a time), and within a layer the
         // tensors reading the same input next to each other, so that its factor is made once
@@ -300,34 +362,40 @@ public final class Sensitivity: @unchecked Sendable {
         let mats = weights.map { (order($0.key), $0.key, $0.value) }.sorted { $0.0 < $1.0 }
         var infos: [TensorInfo] = []
         var factor: (Hessian, GPTQ.Factor)?
+        var measureFactor: (Hessian, GPTQ.Factor)?
         timings = Timings()
         for (i, (_, name, w)) in mats.enumerated() {
             let t0 = Date()
             let imp = importance[name]
             let types = Self.candidates(cols: w.cols, name: name, hasImportance: imp != nil)
             let probeType = types.contains(probe) ? probe : types[0]
-            let errs = Self.errors(w, importance: imp, types: types, threads: threads)
-            let t1 = Date()
-            var ratios: [GGMLType: Double] = [:]
+            var outErrs: [GGMLType: Double] = [:]
+            var gptqProbe: (Weight, AnyObject)?
             if let imp, Self.candidates(cols: w.cols).contains(where: { Quantizers.gridQuantizer(for: $0) != nil }),
-               let h = hessians(name), h.cols == w.cols {
+               let (h, hm) = hessians(name), h.cols == w.cols, hm.cols == w.cols {
                 if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
-                if let f = factor?.1 { ratios = Self.gptqRatios(w, factor: f, importance: imp, types: types, threads: threads) }
+                if measureFactor?.0 !== hm { measureFactor = hm === h ? factor : (try? GPTQ.Factor(hm)).map { (hm, $0) } }
+                if let f = factor?.1, let fm = measureFactor?.1 {
+                    outErrs = Self.outputErrors(w, factor: f, measure: fm, importance: imp, types: types, threads: threads)
+                    gptqProbe = Self.gptqWeight(w, type: probeType, factor: f, importance: imp, threads: threads)
+                }
             }
             let t2 = Date()
-            let (qw, keep) = Self.quantizedCopy(w, type: probeType, importance: imp, threads: threads)
+            // the probe as the file would hold it, and the candidates' errors in the same metric
+            let useGPTQ = gptqProbe != nil && outErrs[probeType].map { $0 > 0 } == true && outErrs.count == types.count
+            let (qw, keep) = useGPTQ ? gptqProbe! : Self.quantizedWeight(w, type: probeType, importance: imp, threads: threads)
             let variant = try reference.replacing([name: qw], keepAlive: [keep])
             let kld = max(meanKLD(of: variant, changed: name), 1e-12)
-            let gain = kld / max(errs[probeType]!, 1e-30)
-            timings.errors += t1.timeIntervalSince(t0)
-            timings.gptq += t2.timeIntervalSince(t1)
+            let errors = useGPTQ ? outErrs : Self.errors(w, importance: imp, types: types, threads: threads)
+            let gain = kld / max(errors[probeType]!, 1e-30)
+            timings.gptq += t2.timeIntervalSince(t0)
             timings.kld += Date().timeIntervalSince(t2)
             var info = TensorInfo(name: name, rows: w.rows, cols: w.cols)
             info.probe = probeType
             info.probeKLD = kld
             info.options = types.map { t in
                 let bytes = (t.rowSize(w.cols)! * w.rows + alignment - 1) / alignment * alignment
-                return TypePlanner.Option(type: t, bytes: bytes, loss: gain * errs[t]! * (ratios[t] ?? 1))
+                return TypePlanner.Option(type: t, bytes: bytes, loss: gain * errors[t]!)
             }
             infos.append(info)
             progress?(i + 1, mats.count, name)
@@ -345,6 +413,27 @@ extension Sensitivity {
         public var scale: [String: Double] = [:]
     }
 
+    /// The mean KL divergence of the model with every tensor of `types` quantized to its type
+    /// (importance-weighted rounding), on the sensitivity chunks.
+    public func mixKLD(types: [String: GGMLType], importance: [String: [Float]]) throws -> Double {
+        let (mix, keep) = try mixModel(types: types, importance: importance)
+        defer { withExtendedLifetime(keep) {} }
+        return meanKLD(of: mix, changed: "token_embd.weight")
+    }
+
+    /// The reference with every tensor of `types` quantized to its type, and the buffers it holds.
+    func mixModel(types: [String: GGMLType], importance: [String: [Float]]) throws -> (Model, [AnyObject]) {
+        var replaced: [String: Weight] = [:]
+        var keep: [AnyObject] = []
+        for (name, type) in types {
+            guard let w = weights[name], Quantizers.quantizer(for: type) != nil, type.rowSize(w.cols) != nil else { continue }
+            let (q, buf) = Self.quantizedWeight(w, type: type, importance: importance[name], threads: threads)
+            replaced[name] = q
+            keep.append(buf)
+        }
+        return (try reference.replacing(replaced, keepAlive: keep), keep)
+    }
+
     /// Checks a plan against the model it makes. The planner adds per-tensor losses each measured
     /// with that tensor alone quantized, which misses how errors interact (a layer's input already
     /// carries every earlier layer's error) and how the loss bends at far larger errors than the
@@ -354,31 +443,8 @@ extension Sensitivity {
     /// differs from the sum of its tensors' predictions has those predictions scaled to match
     /// (within 1/4…4), ready for planning again.
     public func check(types: [String: GGMLType], predicted loss: [String: Double], importance: [String: [Float]]) throws -> MixCheck {
-        var replaced: [String: Weight] = [:]
-        var keep: [AnyObject] = []
-        let mats = weights
-        for (name, type) in types {
-            guard let w = mats[name], let q = Quantizers.quantizer(for: type), let rb = type.rowSize(w.cols) else { continue }
-            let buf = OwnedBuffer(byteCount: rb * w.rows)
-            let imp = importance[name]
-            let raw = SendablePointer(buf.raw.assumingMemoryBound(to: UInt8.self))
-            (imp ?? []).withUnsafeBufferPointer { ip in
-                let ipp = imp == nil ? nil : SendablePointer(UnsafeMutablePointer(mutating: ip.baseAddress!))
-                let workers = max(1, min(threads, w.rows))
-                DispatchQueue.concurrentPerform(iterations: workers) { k in
-                    let src = UnsafeMutablePointer<Float>.allocate(capacity: w.cols)
-                    defer { src.deallocate() }
-                    for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
-                        w.row(r, into: UnsafeMutableBufferPointer(start: src, count: w.cols))
-                        q.quantizeRow(UnsafeBufferPointer(start: src, count: w.cols), importance: ipp.map { UnsafeBufferPointer(start: $0.p, count: w.cols) },
-                                      into: UnsafeMutableRawBufferPointer(start: raw.p + r * rb, count: rb))
-                    }
-                }
-            }
-            replaced[name] = Weight(type: type, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.raw), name: name)
-            keep.append(buf)
-        }
-        let mix = try reference.replacing(replaced, keepAlive: keep)
+        let (mix, keep) = try mixModel(types: types, importance: importance)
+        defer { withExtendedLifetime(keep) {} }
         let nLayer = reference.hparams.nLayer
         // the mix's residual stream entering each layer, per chunk
         let mixForward = Forward(model: mix, engine: GGMLEngine(threads: threads), threads: threads)

@@ -31,6 +31,7 @@ public enum TypePlanner {
     public struct Plan: Sendable {
         /// Chosen option per item, in item order.
         public let choices: [Option]
+        public init(choices: [Option]) { self.choices = choices }
         public var bytes: Int { choices.reduce(0) { $0 + $1.bytes } }
         public var loss: Double { choices.reduce(0) { $0 + $1.loss } }
     }

@@ -119,7 +119,12 @@ extension ComparisonSession {
             var tooSmall = false
             do {
                 let p = try Calibrate.checkedPlan(sens, result.sensitivities, budget: .bitsPerWeight(bpw), importance: importance,
-                                                  model: modelDir, reserve: Calibrate.imatrixReserve(q.imatrix), fileSize: fileSize, say: log, progress: progress)
+                                                  model: modelDir, reserve: Calibrate.imatrixReserve(q.imatrix), fileSize: fileSize,
+                                                  fileTypeMix: { f in
+                                                      Calibrate.tensorTypes(try ConvertTarget.llamaQuantize(f).plan(
+                                                          directory: self.modelDir, directoryName: self.directoryName, preTokenizer: nil,
+                                                          options: Calibrate.withImatrix(base), imatrix: nil).plan)
+                                                  }, say: log, progress: progress)
                 target = p.target
                 let f = p.dominantType.flatMap { QuantizationPolicy.fileType(mostly: $0) } ?? .mostlyQ4_K_M
                 let out = keepDir.map { ($0 as NSString).appendingPathComponent(String(format: "plan-%.2fbpw.gguf", bpw)) }

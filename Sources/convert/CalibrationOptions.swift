@@ -64,7 +64,8 @@ struct CalibrationOptions: ParsableArguments {
     }
 
     /// Runs calibration with these settings, progress and finished steps on stderr unless `quiet`.
-    func run(model: String, threads: Int, quiet: Bool, fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
+    func run(model: String, threads: Int, quiet: Bool, fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
+             fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
         // each line overwrites the progress line before it, padded to cover all of it
         var width = 0
         func show(_ line: String, done: Bool) {
@@ -72,7 +73,7 @@ struct CalibrationOptions: ParsableArguments {
             width = done ? 0 : line.count
         }
         return try Calibrate.run(model: model, opts: settings!, threads: threads, log: { show($0, done: true) },
-                                 progress: { show($0, done: false) }, fileSize: fileSize)
+                                 progress: { show($0, done: false) }, fileTypeMix: fileTypeMix, fileSize: fileSize)
     }
 
     static func parseSize(_ s: String) -> Int? {

@@ -128,7 +128,10 @@ struct Convert: ParsableCommand {
             var encoder: Converter.TensorEncoder? = nil
             if calibration.calibrate != nil {
                 let base = options
-                let result = try calibration.run(model: modelDirectory, threads: threads, quiet: quiet || json) { types in
+                let result = try calibration.run(model: modelDirectory, threads: threads, quiet: quiet || json, fileTypeMix: { f in
+                    Calibrate.tensorTypes(try ConvertTarget.llamaQuantize(f).plan(directory: modelDirectory, directoryName: location.directoryName,
+                                                                                 preTokenizer: preTokenizer, options: Calibrate.withImatrix(base), imatrix: nil).0)
+                }) { types in
                     Calibrate.fileSize(try target.plan(directory: modelDirectory, directoryName: location.directoryName, preTokenizer: preTokenizer,
                                                        options: Calibrate.withTypes(types, base), imatrix: nil).0)
                 }

@@ -76,7 +76,10 @@ struct Quantize: ParsableCommand {
             let n = threads ?? nthreads ?? ProcessInfo.processInfo.activeProcessorCount
             if calibration.calibrate != nil {
                 let base = options
-                let result = try calibration.run(model: input, threads: n, quiet: quiet || json) { types in
+                let result = try calibration.run(model: input, threads: n, quiet: quiet || json, fileTypeMix: { f in
+                    Calibrate.tensorTypes(try QuantizePlan(base: GGUFSourcePlan(inFiles), fileType: f, model: model, options: Calibrate.withImatrix(base),
+                                                           allowRequantize: allowRequantize, imatrix: nil, path: input))
+                }) { types in
                     let p = try QuantizePlan(base: GGUFSourcePlan(inFiles), fileType: fileType, model: model,
                                              options: Calibrate.withTypes(types, base), allowRequantize: allowRequantize,
                                              imatrix: nil, path: input)

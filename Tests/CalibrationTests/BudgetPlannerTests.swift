@@ -4,6 +4,7 @@ import Evaluation
 import Foundation
 import GGMLCore
 import MappedIO
+import Quantizers
 import Testing
 
 private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -94,8 +95,10 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(QuantizationPolicy.fileType(mostly: d) != nil)
     }
 
-    /// GPTQ never loses to rounding in its own metric (rows where it would are written rounded).
-    @Test func gptqRatiosAreAtMostOne() throws {
+    /// The candidates' output errors are GPTQ's where GPTQ writes the type: never above
+    /// importance-weighted rounding's in the same metric (rows where it would be are written
+    /// rounded), and smaller for more bits.
+    @Test func outputErrorsAreGPTQsAndOrdered() throws {
         let settings = CalibrationSettings(text: calib, chunks: 2, ctx: 64, gptqChunks: 2)
         let r = try Calibrate.run(model: dir, opts: settings, threads: 2) { _ in 0 }
         let model = try Calibrate.f32Reference(ModelLoader.load(dir), threads: 2)
@@ -103,10 +106,27 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         let w = try #require(model.weightMatrices[name])
         let factor = try GPTQ.Factor(try #require(r.gptq?.hessian(for: name)))
         let imp = try #require(r.imatrix.allQuantWeights()[name])
-        let ratios = Sensitivity.gptqRatios(w, factor: factor, importance: imp, types: [.q4_0, .q8_0, .iq4_nl], threads: 2)
-        #expect(Set(ratios.keys) == [.q4_0, .q8_0, .iq4_nl])
-        #expect(ratios.values.allSatisfy { $0 > 0 && $0 <= 1 })
-        #expect(ratios[.q4_0]! < 1)
+        let errs = Sensitivity.outputErrors(w, factor: factor, importance: imp, types: [.q4_0, .q8_0, .iq4_nl], maxRows: w.rows, threads: 2)
+        #expect(Set(errs.keys) == [.q4_0, .q8_0, .iq4_nl])
+        #expect(errs[.q8_0]! < errs[.q4_0]! && errs[.q8_0]! > 0)
+        // rounding's error in the same metric, every row
+        let q = try #require(Quantizers.quantizer(for: .q4_0))
+        let rb = try #require(GGMLType.q4_0.rowSize(w.cols))
+        var rounding = 0.0
+        var row = [Float](repeating: 0, count: w.cols), deq = row
+        var blocks = [UInt8](repeating: 0, count: rb)
+        for i in 0..<w.rows {
+            row.withUnsafeMutableBufferPointer { w.row(i, into: $0) }
+            imp.withUnsafeBufferPointer { ip in
+                row.withUnsafeBufferPointer { src in
+                    blocks.withUnsafeMutableBytes { q.quantizeRow(src, importance: ip, into: $0) }
+                }
+            }
+            blocks.withUnsafeBytes { b in deq.withUnsafeMutableBufferPointer { q.dequantizeRow(b, into: $0) } }
+            for c in 0..<w.cols { deq[c] = row[c] - deq[c] }
+            rounding += deq.withUnsafeBufferPointer { factor.quadraticForm($0.baseAddress!) }
+        }
+        #expect(errs[.q4_0]! <= rounding * (1 + 1e-4) && errs[.q4_0]! < rounding)
     }
 
     @Test func fileTypeLabelsOfMixes() {
@@ -115,5 +135,22 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         #expect(QuantizationPolicy.fileType(mostly: .iq4_nl) == .mostlyIQ4_NL)
         #expect(QuantizationPolicy.fileType(mostly: .iq2_xs) == .mostlyIQ2_XS)
         #expect(QuantizationPolicy.fileType(mostly: .q8_0) == .mostlyQ8_0)
+    }
+
+    /// The reference measured against itself is exactly the reference (to the KL sum's f32
+    /// rounding): nothing but the changed tensor moves the divergence, on the weights as they are
+    /// and on an f32 copy.
+    @Test func unchangedModelHasZeroDivergence() throws {
+        let source = try ModelLoader.load(dir)
+        let tokens = try ModelLoader.evaluationTokens(textFile: calib, tokenizer: ModelLoader.tokenizer(dir, for: source))
+        var chunk = Array(tokens.prefix(64))
+        if let b = source.chunkBOS { chunk[0] = b }
+        for ref in [source, try Calibrate.f32Reference(source, threads: 2)] {
+            let sens = Sensitivity(reference: ref, weights: source.weightMatrices, chunks: [chunk], threads: 2, scoredFrom: 16)
+            for name in ["blk.0.attn_k.weight", "blk.1.ffn_down.weight", "token_embd.weight"] {
+                let same = try ref.replacing([name: ref.weightMatrices[name]!], keepAlive: [])
+                #expect(abs(sens.meanKLD(of: same, changed: name)) < 1e-6, "\(name)")
+            }
+        }
     }
 }
