@@ -167,19 +167,6 @@ public enum Calibrate {
         ImatrixData(weights: r.imatrix.allQuantWeights(), file: text, datasets: r.imatrix.datasets, chunkCount: r.imatrix.chunkCount)
     }
 
-    /// Every weight matrix of `m` as an f32 copy.
-    public static func f32Reference(_ m: Model, threads: Int) throws -> Model {
-        var repl: [String: Weight] = [:]
-        var keep: [AnyObject] = []
-        for (name, w) in m.weightMatrices where w.type != .f32 {
-            let buf = OwnedBuffer(floats: w.rows * w.cols)
-            for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: buf.floats + r * w.cols, count: w.cols)) }
-            repl[name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.floats), name: name)
-            keep.append(buf)
-        }
-        return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
-    }
-
     /// Collects the importance matrix on `opts.text` (and, with a budget, measures sensitivities
     /// and plans types). `fileSize(types)` gives the whole file's size for a type assignment of the
     /// weight matrices, `fileTypeMix(f)` the types llama-quantize's file type `f` would give them; `log` gets finished steps as lines, `progress` the step in progress.
@@ -246,9 +233,7 @@ public enum Calibrate {
             // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
             // collected as the analysis reaches it
             let stream = result.gptq.map { HessianStream(model: ref, chunks: Array($0.chunks.prefix(opts.gptqPredictionChunks)), threads: threads) }
-            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { name in
-                stream?.hessian(for: name).map { ($0, $0) }
-            }) { i, n, name in
+            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { stream?.hessian(for: $0) }) { i, n, name in
                 progress("calibrate: sensitivity \(i)/\(n) \(name)")
             }
             say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s (errors and GPTQ %.1f s, KL divergence %.1f s)",

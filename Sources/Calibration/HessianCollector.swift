@@ -47,9 +47,6 @@ public final class Hessian: @unchecked Sendable {
         return (0..<(cols * cols)).map { Double(sums[$0]) }
     }
 
-    /// Σx² per column, every token counted once (llama-imatrix's sums for the same tokens).
-    public var squareSums: [Double] { squares }
-
     /// Σx²/tokens per column, every token counted once: llama-imatrix's importance for the same
     /// tokens (0 before any token).
     public var importance: [Float] {

@@ -221,7 +221,6 @@ public final class Sensitivity: @unchecked Sendable {
         return Dictionary(uniqueKeysWithValues: types.enumerated().map { ($0.element, out.p[$0.offset]) })
     }
 
-    /// `w` quantized to `type` (importance-weighted) and dequantized, as an f32 weight.
     /// `w` quantized to `type` (importance-weighted), kept in that type (see `gptqWeight`).
     public static func quantizedWeight(_ w: Weight, type: GGMLType, importance: [Float]?, threads: Int) -> (Weight, AnyObject) {
         let cols = w.cols
@@ -245,39 +244,12 @@ public final class Sensitivity: @unchecked Sendable {
         return (Weight(type: type, rows: w.rows, cols: cols, data: UnsafeRawPointer(store.raw), name: w.name), store)
     }
 
-    public static func quantizedCopy(_ w: Weight, type: GGMLType, importance: [Float]?, threads: Int) -> (Weight, AnyObject) {
-        let cols = w.cols
-        let store = OwnedBuffer(floats: w.rows * cols)
-        let q = Quantizers.quantizer(for: type)!
-        let rb = type.rowSize(cols)!
-        let workers = max(1, min(threads, w.rows))
-        let p = SendablePointer(store.floats)
-        (importance ?? []).withUnsafeBufferPointer { ip in
-            let ipp = importance == nil ? nil : SendablePointer(UnsafeMutablePointer(mutating: ip.baseAddress!))
-            DispatchQueue.concurrentPerform(iterations: workers) { k in
-                let blocks = UnsafeMutableRawPointer.allocate(byteCount: rb, alignment: 16)
-                defer { blocks.deallocate() }
-                for r in (w.rows * k / workers)..<(w.rows * (k + 1) / workers) {
-                    let row = p.p + r * cols
-                    w.row(r, into: UnsafeMutableBufferPointer(start: row, count: cols))
-                    q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ipp.map { UnsafeBufferPointer(start: $0.p, count: cols) },
-                                  into: UnsafeMutableRawBufferPointer(start: blocks, count: rb))
-                    q.dequantizeRow(UnsafeRawBufferPointer(start: blocks, count: rb), into: UnsafeMutableBufferPointer(start: row, count: cols))
-                }
-            }
-        }
-        return (Weight(type: .f32, rows: w.rows, cols: cols, data: UnsafeRawPointer(p.p), name: w.name), store)
-    }
-
     /// Each candidate's output error tr(ΔW H ΔWᵀ) on `maxRows` rows spread over the tensor, with
     /// the rounding the file will use: GPTQ for the types it writes (a row where GPTQ loses is
     /// written rounded, and counted so), importance-weighted rounding for the others.
-    /// `measure`: the factor whose H the errors are measured with (by default `factor`'s own; a
-    /// factor of other chunks measures them out of sample).
-    public static func outputErrors(_ w: Weight, factor: GPTQ.Factor, measure: GPTQ.Factor? = nil, importance: [Float], types: [GGMLType],
+    public static func outputErrors(_ w: Weight, factor: GPTQ.Factor, importance: [Float], types: [GGMLType],
                                     maxRows: Int = 32, threads: Int) -> [GGMLType: Double] {
-        let measure = measure ?? factor
-        guard importance.count == w.cols, factor.cols == w.cols, measure.cols == w.cols else { return [:] }
+        guard importance.count == w.cols, factor.cols == w.cols else { return [:] }
         let step = max(1, (w.rows + maxRows - 1) / maxRows)
         let sample = Array(stride(from: 0, to: w.rows, by: step))
         let cols = w.cols, n = sample.count
@@ -305,7 +277,7 @@ public final class Sensitivity: @unchecked Sendable {
                     if !gptq { q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ip, into: blocks) }
                     q.dequantizeRow(UnsafeRawBufferPointer(blocks), into: UnsafeMutableBufferPointer(start: deq, count: cols))
                     for c in 0..<cols { deq[c] = row[c] - deq[c] }
-                    e += measure.quadraticForm(deq)
+                    e += factor.quadraticForm(deq)
                 }
                 out.p[ti] = e
             }
@@ -347,9 +319,7 @@ public final class Sensitivity: @unchecked Sendable {
     /// rounding leaves. Comparing GPTQ's error in that metric with rounding's in another would
     /// credit GPTQ with far more than the model shows (measured: plans that put q2_K on such a
     /// matrix). `progress(i, n, name)` is called after each tensor.
-    /// `hessians(name)`: the second moments GPTQ is fitted with, and those its errors are measured
-    /// with (other chunks, or the same).
-    public func analyze(importance: [String: [Float]], hessians: (String) -> (fit: Hessian, measure: Hessian)? = { _ in nil }, probe: GGMLType = .q4_0,
+    public func analyze(importance: [String: [Float]], hessians: (String) -> Hessian? = { _ in nil }, probe: GGMLType = .q4_0,
                         alignment: Int = 32, progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
         // layer by layer (second moments are collected a layer at a time), and within a layer the
         // tensors reading the same input next to each other, so that its factor is made once
@@ -362,7 +332,6 @@ public final class Sensitivity: @unchecked Sendable {
         let mats = weights.map { (order($0.key), $0.key, $0.value) }.sorted { $0.0 < $1.0 }
         var infos: [TensorInfo] = []
         var factor: (Hessian, GPTQ.Factor)?
-        var measureFactor: (Hessian, GPTQ.Factor)?
         timings = Timings()
         for (i, (_, name, w)) in mats.enumerated() {
             let t0 = Date()
@@ -372,11 +341,10 @@ public final class Sensitivity: @unchecked Sendable {
             var outErrs: [GGMLType: Double] = [:]
             var gptqProbe: (Weight, AnyObject)?
             if let imp, Self.candidates(cols: w.cols).contains(where: { Quantizers.gridQuantizer(for: $0) != nil }),
-               let (h, hm) = hessians(name), h.cols == w.cols, hm.cols == w.cols {
+               let h = hessians(name), h.cols == w.cols {
                 if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
-                if measureFactor?.0 !== hm { measureFactor = hm === h ? factor : (try? GPTQ.Factor(hm)).map { (hm, $0) } }
-                if let f = factor?.1, let fm = measureFactor?.1 {
-                    outErrs = Self.outputErrors(w, factor: f, measure: fm, importance: imp, types: types, threads: threads)
+                if let f = factor?.1 {
+                    outErrs = Self.outputErrors(w, factor: f, importance: imp, types: types, threads: threads)
                     gptqProbe = Self.gptqWeight(w, type: probeType, factor: f, importance: imp, threads: threads)
                 }
             }

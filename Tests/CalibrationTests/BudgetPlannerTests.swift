@@ -2,6 +2,8 @@ import Calibration
 import Conversion
 import Evaluation
 import Foundation
+import Workers
+import Inference
 import GGMLCore
 import MappedIO
 import Quantizers
@@ -101,7 +103,7 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
     @Test func outputErrorsAreGPTQsAndOrdered() throws {
         let settings = CalibrationSettings(text: calib, chunks: 2, ctx: 64, gptqChunks: 2)
         let r = try Calibrate.run(model: dir, opts: settings, threads: 2) { _ in 0 }
-        let model = try Calibrate.f32Reference(ModelLoader.load(dir), threads: 2)
+        let model = try f32Copy(ModelLoader.load(dir), threads: 2)
         let name = try #require(model.weightMatrices.keys.sorted().first { $0.contains("ffn_up") })
         let w = try #require(model.weightMatrices[name])
         let factor = try GPTQ.Factor(try #require(r.gptq?.hessian(for: name)))
@@ -145,7 +147,7 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         let tokens = try ModelLoader.evaluationTokens(textFile: calib, tokenizer: ModelLoader.tokenizer(dir, for: source))
         var chunk = Array(tokens.prefix(64))
         if let b = source.chunkBOS { chunk[0] = b }
-        for ref in [source, try Calibrate.f32Reference(source, threads: 2)] {
+        for ref in [source, try f32Copy(source, threads: 2)] {
             let sens = Sensitivity(reference: ref, weights: source.weightMatrices, chunks: [chunk], threads: 2, scoredFrom: 16)
             for name in ["blk.0.attn_k.weight", "blk.1.ffn_down.weight", "token_embd.weight"] {
                 let same = try ref.replacing([name: ref.weightMatrices[name]!], keepAlive: [])
@@ -153,4 +155,17 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
             }
         }
     }
+}
+
+/// Every weight matrix of `m` as an f32 copy.
+func f32Copy(_ m: Model, threads: Int) throws -> Model {
+    var repl: [String: Weight] = [:]
+    var keep: [AnyObject] = []
+    for (name, w) in m.weightMatrices where w.type != .f32 {
+        let buf = OwnedBuffer(floats: w.rows * w.cols)
+        for r in 0..<w.rows { w.row(r, into: UnsafeMutableBufferPointer(start: buf.floats + r * w.cols, count: w.cols)) }
+        repl[name] = Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(buf.floats), name: name)
+        keep.append(buf)
+    }
+    return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
 }
