@@ -287,7 +287,9 @@ public enum Calibrate {
         for f in LlamaFileType.allCases where ![.allF32, .mostlyF16, .mostlyBF16].contains(f) {
             guard let all = try? fileTypeMix(f) else { continue }
             let mix = all.filter { best.types[$0.key] != nil }
-            guard mix.count == best.types.count else { continue }
+            // only mixes of candidate types (a policy fallback to F16 has no predicted loss)
+            guard mix.count == best.types.count,
+                  infos.allSatisfy({ i in i.options.contains { $0.type == mix[i.name] } }) else { continue }
             let size = try fileSize(mix) + reserve
             if size <= best.target { fixed.append((f, mix, size)) }
         }

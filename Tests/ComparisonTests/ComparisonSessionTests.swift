@@ -74,6 +74,8 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         #expect((rows[0].ours.sizeBytes ?? 0) < (rows[1].ours.sizeBytes ?? 0))
         #expect((rows[0].ours.kldMean ?? 0) > (rows[1].ours.kldMean ?? 1))
         #expect(lines.filter { $0.contains("mix measured") }.count == 2)
+        // the plan measured beside the llama-quantize mixes that fit, and the written one named
+        #expect(lines.filter { $0.hasPrefix("calibrate: measured the plan") && $0.contains("mix") && $0.contains("; writing ") }.count == 2)
         #expect(FileManager.default.fileExists(atPath: dir + "/plan-5.50bpw.gguf"))
         let md = BudgetRow.render(rows, format: .md)
         #expect(md.contains("5.50 bpw") && md.contains(rows[0].llama!.type))
