@@ -303,13 +303,18 @@ public enum Calibrate {
             if i > 0 {
                 let types = candidates[i].types
                 let choices = zip(infos, scaled).map { info, sc in sc.options.first { $0.type == types[info.name] }! }
-                var share: [GGMLType: Int] = [:]
-                for c in choices { share[c.type, default: 0] += c.bytes }
                 best = BudgetPlan(types: types, plan: TypePlanner.Plan(choices: choices), fileBytes: candidates[i].bytes, target: best.target,
-                                  dominantType: share.max { $0.value != $1.value ? $0.value < $1.value : $0.key.rawValue > $1.key.rawValue }?.key)
+                                  dominantType: dominantType(choices))
             }
         }
         return best
+    }
+
+    /// The type holding most of `choices`' bytes (the lower id on a tie).
+    static func dominantType(_ choices: [TypePlanner.Option]) -> GGMLType? {
+        var share: [GGMLType: Int] = [:]
+        for c in choices { share[c.type, default: 0] += c.bytes }
+        return share.max { $0.value != $1.value ? $0.value < $1.value : $0.key.rawValue > $1.key.rawValue }?.key
     }
 
     /// A type per weight matrix for `budget`, from measured sensitivities: what `run` does with a
@@ -354,10 +359,7 @@ public enum Calibrate {
             size = try fileSize(types)
         }
         if size > target { throw CalibrationError.budgetTooSmall(path: path, target: target, smallest: nil) }
-        var share: [GGMLType: Int] = [:]
-        for c in plan.choices { share[c.type, default: 0] += c.bytes }
-        let dominant = share.max { $0.value != $1.value ? $0.value < $1.value : $0.key.rawValue > $1.key.rawValue }?.key
-        return BudgetPlan(types: types, plan: plan, fileBytes: size, target: target, dominantType: dominant)
+        return BudgetPlan(types: types, plan: plan, fileBytes: size, target: target, dominantType: dominantType(plan.choices))
     }
 
     /// The chosen mix by tensor group (attn_q, ffn_down, …), the predicted loss and the size.

@@ -123,19 +123,20 @@ public final class Sensitivity: @unchecked Sendable {
 
     /// Mean KL divergence from the reference of `variant` (the reference with tensor `name` changed).
     public func meanKLD(of variant: Model, changed name: String) -> Double {
+        if let layer = firstLayer(name) { return meanKLD(of: variant, from: layer, states: states) }
+        return meanKLD(of: variant) { fw, c in fw.logits(chunks[c], outputsFrom: first) }
+    }
+
+    /// Mean KL divergence from the reference of `variant`, whose logits for chunk c `logits` gives.
+    private func meanKLD(of variant: Model, logits: (Forward, Int) -> Matrix) -> Double {
         let fw = Forward(model: variant, engine: GGMLEngine(threads: threads), threads: threads)
         var total = 0.0, count = 0
-        for (c, chunk) in chunks.enumerated() {
-            let l: Matrix
-            if let layer = firstLayer(name) {
-                l = fw.logits(fromLayer: layer, hidden: states[c][layer], outputsFrom: first)
-            } else {
-                l = fw.logits(chunk, outputsFrom: first)
-            }
+        for c in chunks.indices {
+            let l = logits(fw, c)
+            defer { l.free() }
             let (sum, n) = klSum(l, c)
             total += sum
             count += n
-            l.free()
         }
         return count > 0 ? total / Double(count) : 0
     }
@@ -439,16 +440,7 @@ extension Sensitivity {
 
     /// Mean KL divergence from the reference of `variant` run from layer `first` over `states`
     /// (per chunk, the residual stream entering each layer).
-    func meanKLD(of variant: Model, from first: Int, states: [[Matrix]]) -> Double {
-        let fw = Forward(model: variant, engine: GGMLEngine(threads: threads), threads: threads)
-        var total = 0.0, count = 0
-        for c in chunks.indices {
-            let l = fw.logits(fromLayer: first, hidden: states[c][first], outputsFrom: self.first)
-            defer { l.free() }
-            let (sum, n) = klSum(l, c)
-            total += sum
-            count += n
-        }
-        return count > 0 ? total / Double(count) : 0
+    func meanKLD(of variant: Model, from layer: Int, states: [[Matrix]]) -> Double {
+        meanKLD(of: variant) { fw, c in fw.logits(fromLayer: layer, hidden: states[c][layer], outputsFrom: first) }
     }
 }
