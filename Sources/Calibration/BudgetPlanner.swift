@@ -149,12 +149,6 @@ public enum Calibrate {
         return o
     }
 
-    /// Bytes the importance matrix's `quantize.imatrix.*` keys add to a file (the size callbacks
-    /// plan without them), with one alignment step of slack for the padding they may cross.
-    public static func imatrixReserve(_ im: ImatrixData) -> Int {
-        GGUFLayout(metadata: im.metadata, tensors: []).totalSize - GGUFLayout(metadata: [], tensors: []).totalSize + GGUF.defaultAlignment
-    }
-
     /// The size of the GGUF file a plan writes (header, metadata, aligned tensor data).
     public static func fileSize(_ plan: any OutputPlan) -> Int {
         GGUFLayout(metadata: plan.metadata.map { ($0.key, $0.value) },
@@ -168,12 +162,13 @@ public enum Calibrate {
     }
 
     /// Collects the importance matrix on `opts.text` (and, with a budget, measures sensitivities
-    /// and plans types). `fileSize(types)` gives the whole file's size for a type assignment of the
-    /// weight matrices, `fileTypeMix(f)` the types llama-quantize's file type `f` would give them; `log` gets finished steps as lines, `progress` the step in progress.
+    /// and plans types). `fileSize(types, imatrix)` gives the whole file's size for a type assignment
+    /// of the weight matrices, written with `imatrix` (its `quantize.imatrix.*` keys count, and may
+    /// cross an alignment step), `fileTypeMix(f)` the types llama-quantize's file type `f` would give them; `log` gets finished steps as lines, `progress` the step in progress.
     public static func run(model path: String, opts: CalibrationSettings, threads: Int,
                            log: (String) -> Void = { _ in }, progress: @escaping (String) -> Void = { _ in },
                            fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
-                           fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
+                           fileSize: ([String: GGMLType], ImatrixData?) throws -> Int) throws -> CalibrationResult {
         let text = opts.text
         func say(_ s: String) { log(s) }
         let source = try ModelLoader.load(path)
@@ -223,16 +218,15 @@ public enum Calibrate {
         // for all seven at q4_0, against 2.0e-4–1.3e-3 on the weights themselves), and plans at
         // 5+ bits lost to llama-quantize.
         let sens = Sensitivity(reference: source, chunks: chunks, threads: threads)
+        // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
+        // collected as the analysis (and each measured mix) reaches it
+        let stream = result.gptq.map { HessianStream(model: ref, chunks: Array($0.chunks.prefix(opts.gptqPredictionChunks)), threads: threads) }
+        sens.hessians = stream.map { s in { s.hessian(for: $0) } }
         if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
             result.sensitivities = try SensitivityFile.read(f, expecting: source.weightMatrices)
             say("calibrate: sensitivities of \(result.sensitivities.count) tensors from \(f)")
         } else {
             let t1 = Date()
-            // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
-            // collected as the analysis reaches it
-            // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
-            // collected as the analysis reaches it
-            let stream = result.gptq.map { HessianStream(model: ref, chunks: Array($0.chunks.prefix(opts.gptqPredictionChunks)), threads: threads) }
             result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { stream?.hessian(for: $0) }) { i, n, name in
                 progress("calibrate: sensitivity \(i)/\(n) \(name)")
             }
@@ -246,8 +240,9 @@ public enum Calibrate {
         // kept for planning other budgets; otherwise its model copy is freed before writing
         if opts.measureSensitivity { result.sensitivity = sens }
         if let budget = opts.budget {
+            let im = imatrixData(result, text: text)
             let p = try checkedPlan(sens, result.sensitivities, budget: budget, importance: imatrix.allQuantWeights(), model: path,
-                                    reserve: imatrixReserve(imatrixData(result, text: text)), fileSize: fileSize, fileTypeMix: fileTypeMix,
+                                    fileSize: { try fileSize($0, im) }, fileTypeMix: fileTypeMix,
                                     say: say, progress: progress)
             printMix(infos: result.sensitivities, plan: p.plan, fileBytes: p.fileBytes, target: p.target, say: say)
             result.types = p.types
@@ -262,10 +257,10 @@ public enum Calibrate {
     /// an importance matrix), or nil; the mixes of the file types that fit the budget compete with
     /// the plan (see below).
     public static func checkedPlan(_ sens: Sensitivity, _ infos: [Sensitivity.TensorInfo], budget: CalibrationSettings.Budget,
-                                   importance: [String: [Float]], model path: String, reserve: Int = 0, fileSize: ([String: GGMLType]) throws -> Int,
+                                   importance: [String: [Float]], model path: String, fileSize: ([String: GGMLType]) throws -> Int,
                                    fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
                                    say: (String) -> Void = { _ in }, progress: (String) -> Void = { _ in }) throws -> BudgetPlan {
-        let first = try plan(infos, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
+        let first = try plan(infos, budget: budget, model: path, fileSize: fileSize)
         progress("calibrate: measuring the planned mix")
         let t0 = Date()
         let losses = Dictionary(uniqueKeysWithValues: zip(infos, first.plan.choices).map { ($0.0.name, $0.1.loss) })
@@ -276,7 +271,7 @@ public enum Calibrate {
             i.options = i.options.map { TypePlanner.Option(type: $0.type, bytes: $0.bytes, loss: $0.loss * f) }
             return i
         }
-        var best = try plan(scaled, budget: budget, model: path, reserve: reserve, fileSize: fileSize)
+        var best = try plan(scaled, budget: budget, model: path, fileSize: fileSize)
         say(String(format: "calibrate: the first plan's mix measured %.5f mean KLD (predicted %.5f) in %.1f s; planned again with each layer's share as measured",
                    check.measured, check.predicted, Date().timeIntervalSince(t0)))
         // The predictions extrapolate from one probe type; far above it (5+ bits on SmolLM2) they
@@ -290,13 +285,13 @@ public enum Calibrate {
             // only mixes of candidate types (a policy fallback to F16 has no predicted loss)
             guard mix.count == best.types.count,
                   infos.allSatisfy({ i in i.options.contains { $0.type == mix[i.name] } }) else { continue }
-            let size = try fileSize(mix) + reserve
+            let size = try fileSize(mix)
             if size <= best.target { fixed.append((f, mix, size)) }
         }
         for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(3) { candidates.append((f.name + " mix", mix, size)) }
         if candidates.count > 1 {
             progress("calibrate: measuring the plan beside \(candidates.count - 1) llama-quantize mixes that fit")
-            let measured = try candidates.map { try sens.mixKLD(types: $0.types, importance: importance) }
+            let measured = try sens.mixKLDs(candidates.map(\.types), importance: importance)
             let i = measured.indices.min { measured[$0] < measured[$1] }!
             say("calibrate: measured " + zip(candidates, measured).map { String(format: "%@ %.5f", $0.0.label, $0.1) }.joined(separator: ", ")
                 + "; writing \(candidates[i].label)")
@@ -329,11 +324,9 @@ public enum Calibrate {
         public var dominantType: GGMLType?
     }
 
-    /// `reserve`: bytes the file will have beyond what `fileSize` counts (the importance matrix's
-    /// `quantize.imatrix.*` keys, `imatrixReserve`).
-    public static func plan(_ infos: [Sensitivity.TensorInfo], budget: CalibrationSettings.Budget, model path: String, reserve: Int = 0,
-                            fileSize exactSize: ([String: GGMLType]) throws -> Int) throws -> BudgetPlan {
-        func fileSize(_ t: [String: GGMLType]) throws -> Int { try exactSize(t) + reserve }
+    /// `fileSize(types)`: the whole file's size, exactly as it will be written.
+    public static func plan(_ infos: [Sensitivity.TensorInfo], budget: CalibrationSettings.Budget, model path: String,
+                            fileSize: ([String: GGMLType]) throws -> Int) throws -> BudgetPlan {
         // the bytes that do not depend on the matrices' types (header, metadata, vectors)
         let smallest = Dictionary(uniqueKeysWithValues: infos.map { i in (i.name, i.options.min { $0.bytes < $1.bytes }!.type) })
         let fixed = try fileSize(smallest) - infos.reduce(0) { s, i in s + i.options.min { $0.bytes < $1.bytes }!.bytes }

@@ -56,6 +56,9 @@ public final class Sensitivity: @unchecked Sendable {
     var refProbs: [Matrix] = []
     var refNegEntropy: [[Double]] = []
     let first: Int
+    /// The second moments the file's GPTQ writes with, by weight name (a `HessianStream`, asked in
+    /// layer order): with them a measured mix is quantized as the file will be, not rounded.
+    public var hessians: ((String) -> Hessian?)?
 
     /// `reference` should hold f32 weights (what the errors are measured against); `chunks` are
     /// token chunks of equal length as `perplexity` makes them (BOS already applied). Positions
@@ -306,6 +309,15 @@ public final class Sensitivity: @unchecked Sendable {
         return (Weight(type: type, rows: w.rows, cols: cols, data: UnsafeRawPointer(store.raw), name: w.name), store)
     }
 
+    /// Layer by layer (second moments are collected a layer at a time), and within a layer the
+    /// tensors reading the same input next to each other, so that its factor is made once.
+    static func order(_ name: String) -> (Int, String) {
+        guard let p = TensorName.blockParts(name) else { return (-1, name) }
+        let kind = String(p.rest.prefix { $0 != "." })
+        let input = ["attn_q": "attn_k", "attn_v": "attn_k", "ffn_up": "ffn_gate"][kind] ?? kind
+        return (p.layer, input + "/" + name)
+    }
+
     /// Seconds the last `analyze` spent on the candidates' output errors and GPTQ's probe (the
     /// second moments collected on the way included), and on the probe's KL divergence.
     public struct Timings: Sendable { public var gptq = 0.0, kld = 0.0 }
@@ -322,15 +334,7 @@ public final class Sensitivity: @unchecked Sendable {
     /// matrix). `progress(i, n, name)` is called after each tensor.
     public func analyze(importance: [String: [Float]], hessians: (String) -> Hessian? = { _ in nil }, probe: GGMLType = .q4_0,
                         alignment: Int = 32, progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
-        // layer by layer (second moments are collected a layer at a time), and within a layer the
-        // tensors reading the same input next to each other, so that its factor is made once
-        let order = { (name: String) -> (Int, String) in
-            guard let p = TensorName.blockParts(name) else { return (-1, name) }
-            let kind = String(p.rest.prefix { $0 != "." })
-            let input = ["attn_q": "attn_k", "attn_v": "attn_k", "ffn_up": "ffn_gate"][kind] ?? kind
-            return (p.layer, input + "/" + name)
-        }
-        let mats = weights.map { (order($0.key), $0.key, $0.value) }.sorted { $0.0 < $1.0 }
+        let mats = weights.map { (Self.order($0.key), $0.key, $0.value) }.sorted { $0.0 < $1.0 }
         var infos: [TensorInfo] = []
         var factor: (Hessian, GPTQ.Factor)?
         timings = Timings()
@@ -382,54 +386,156 @@ extension Sensitivity {
         public var scale: [String: Double] = [:]
     }
 
-    /// The mean KL divergence of the model with every tensor of `types` quantized to its type
-    /// (importance-weighted rounding), on the sensitivity chunks.
+    /// The mean KL divergence of the model with every tensor of `types` quantized to its type as
+    /// the file will be (`quantized`), on the sensitivity chunks.
     public func mixKLD(types: [String: GGMLType], importance: [String: [Float]]) throws -> Double {
-        let (mix, keep) = try mixModel(types: types, importance: importance)
-        defer { withExtendedLifetime(keep) {} }
-        return meanKLD(of: mix, changed: "token_embd.weight")
+        try mixKLDs([types], importance: importance)[0]
     }
 
-    /// The reference with every tensor of `types` quantized to its type, and the buffers it holds.
-    func mixModel(types: [String: GGMLType], importance: [String: [Float]]) throws -> (Model, [AnyObject]) {
-        var replaced: [String: Weight] = [:]
-        var keep: [AnyObject] = []
-        for (name, type) in types {
-            guard let w = weights[name], Quantizers.quantizer(for: type) != nil, type.rowSize(w.cols) != nil else { continue }
-            let (q, buf) = Self.quantizedWeight(w, type: type, importance: importance[name], threads: threads)
-            replaced[name] = q
-            keep.append(buf)
+    /// `mixKLD` of several mixes in one walk over the layers: each chunk is taken through every
+    /// mix a layer at a time, and a layer's quantized weights are freed once every mix has run it.
+    /// So the memory is one layer's weights per mix, plus the tensors outside the layers (the
+    /// embedding and output head: one copy per distinct type), not whole mixes.
+    public func mixKLDs(_ mixes: [[String: GGMLType]], importance: [String: [Float]]) throws -> [Double] {
+        let nLayer = reference.hparams.nLayer
+        let names = Set(mixes.flatMap(\.keys))
+        var layerNames = [[String]](repeating: [], count: nLayer)
+        var outside: [String] = []
+        for n in names {
+            if let l = TensorName.blockParts(n)?.layer, l >= 0, l < nLayer { layerNames[l].append(n) } else { outside.append(n) }
         }
-        return (try reference.replacing(replaced, keepAlive: keep), keep)
+        var factor: (Hessian, GPTQ.Factor)?
+        let (outer, outerKeep) = quantized(mixes, names: outside, importance: importance, factor: &factor)
+        defer { withExtendedLifetime(outerKeep) {} }
+        let bases = try outer.map { try reference.replacing($0, keepAlive: []) }
+        // per mix and chunk, the residual stream entering the next layer
+        let streams = bases.map { b in chunks.map { Forward(model: b, engine: GGMLEngine(threads: threads), threads: threads).embedded($0) } }
+        defer { for s in streams { for m in s { m.free() } } }
+        for l in 0..<nLayer {
+            let (own, keep) = quantized(mixes, names: layerNames[l], importance: importance, factor: &factor)
+            for (m, base) in bases.enumerated() {
+                let fw = Forward(model: try base.replacing(own[m], keepAlive: []), engine: GGMLEngine(threads: threads), threads: threads)
+                for x in streams[m] { fw.applyLayer(l, to: x) }
+            }
+            withExtendedLifetime(keep) {}
+        }
+        return bases.indices.map { m in
+            let fw = Forward(model: bases[m], engine: GGMLEngine(threads: threads), threads: threads)
+            var total = 0.0, count = 0
+            for c in chunks.indices {
+                let l = fw.logits(fromLayer: nLayer, hidden: streams[m][c], outputsFrom: first)
+                defer { l.free() }
+                let (sum, n) = klSum(l, c)
+                total += sum
+                count += n
+            }
+            return count > 0 ? total / Double(count) : 0
+        }
+    }
+
+    /// Tensors `names` of each mix quantized as the file will write them — by GPTQ where
+    /// `hessians` has the tensor's second moments and GPTQ writes the type, importance-weighted
+    /// rounding otherwise — and the buffers they hold. A mix measured rounded while the file is
+    /// written by GPTQ would be judged by errors it will not have, and GPTQ's gain grows as bits
+    /// fall: mixes with low-bit tensors would lose to uniform ones they beat in the file. A tensor
+    /// and type shared by several mixes is quantized once; tensors go in layer order, so the
+    /// second moments are collected in one walk (`factor`: the last input's, carried over).
+    func quantized(_ mixes: [[String: GGMLType]], names: [String], importance: [String: [Float]],
+                   factor: inout (Hessian, GPTQ.Factor)?) -> ([[String: Weight]], [AnyObject]) {
+        var replaced = [[String: Weight]](repeating: [:], count: mixes.count)
+        var keep: [AnyObject] = []
+        for name in names.sorted(by: { Self.order($0) < Self.order($1) }) {
+            guard let w = weights[name] else { continue }
+            let h = hessians?(name)
+            let imp = importance[name]
+            var made: [GGMLType: Weight] = [:]
+            for type in Set(mixes.compactMap { $0[name] }).sorted(by: { $0.rawValue < $1.rawValue }) {
+                guard Quantizers.quantizer(for: type) != nil, type.rowSize(w.cols) != nil else { continue }
+                var q: (Weight, AnyObject)?
+                if let h, h.cols == w.cols, let imp, imp.count == w.cols {
+                    if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
+                    if let f = factor?.1 { q = Self.gptqWeight(w, type: type, factor: f, importance: imp, threads: threads) }
+                }
+                let (qw, buf) = q ?? Self.quantizedWeight(w, type: type, importance: imp, threads: threads)
+                made[type] = qw
+                keep.append(buf)
+            }
+            for i in mixes.indices { if let t = mixes[i][name], let qw = made[t] { replaced[i][name] = qw } }
+        }
+        return (replaced, keep)
     }
 
     /// Checks a plan against the model it makes. The planner adds per-tensor losses each measured
     /// with that tensor alone quantized, which misses how errors interact (a layer's input already
     /// carries every earlier layer's error) and how the loss bends at far larger errors than the
-    /// probe's. So the whole mix is quantized (importance-weighted rounding) and run once, and then
+    /// probe's. So the whole mix, quantized as the file will be (`quantized`), is run once, and
     /// once per layer with that layer's tensors restored — from that layer on, over the mix's own
     /// residual stream — which gives each layer's share of the mix's real loss. A layer whose share
     /// differs from the sum of its tensors' predictions has those predictions scaled to match
     /// (within 1/4…4), ready for planning again.
+    ///
+    /// All these runs go through the layers together, so only one layer of the mix is quantized at
+    /// a time (and the tensors outside the layers): the memory is a residual stream per run, not
+    /// the mix.
     public func check(types: [String: GGMLType], predicted loss: [String: Double], importance: [String: [Float]]) throws -> MixCheck {
-        let (mix, keep) = try mixModel(types: types, importance: importance)
-        defer { withExtendedLifetime(keep) {} }
         let nLayer = reference.hparams.nLayer
-        // the mix's residual stream entering each layer, per chunk
-        let mixForward = Forward(model: mix, engine: GGMLEngine(threads: threads), threads: threads)
-        var mixStates: [[Matrix]] = []
-        defer { for s in mixStates { for m in s { m.free() } } }
-        for c in chunks { mixStates.append(mixForward.hiddenStates(c)) }
-        var result = MixCheck()
-        result.measured = meanKLD(of: mix, from: nLayer, states: mixStates)
-        result.predicted = types.keys.reduce(0) { $0 + (loss[$1] ?? 0) }
-        // layer → its planned tensors (nil: the embedding, whose change needs a full run)
+        // layer → its planned tensors (nil: the embedding, whose change needs a full run; nLayer:
+        // a separate output head)
         var byLayer: [Int?: [String]] = [:]
         for name in types.keys { byLayer[firstLayer(name), default: []].append(name) }
+        var layerNames = [[String]](repeating: [], count: nLayer)
+        var outside: [String] = []
+        for name in types.keys {
+            if let l = firstLayer(name), l < nLayer { layerNames[l].append(name) } else { outside.append(name) }
+        }
+        var factor: (Hessian, GPTQ.Factor)?
+        let (outer, outerKeep) = quantized([types], names: outside, importance: importance, factor: &factor)
+        defer { withExtendedLifetime(outerKeep) {} }
+        // the mix outside the layers (whose layers are the reference's), and each outside group restored
+        let mixBase = try reference.replacing(outer[0], keepAlive: [])
+        func restoring(_ names: [String]) throws -> Model {
+            try reference.replacing(outer[0].filter { !names.contains($0.key) }, keepAlive: [])
+        }
+        let engine = { GGMLEngine(threads: self.threads) }
+        let mixStream = chunks.map { Forward(model: mixBase, engine: engine(), threads: threads).embedded($0) }
+        // per restored group: its head and, per chunk, its residual stream
+        var runs: [Int?: (head: Model, stream: [Matrix])] = [:]
+        defer {
+            for m in mixStream { m.free() }
+            for r in runs.values { for m in r.stream { m.free() } }
+        }
+        if let names = byLayer[nil] {
+            let b = try restoring(names)
+            runs[nil] = (b, chunks.map { Forward(model: b, engine: engine(), threads: threads).embedded($0) })
+        }
+        let referenceLayers = Forward(model: mixBase, engine: engine(), threads: threads)
+        for l in 0..<nLayer {
+            if byLayer[l] != nil {
+                // restored: this layer as it was, on the mix's stream entering it
+                let copies = mixStream.map { x -> Matrix in
+                    let c = Matrix(rows: x.rows, cols: x.cols)
+                    c.data.update(from: x.data, count: x.rows * x.cols)
+                    referenceLayers.applyLayer(l, to: c)
+                    return c
+                }
+                runs[l] = (mixBase, copies)
+            }
+            let (own, keep) = quantized([types], names: layerNames[l], importance: importance, factor: &factor)
+            let mixLayer = Forward(model: try mixBase.replacing(own[0], keepAlive: []), engine: engine(), threads: threads)
+            for x in mixStream { mixLayer.applyLayer(l, to: x) }
+            for (r, run) in runs where r.map({ $0 < l }) ?? true { for x in run.stream { mixLayer.applyLayer(l, to: x) } }
+            withExtendedLifetime(keep) {}
+        }
+        func kld(_ head: Model, _ stream: [Matrix]) -> Double {
+            meanKLD(of: head) { fw, c in fw.logits(fromLayer: nLayer, hidden: stream[c], outputsFrom: self.first) }
+        }
+        var result = MixCheck()
+        result.measured = kld(mixBase, mixStream)
+        result.predicted = types.keys.reduce(0) { $0 + (loss[$1] ?? 0) }
         for (layer, names) in byLayer {
-            let own = reference.weightMatrices
-            let restored = try mix.replacing(Dictionary(uniqueKeysWithValues: names.compactMap { n in own[n].map { (n, $0) } }), keepAlive: [])
-            let without = layer.map { meanKLD(of: restored, from: $0, states: mixStates) } ?? meanKLD(of: restored, changed: names[0])
+            let without: Double
+            if let run = runs[layer] { without = kld(run.head, run.stream) }
+            else { without = kld(try restoring(names), mixStream) } // the output head: the mix's stream, its own head
             let share = result.measured - without
             let predicted = names.reduce(0) { $0 + (loss[$1] ?? 0) }
             let factor = predicted > 0 && share > 0 ? min(4, max(0.25, share / predicted)) : 1

@@ -90,9 +90,9 @@ extension ComparisonSession {
         opts.measureSensitivity = true
         let base = QuantizationPolicy.Options()
         let sizing = ConvertTarget.llamaQuantize(.mostlyQ4_K_M)
-        func fileSize(_ types: [String: GGMLType]) throws -> Int {
+        func fileSize(_ types: [String: GGMLType], _ im: ImatrixData?) throws -> Int {
             Calibrate.fileSize(try sizing.plan(directory: modelDir, directoryName: directoryName, preTokenizer: nil,
-                                               options: Calibrate.withTypes(types, base), imatrix: nil).plan)
+                                               options: Calibrate.withTypes(types, base), imatrix: im).plan)
         }
         events.phase("calibrate", "")
         let result = try Calibrate.run(model: modelDir, opts: opts, threads: threads, log: log, progress: progress, fileSize: fileSize)
@@ -119,7 +119,7 @@ extension ComparisonSession {
             var tooSmall = false
             do {
                 let p = try Calibrate.checkedPlan(sens, result.sensitivities, budget: .bitsPerWeight(bpw), importance: importance,
-                                                  model: modelDir, reserve: Calibrate.imatrixReserve(q.imatrix), fileSize: fileSize,
+                                                  model: modelDir, fileSize: { try fileSize($0, q.imatrix) },
                                                   fileTypeMix: { f in
                                                       Calibrate.tensorTypes(try ConvertTarget.llamaQuantize(f).plan(
                                                           directory: self.modelDir, directoryName: self.directoryName, preTokenizer: nil,

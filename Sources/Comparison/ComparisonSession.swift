@@ -260,7 +260,7 @@ public final class ComparisonSession {
             imatrix = ImatrixData(weights: m.allQuantWeights(), file: path, datasets: m.datasets, chunkCount: m.chunkCount)
         case .calibrate(let text):
             events.phase("calibrate", "")
-            let r = try Calibrate.run(model: modelDir, opts: CalibrationSettings(text: text), threads: threads) { _ in 0 }
+            let r = try Calibrate.run(model: modelDir, opts: CalibrationSettings(text: text), threads: threads) { _, _ in 0 }
             let q = r.quantization(text: text, base: QuantizationPolicy.Options(), threads: threads)
             (imatrix, encoder) = (q.imatrix, q.encoder)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibration
+import Conversion
 import Foundation
 import GGMLCore
 
@@ -65,7 +66,7 @@ struct CalibrationOptions: ParsableArguments {
 
     /// Runs calibration with these settings, progress and finished steps on stderr unless `quiet`.
     func run(model: String, threads: Int, quiet: Bool, fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
-             fileSize: ([String: GGMLType]) throws -> Int) throws -> CalibrationResult {
+             fileSize: ([String: GGMLType], ImatrixData?) throws -> Int) throws -> CalibrationResult {
         // each line overwrites the progress line before it, padded to cover all of it
         var width = 0
         func show(_ line: String, done: Bool) {

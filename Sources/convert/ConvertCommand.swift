@@ -131,9 +131,9 @@ struct Convert: ParsableCommand {
                 let result = try calibration.run(model: modelDirectory, threads: threads, quiet: quiet || json, fileTypeMix: { f in
                     Calibrate.tensorTypes(try ConvertTarget.llamaQuantize(f).plan(directory: modelDirectory, directoryName: location.directoryName,
                                                                                  preTokenizer: preTokenizer, options: Calibrate.withImatrix(base), imatrix: nil).0)
-                }) { types in
+                }) { types, im in
                     Calibrate.fileSize(try target.plan(directory: modelDirectory, directoryName: location.directoryName, preTokenizer: preTokenizer,
-                                                       options: Calibrate.withTypes(types, base), imatrix: nil).0)
+                                                       options: Calibrate.withTypes(types, base), imatrix: im).0)
                 }
                 if type == nil, let t = result.dominantType, let f = QuantizationPolicy.fileType(mostly: t) { target = .llamaQuantize(f) }
                 let q = result.quantization(text: calibration.calibrate!, base: base, threads: threads)

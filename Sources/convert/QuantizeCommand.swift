@@ -79,10 +79,10 @@ struct Quantize: ParsableCommand {
                 let result = try calibration.run(model: input, threads: n, quiet: quiet || json, fileTypeMix: { f in
                     Calibrate.tensorTypes(try QuantizePlan(base: GGUFSourcePlan(inFiles), fileType: f, model: model, options: Calibrate.withImatrix(base),
                                                            allowRequantize: allowRequantize, imatrix: nil, path: input))
-                }) { types in
+                }) { types, im in
                     let p = try QuantizePlan(base: GGUFSourcePlan(inFiles), fileType: fileType, model: model,
                                              options: Calibrate.withTypes(types, base), allowRequantize: allowRequantize,
-                                             imatrix: nil, path: input)
+                                             imatrix: im, path: input)
                     return Calibrate.fileSize(p)
                 }
                 let q = result.quantization(text: calibration.calibrate!, base: base, threads: n)

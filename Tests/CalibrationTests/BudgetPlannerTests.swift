@@ -1,4 +1,4 @@
-import Calibration
+@testable import Calibration
 import Conversion
 import Evaluation
 import Foundation
@@ -17,10 +17,10 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
     let dir = fixtureRoot + "/eval/eval-llama"
     let calib = fixtureRoot + "/calibration/calib.txt"
 
-    func sizeOf(_ target: ConvertTarget) -> ([String: GGMLType]) throws -> Int {
-        { types in
+    func sizeOf(_ target: ConvertTarget) -> ([String: GGMLType], ImatrixData?) throws -> Int {
+        { types, im in
             Calibrate.fileSize(try target.plan(directory: dir, preTokenizer: nil,
-                                               options: Calibrate.withTypes(types, QuantizationPolicy.Options()), imatrix: nil).plan)
+                                               options: Calibrate.withTypes(types, QuantizationPolicy.Options()), imatrix: im).plan)
         }
     }
 
@@ -30,13 +30,14 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         let target = try #require(ConvertTarget(name: "q4_k_m"))
         let size = sizeOf(target)
-        let q4 = try size([:])
+        let q4 = try size([:], nil)
         let sensFile = tmp + "/sensitivity.json"
         var settings = CalibrationSettings(text: calib, chunks: 4, ctx: 64, sensitivityChunks: 1, sensitivityFile: sensFile,
                                            gptqChunks: 2, budget: .bytes(q4 * 11 / 10))
         let r = try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size)
         #expect(!r.types.isEmpty && r.gptq != nil && r.imatrix.chunkCount == 4)
-        #expect(try size(r.types) <= q4 * 11 / 10)
+        // exactly as written: with the importance matrix's metadata
+        #expect(try size(r.types, r.quantization(text: calib, base: .init(), threads: 1).imatrix) <= q4 * 11 / 10)
         #expect(FileManager.default.fileExists(atPath: sensFile))
 
         // another budget from the same measurements: read back, not measured again
@@ -95,6 +96,26 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         // the dominant type labels the file
         let d = try #require(r.dominantType)
         #expect(QuantizationPolicy.fileType(mostly: d) != nil)
+
+        // The check and the mixes' measurement walk the layers together, one layer of each mix
+        // quantized at a time; what they measure is what the whole mix, built at once and run
+        // from the embedding, gives — bit for bit.
+        var factor: (Hessian, GPTQ.Factor)?
+        let importance = r.imatrix.allQuantWeights()
+        let (whole, keep) = sens.quantized([r.types], names: Array(r.types.keys), importance: importance, factor: &factor)
+        let mix = try sens.reference.replacing(whole[0], keepAlive: keep)
+        let direct = sens.meanKLD(of: mix, changed: "token_embd.weight")
+        #expect(check.measured == direct)
+        let other = r.types.mapValues { _ in GGMLType.q8_0 }
+        #expect(try sens.mixKLDs([r.types, other], importance: importance)[0] == direct)
+        // a layer's share: the mix with that layer as it was, run from the embedding
+        let layer1 = r.types.keys.filter { $0.hasPrefix("blk.1.") }
+        #expect(!layer1.isEmpty)
+        let restored = try mix.replacing(Dictionary(uniqueKeysWithValues: layer1.map { ($0, sens.weights[$0]!) }), keepAlive: [])
+        let share = direct - sens.meanKLD(of: restored, changed: "token_embd.weight")
+        let predicted = layer1.reduce(0) { $0 + loss[$1]! }
+        let expected = predicted > 0 && share > 0 ? min(4, max(0.25, share / predicted)) : 1
+        #expect(abs(check.scale[layer1[0]]! - expected) <= 1e-9 * expected)
     }
 
     /// The candidates' output errors are GPTQ's where GPTQ writes the type: never above
@@ -102,7 +123,7 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
     /// rounded), and smaller for more bits.
     @Test func outputErrorsAreGPTQsAndOrdered() throws {
         let settings = CalibrationSettings(text: calib, chunks: 2, ctx: 64, gptqChunks: 2)
-        let r = try Calibrate.run(model: dir, opts: settings, threads: 2) { _ in 0 }
+        let r = try Calibrate.run(model: dir, opts: settings, threads: 2) { _, _ in 0 }
         let model = try f32Copy(ModelLoader.load(dir), threads: 2)
         let name = try #require(model.weightMatrices.keys.sorted().first { $0.contains("ffn_up") })
         let w = try #require(model.weightMatrices[name])
