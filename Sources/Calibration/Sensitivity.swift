@@ -309,6 +309,26 @@ public final class Sensitivity: @unchecked Sendable {
         return (Weight(type: type, rows: w.rows, cols: cols, data: UnsafeRawPointer(store.raw), name: w.name), store)
     }
 
+    /// Types whose blocks store a minimum beside the scale (x = d·q + m): they place a block's
+    /// extremes exactly, where the symmetric types round them.
+    static let blockMinimumTypes: Set<GGMLType> = [.q4_1, .q5_1, .q2_K, .q4_K, .q5_K]
+
+    /// The type a second probe should measure when the block-minimum types' errors are far from
+    /// the proportion bits give them against the probe's (q4_1 about 0.7 of q4_0: outside 1/4…4),
+    /// nil when one gain serves all.
+    static func offsetProbe(_ errors: [GGMLType: Double], probe: GGMLType) -> GGMLType? {
+        guard probe == .q4_0, let e0 = errors[.q4_0], let e1 = errors[.q4_1], e0 > 0, e1 >= 0 else { return nil }
+        return (0.25...4).contains(e1 / e0) ? nil : .q4_1
+    }
+
+    /// Each candidate's predicted loss, gain × error, the block-minimum types on `offsetGain`
+    /// where a second probe measured one.
+    static func losses(_ errors: [GGMLType: Double], gain: Double, offsetGain: Double?) -> [GGMLType: Double] {
+        errors.reduce(into: [:]) { out, e in
+            out[e.key] = (blockMinimumTypes.contains(e.key) ? offsetGain ?? gain : gain) * e.value
+        }
+    }
+
     /// Layer by layer (second moments are collected a layer at a time), and within a layer the
     /// tensors reading the same input next to each other, so that its factor is made once.
     static func order(_ name: String) -> (Int, String) {
@@ -361,6 +381,20 @@ public final class Sensitivity: @unchecked Sendable {
             let kld = max(meanKLD(of: variant, changed: name), 1e-12)
             let errors = useGPTQ ? outErrs : Self.errors(w, importance: imp, types: types, threads: threads)
             let gain = kld / max(errors[probeType]!, 1e-30)
+            // One gain serves every type while their errors keep the proportions bits give them
+            // (q4_1's about 0.7 of q4_0's). Where the types with a block minimum are far off that
+            // (SmolLM2 grid-free blk.11.ffn_down: q4_1 1/700 of q4_0, q2_K 1/45), their error is
+            // made of other columns than the probe's, and the probe's KLD per unit of error says
+            // nothing about it: the planner put q2_K there at a 6.6-bit budget. Those types get a
+            // gain of their own, from a probe of their own.
+            var offsetGain: Double?
+            if let second = Self.offsetProbe(errors, probe: probeType),
+               let (qw1, keep1) = useGPTQ ? factor.flatMap({ Self.gptqWeight(w, type: second, factor: $0.1, importance: imp!, threads: threads) })
+                                          : Self.quantizedWeight(w, type: second, importance: imp, threads: threads) {
+                let kld1 = max(meanKLD(of: try reference.replacing([name: qw1], keepAlive: [keep1]), changed: name), 1e-12)
+                offsetGain = kld1 / max(errors[second]!, 1e-30)
+            }
+            let losses = Self.losses(errors, gain: gain, offsetGain: offsetGain)
             timings.gptq += t2.timeIntervalSince(t0)
             timings.kld += Date().timeIntervalSince(t2)
             var info = TensorInfo(name: name, rows: w.rows, cols: w.cols)
@@ -368,7 +402,7 @@ public final class Sensitivity: @unchecked Sendable {
             info.probeKLD = kld
             info.options = types.map { t in
                 let bytes = (t.rowSize(w.cols)! * w.rows + alignment - 1) / alignment * alignment
-                return TypePlanner.Option(type: t, bytes: bytes, loss: gain * errors[t]!)
+                return TypePlanner.Option(type: t, bytes: bytes, loss: losses[t]!)
             }
             infos.append(info)
             progress?(i + 1, mats.count, name)

@@ -61,3 +61,29 @@ import Testing
         #expect(f.map(\.type) == [.q4_0, .q5_0])
     }
 }
+
+/// The per-type gain of a sensitivity: one probe's KLD per unit of output error serves every type
+/// while their errors keep the proportions bits give them, and the block-minimum types get a
+/// second probe where they do not (a tensor whose rounding error sits in a few columns that those
+/// types place exactly).
+@Suite struct SensitivityGainTests {
+    @Test func blockMinimumTypesGetTheirOwnProbeOnlyWhenTheirErrorsStrayFromTheProbes() {
+        var errors: [GGMLType: Double] = [.q4_0: 1.0, .q4_1: 0.7, .q5_0: 0.3, .q5_1: 0.2, .q8_0: 0.005, .q2_K: 4.0]
+        #expect(Sensitivity.offsetProbe(errors, probe: .q4_0) == nil)
+        // a probe of another type has nothing to compare with
+        #expect(Sensitivity.offsetProbe(errors, probe: .q8_0) == nil)
+        errors[.q4_1] = 1.0 / 700
+        errors[.q2_K] = 1.0 / 45
+        #expect(Sensitivity.offsetProbe(errors, probe: .q4_0) == .q4_1)
+        errors[.q4_1] = 5
+        #expect(Sensitivity.offsetProbe(errors, probe: .q4_0) == .q4_1)
+
+        let one = Sensitivity.losses(errors, gain: 2, offsetGain: nil)
+        #expect(one[.q4_0] == 2 && one[.q4_1] == 10 && one[.q8_0] == 0.01)
+        let two = Sensitivity.losses(errors, gain: 2, offsetGain: 300)
+        // q4_1, q5_1, q2_K (and q4_K, q5_K) store a block minimum: they take the second gain
+        #expect(two[.q4_1] == 1500 && two[.q5_1] == 60 && two[.q2_K] == 300.0 / 45)
+        #expect(two[.q4_0] == 2 && two[.q5_0] == 0.6 && two[.q8_0] == 0.01)
+        #expect(Sensitivity.blockMinimumTypes == [.q4_1, .q5_1, .q2_K, .q4_K, .q5_K])
+    }
+}
