@@ -277,7 +277,14 @@ public enum Calibrate {
         // The predictions extrapolate from one probe type; far above it (5+ bits on SmolLM2) they
         // can rank mixes wrongly, where one type everywhere does well. So the plan and the three
         // largest llama-quantize mixes that fit are each measured, and the lowest KLD is written.
+        // The first plan competes too: the check measured it already, the same way, and the
+        // rescaled plan is not always better (one chunk's layer shares are noisy).
         var candidates: [(label: String, types: [String: GGMLType], bytes: Int)] = [("the plan", best.types, best.fileBytes)]
+        var known: [Double?] = [first.types == best.types ? check.measured : nil]
+        if first.types != best.types {
+            candidates.append(("the first plan", first.types, first.fileBytes))
+            known.append(check.measured)
+        }
         var fixed: [(LlamaFileType, [String: GGMLType], Int)] = []
         for f in LlamaFileType.allCases where ![.allF32, .mostlyF16, .mostlyBF16].contains(f) {
             guard let all = try? fileTypeMix(f) else { continue }
@@ -288,10 +295,16 @@ public enum Calibrate {
             let size = try fileSize(mix)
             if size <= best.target { fixed.append((f, mix, size)) }
         }
-        for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(3) { candidates.append((f.name + " mix", mix, size)) }
+        for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(3) {
+            candidates.append((f.name + " mix", mix, size))
+            known.append(nil)
+        }
         if candidates.count > 1 {
-            progress("calibrate: measuring the plan beside \(candidates.count - 1) llama-quantize mixes that fit")
-            let measured = try sens.mixKLDs(candidates.map(\.types), importance: importance)
+            let unknown = candidates.indices.filter { known[$0] == nil }
+            progress("calibrate: measuring \(unknown.count) mixes: the plan's and llama-quantize's that fit")
+            let kld = try sens.mixKLDs(unknown.map { candidates[$0].types }, importance: importance)
+            for (k, i) in unknown.enumerated() { known[i] = kld[k] }
+            let measured = known.map { $0! }
             let i = measured.indices.min { measured[$0] < measured[$1] }!
             say("calibrate: measured " + zip(candidates, measured).map { String(format: "%@ %.5f", $0.0.label, $0.1) }.joined(separator: ", ")
                 + "; writing \(candidates[i].label)")

@@ -76,6 +76,13 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         #expect(lines.filter { $0.contains("mix measured") }.count == 2)
         // the plan measured beside the llama-quantize mixes that fit, and the written one named
         #expect(lines.filter { $0.hasPrefix("calibrate: measured the plan") && $0.contains("mix") && $0.contains("; writing ") }.count == 2)
+        // the first plan competes with what the check measured for it (not measured again)
+        let checked = lines.filter { $0.contains("first plan's mix measured") }
+        let chosen = lines.filter { $0.hasPrefix("calibrate: measured the plan") }
+        for (c, m) in zip(checked, chosen) {
+            let value = c.components(separatedBy: "measured ")[1].prefix { $0 != " " }
+            #expect(m.hasPrefix("calibrate: measured the plan \(value),") || m.contains(", the first plan \(value),"), "\(c) / \(m)")
+        }
         #expect(FileManager.default.fileExists(atPath: dir + "/plan-5.50bpw.gguf"))
         let md = BudgetRow.render(rows, format: .md)
         #expect(md.contains("5.50 bpw") && md.contains(rows[0].llama!.type))
