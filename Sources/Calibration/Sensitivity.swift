@@ -432,12 +432,7 @@ extension Sensitivity {
     /// embedding and output head: one copy per distinct type), not whole mixes.
     public func mixKLDs(_ mixes: [[String: GGMLType]], importance: [String: [Float]]) throws -> [Double] {
         let nLayer = reference.hparams.nLayer
-        let names = Set(mixes.flatMap(\.keys))
-        var layerNames = [[String]](repeating: [], count: nLayer)
-        var outside: [String] = []
-        for n in names {
-            if let l = TensorName.blockParts(n)?.layer, l >= 0, l < nLayer { layerNames[l].append(n) } else { outside.append(n) }
-        }
+        let (layerNames, outside) = splitByLayer(Set(mixes.flatMap(\.keys)))
         var factor: (Hessian, GPTQ.Factor)?
         let (outer, outerKeep) = quantized(mixes, names: outside, importance: importance, factor: &factor)
         defer { withExtendedLifetime(outerKeep) {} }
@@ -453,18 +448,24 @@ extension Sensitivity {
             }
             withExtendedLifetime(keep) {}
         }
-        return bases.indices.map { m in
-            let fw = Forward(model: bases[m], engine: GGMLEngine(threads: threads), threads: threads)
-            var total = 0.0, count = 0
-            for c in chunks.indices {
-                let l = fw.logits(fromLayer: nLayer, hidden: streams[m][c], outputsFrom: first)
-                defer { l.free() }
-                let (sum, n) = klSum(l, c)
-                total += sum
-                count += n
-            }
-            return count > 0 ? total / Double(count) : 0
+        return bases.indices.map { m in meanKLD(of: bases[m], head: streams[m]) }
+    }
+
+    /// Weight names by the layer they are in, and those outside the layers (embedding, output head).
+    func splitByLayer(_ names: some Sequence<String>) -> (layers: [[String]], outside: [String]) {
+        let nLayer = reference.hparams.nLayer
+        var layers = [[String]](repeating: [], count: nLayer)
+        var outside: [String] = []
+        for n in names {
+            if let l = firstLayer(n), l >= 0, l < nLayer { layers[l].append(n) } else { outside.append(n) }
         }
+        return (layers, outside)
+    }
+
+    /// Mean KL divergence from the reference of `head`'s output layer on `streams` (per chunk, the
+    /// residual stream leaving the last layer).
+    func meanKLD(of head: Model, head streams: [Matrix]) -> Double {
+        meanKLD(of: head) { fw, c in fw.logits(fromLayer: self.reference.hparams.nLayer, hidden: streams[c], outputsFrom: self.first) }
     }
 
     /// Tensors `names` of each mix quantized as the file will write them — by GPTQ where
@@ -517,11 +518,7 @@ extension Sensitivity {
         // a separate output head)
         var byLayer: [Int?: [String]] = [:]
         for name in types.keys { byLayer[firstLayer(name), default: []].append(name) }
-        var layerNames = [[String]](repeating: [], count: nLayer)
-        var outside: [String] = []
-        for name in types.keys {
-            if let l = firstLayer(name), l < nLayer { layerNames[l].append(name) } else { outside.append(name) }
-        }
+        let (layerNames, outside) = splitByLayer(types.keys)
         var factor: (Hessian, GPTQ.Factor)?
         let (outer, outerKeep) = quantized([types], names: outside, importance: importance, factor: &factor)
         defer { withExtendedLifetime(outerKeep) {} }
@@ -560,16 +557,13 @@ extension Sensitivity {
             for (r, run) in runs where r.map({ $0 < l }) ?? true { for x in run.stream { mixLayer.applyLayer(l, to: x) } }
             withExtendedLifetime(keep) {}
         }
-        func kld(_ head: Model, _ stream: [Matrix]) -> Double {
-            meanKLD(of: head) { fw, c in fw.logits(fromLayer: nLayer, hidden: stream[c], outputsFrom: self.first) }
-        }
         var result = MixCheck()
-        result.measured = kld(mixBase, mixStream)
+        result.measured = meanKLD(of: mixBase, head: mixStream)
         result.predicted = types.keys.reduce(0) { $0 + (loss[$1] ?? 0) }
         for (layer, names) in byLayer {
             let without: Double
-            if let run = runs[layer] { without = kld(run.head, run.stream) }
-            else { without = kld(try restoring(names), mixStream) } // the output head: the mix's stream, its own head
+            if let run = runs[layer] { without = meanKLD(of: run.head, head: run.stream) }
+            else { without = meanKLD(of: try restoring(names), head: mixStream) } // the output head: the mix's stream, its own head
             let share = result.measured - without
             let predicted = names.reduce(0) { $0 + (loss[$1] ?? 0) }
             let factor = predicted > 0 && share > 0 ? min(4, max(0.25, share / predicted)) : 1
