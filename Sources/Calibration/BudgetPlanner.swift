@@ -279,12 +279,9 @@ public enum Calibrate {
         // largest llama-quantize mixes that fit are each measured, and the lowest KLD is written.
         // The first plan competes too: the check measured it already, the same way, and the
         // rescaled plan is not always better (one chunk's layer shares are noisy).
-        var candidates: [(label: String, types: [String: GGMLType], bytes: Int)] = [("the plan", best.types, best.fileBytes)]
-        var known: [Double?] = [first.types == best.types ? check.measured : nil]
-        if first.types != best.types {
-            candidates.append(("the first plan", first.types, first.fileBytes))
-            known.append(check.measured)
-        }
+        var candidates: [(label: String, types: [String: GGMLType], bytes: Int, kld: Double?)] =
+            [("the plan", best.types, best.fileBytes, first.types == best.types ? check.measured : nil)]
+        if first.types != best.types { candidates.append(("the first plan", first.types, first.fileBytes, check.measured)) }
         var fixed: [(LlamaFileType, [String: GGMLType], Int)] = []
         for f in LlamaFileType.allCases where ![.allF32, .mostlyF16, .mostlyBF16].contains(f) {
             guard let all = try? fileTypeMix(f) else { continue }
@@ -295,16 +292,13 @@ public enum Calibrate {
             let size = try fileSize(mix)
             if size <= best.target { fixed.append((f, mix, size)) }
         }
-        for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(3) {
-            candidates.append((f.name + " mix", mix, size))
-            known.append(nil)
-        }
+        for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(3) { candidates.append((f.name + " mix", mix, size, nil)) }
         if candidates.count > 1 {
-            let unknown = candidates.indices.filter { known[$0] == nil }
+            let unknown = candidates.indices.filter { candidates[$0].kld == nil }
             progress("calibrate: measuring \(unknown.count) mixes: the plan's and llama-quantize's that fit")
             let kld = try sens.mixKLDs(unknown.map { candidates[$0].types }, importance: importance)
-            for (k, i) in unknown.enumerated() { known[i] = kld[k] }
-            let measured = known.map { $0! }
+            for (k, i) in unknown.enumerated() { candidates[i].kld = kld[k] }
+            let measured = candidates.map { $0.kld! }
             let i = measured.indices.min { measured[$0] < measured[$1] }!
             say("calibrate: measured " + zip(candidates, measured).map { String(format: "%@ %.5f", $0.0.label, $0.1) }.joined(separator: ", ")
                 + "; writing \(candidates[i].label)")

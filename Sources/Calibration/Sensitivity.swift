@@ -420,13 +420,8 @@ extension Sensitivity {
         public var scale: [String: Double] = [:]
     }
 
-    /// The mean KL divergence of the model with every tensor of `types` quantized to its type as
-    /// the file will be (`quantized`), on the sensitivity chunks.
-    public func mixKLD(types: [String: GGMLType], importance: [String: [Float]]) throws -> Double {
-        try mixKLDs([types], importance: importance)[0]
-    }
-
-    /// `mixKLD` of several mixes in one walk over the layers: each chunk is taken through every
+    /// The mean KL divergence, on the sensitivity chunks, of each mix quantized as the file will
+    /// be (`quantized`), in one walk over the layers: each chunk is taken through every
     /// mix a layer at a time, and a layer's quantized weights are freed once every mix has run it.
     /// So the memory is one layer's weights per mix, plus the tensors outside the layers (the
     /// embedding and output head: one copy per distinct type), not whole mixes.
