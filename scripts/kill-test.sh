@@ -8,7 +8,8 @@
 #
 #   bash scripts/kill-test.sh [CONVERT_KILLS=50] [BATCH_KILLS=20] [OTHER_KILLS=10]
 # (OTHER_KILLS: of quantize, imatrix and compare --keep each, checked the same way.)
-# Environment: EDGEQUANT_WORK (default .build/smollm2, as scripts/test.sh), KILL_SEED (default 12).
+# Environment: EDGEQUANT_WORK (default .build/smollm2, as scripts/test.sh), KILL_SEED (default 12),
+# EDGEQUANT_BIN (a built edgequant to run; default: a release build of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/python-env.sh "${EDGEQUANT_VENV:-.build/venv}"
@@ -21,8 +22,9 @@ CKPT="$WORK/SmolLM2-135M-Instruct"
 [ -f "$CKPT/model.safetensors" ] || "$PY" scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
 TEXT=${EDGEQUANT_WIKI_EVAL:-$WORK/wiki/wiki-eval-20k.txt}
 [ -f "$TEXT" ] || TEXT=Fixtures/tokenizer/wiki-eval-20k.txt
-swift build -c release --product edgequant
-BIN=$(swift build -c release --show-bin-path)/edgequant
+# EDGEQUANT_BIN: a binary already built (scripts/test.sh's); otherwise a release build of our own
+if [ -n "${EDGEQUANT_BIN:-}" ]; then BIN=$EDGEQUANT_BIN; else
+  swift build -c release --product edgequant; BIN=$(swift build -c release --show-bin-path)/edgequant; fi
 K="$WORK/kill"; rm -rf "$K"; mkdir -p "$K"
 sha() { (sha256sum "$1" 2>/dev/null || echo missing) | cut -d' ' -f1; }
 temps() { find "$1" -name '.edgequant.tmp-*' 2>/dev/null | wc -l; }

