@@ -80,7 +80,7 @@ left=$(temps "$K/convert")
 B="$K/batch"; mkdir -p "$B"
 cat > "$B/manifest.yaml" <<EOF
 output: out
-eval: {text: $PWD/$TEXT, ctx: 256, chunks: 2}
+eval: {text: $PWD/$TEXT, ctx: 128, chunks: 1}
 threads: 2
 types: [q8_0, q4_k_m]
 models:
@@ -152,8 +152,8 @@ kills() {
 }
 "$BIN" convert "$CKPT" --type f16 --outfile "$K/f16.gguf" --quiet
 kills quantize "$OKILLS" "$K/quantize" "$BIN" quantize "$K/f16.gguf" "$K/quantize/q.gguf" q4_k_m 2 --quiet
-kills imatrix "$OKILLS" "$K/imatrix" "$BIN" imatrix "$K/f16.gguf" --text "$TEXT" --ctx 256 --chunks 2 --threads 2 -o "$K/imatrix/imatrix.gguf"
-kills compare "$OKILLS" "$K/compare" "$BIN" compare "$CKPT" --types q8_0 --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet --keep "$K/compare"
+kills imatrix "$OKILLS" "$K/imatrix" "$BIN" imatrix "$K/f16.gguf" --text "$TEXT" --ctx 128 --chunks 1 --threads 2 -o "$K/imatrix/imatrix.gguf"
+kills compare "$OKILLS" "$K/compare" "$BIN" compare "$CKPT" --types q8_0 --text "$TEXT" --ctx 128 --chunks 1 --threads 2 --quiet --keep "$K/compare"
 rm -f "$K/f16.gguf"
 
 # --- a full disk, a read-only destination ----------------------------------------------------
@@ -170,7 +170,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=8m tmpfs "$M" 2>/dev/null; then
     && [ "$(temps "$M")" = 0 ] && [ -z "$(find "$M" -name '*.gguf')" ] \
     && ok "batch onto a full disk: exit 1 (not a failed gate), one line, no partial GGUF" || bad "batch onto a full disk: exit $code"
   rm -rf "${M:?}"/*
-  set +e; "$BIN" compare "$CKPT" --types q8_0 --text "$TEXT" --ctx 256 --chunks 2 --threads 2 --quiet --keep "$M/cmp" \
+  set +e; "$BIN" compare "$CKPT" --types q8_0 --text "$TEXT" --ctx 128 --chunks 1 --threads 2 --quiet --keep "$M/cmp" \
     > /dev/null 2> "$K/compare-enospc.err"; code=$?; set -e
   echo "compare --keep ENOSPC: exit $code: $(cat "$K/compare-enospc.err")"
   [ "$code" = 1 ] && [ "$(wc -l < "$K/compare-enospc.err")" = 1 ] && grep -q "No space left on device" "$K/compare-enospc.err" \
