@@ -78,17 +78,18 @@ public final class Sensitivity: @unchecked Sendable {
             states.append(forward.hiddenStates(c))
             let l = forward.logits(fromLayer: reference.hparams.nLayer, hidden: states.last!.last!, outputsFrom: first)
             Self.logSoftmaxRows(l, threads: self.threads)
+            // Σ p·log p summed exactly as klSum sums Σ p·log q, from the same stored p: for
+            // logits equal to the reference's the two are then bit-identical and the divergence
+            // is 0 on any CPU, not a residue of libm's and the f32 sums' rounding.
             var h = [Double](repeating: 0, count: l.rows)
+            var lp = [Float](repeating: 0, count: l.cols)
             for r in 0..<l.rows {
                 let p = l.row(r)
-                var s = 0.0
                 for i in 0..<l.cols {
-                    let lp = Double(p[i])
-                    let e = exp(lp)
-                    s += e * lp
-                    p[i] = Float(e)
+                    lp[i] = p[i]
+                    p[i] = Float(exp(Double(p[i])))
                 }
-                h[r] = s
+                h[r] = lp.withUnsafeBufferPointer { Self.crossSum(UnsafePointer(p), $0.baseAddress!, l.cols) }
             }
             refProbs.append(l)
             refNegEntropy.append(h)
@@ -159,23 +160,27 @@ public final class Sensitivity: @unchecked Sendable {
         let workers = max(1, min(threads, rows))
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             for r in (rows * w / workers)..<(rows * (w + 1) / workers) {
-                let p = ref.row(r), q = l.row(r)
-                // f32 partial sums over 64 entries, added in double: the rows are 10⁴–10⁵ long
-                var cross = 0.0
-                var i = 0
-                while i < n {
-                    let end = min(n, i + 64)
-                    var s: Float = 0
-                    for j in i..<end { s += p[j] * q[j] }
-                    cross += Double(s)
-                    i = end
-                }
-                parts.p[r] = h[r] - cross
+                parts.p[r] = h[r] - Self.crossSum(UnsafePointer(ref.row(r)), UnsafePointer(l.row(r)), n)
             }
         }
         var total = 0.0
         for r in 0..<rows { total += parts.p[r] }
         return (total, rows)
+    }
+
+    /// Σ p[i]·q[i] in f32 partial sums over 64 entries, added in double: the rows are 10⁴–10⁵ long.
+    @inline(__always)
+    static func crossSum(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ n: Int) -> Double {
+        var cross = 0.0
+        var i = 0
+        while i < n {
+            let end = min(n, i + 64)
+            var s: Float = 0
+            for j in i..<end { s += p[j] * q[j] }
+            cross += Double(s)
+            i = end
+        }
+        return cross
     }
 
     /// Candidate types for a tensor of `cols` columns: every standard type it can be stored in,
