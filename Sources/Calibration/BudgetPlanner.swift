@@ -34,7 +34,7 @@ public struct CalibrationSettings: Sendable, Equatable {
     public var sensitivityFile: String?
     /// Chunks for GPTQ's activation second moments (0: no GPTQ), and how many of them the
     /// planner's predictions of GPTQ's gain use.
-    public var gptqChunks = 16
+    public var gptqChunks = 32
     public var gptqPredictionChunks = 8
     public var budget: Budget?
     /// Measure sensitivities even without a budget, and keep what measured them in the result
@@ -42,7 +42,7 @@ public struct CalibrationSettings: Sendable, Equatable {
     public var measureSensitivity = false
 
     public init(text: String, chunks: Int = 32, ctx: Int = 512, sensitivityChunks: Int = 1, sensitivityFile: String? = nil,
-                gptqChunks: Int = 16, budget: Budget? = nil) {
+                gptqChunks: Int = 32, budget: Budget? = nil) {
         self.text = text
         self.chunks = chunks
         self.ctx = ctx

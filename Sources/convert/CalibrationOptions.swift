@@ -38,7 +38,7 @@ struct CalibrationOptions: ParsableArguments {
     var sensitivityFile: String?
 
     @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only).")
-    var gptqChunks = 16
+    var gptqChunks = 32
 
     var wantsBudget: Bool { targetSize != nil || targetBPW != nil }
 
