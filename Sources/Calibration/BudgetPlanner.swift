@@ -22,27 +22,31 @@ public struct CalibrationSettings: Sendable, Equatable {
 
     /// Calibration text (plain or .gz).
     public var text: String
+    /// The defaults, one place for the library and the command line.
+    public static let defaultChunks = 32, defaultCtx = 512
+    public static let defaultSensitivityChunks = 1, defaultSensitivityCtx = 256, defaultGPTQChunks = 32
+
     /// Chunks of `ctx` tokens for the importance matrix.
-    public var chunks = 32
-    public var ctx = 512
+    public var chunks: Int
+    public var ctx: Int
     /// Chunks each tensor's sensitivity is measured on (with a budget), and their length: each
     /// measurement runs the model from the tensor's layer on, ~210 times for a 30-layer model,
     /// so this is the planner's main cost; positions from 64 on are scored.
-    public var sensitivityChunks = 1
-    public var sensitivityCtx = 256
+    public var sensitivityChunks: Int
+    public var sensitivityCtx = CalibrationSettings.defaultSensitivityCtx
     /// Reuse sensitivities from this file if it exists, else measure and save them there.
     public var sensitivityFile: String?
     /// Chunks for GPTQ's activation second moments (0: no GPTQ), and how many of them the
     /// planner's predictions of GPTQ's gain use.
-    public var gptqChunks = 32
+    public var gptqChunks: Int
     public var gptqPredictionChunks = 8
     public var budget: Budget?
     /// Measure sensitivities even without a budget, and keep what measured them in the result
     /// (to plan and check several budgets afterwards).
     public var measureSensitivity = false
 
-    public init(text: String, chunks: Int = 32, ctx: Int = 512, sensitivityChunks: Int = 1, sensitivityFile: String? = nil,
-                gptqChunks: Int = 32, budget: Budget? = nil) {
+    public init(text: String, chunks: Int = defaultChunks, ctx: Int = defaultCtx, sensitivityChunks: Int = defaultSensitivityChunks,
+                sensitivityFile: String? = nil, gptqChunks: Int = defaultGPTQChunks, budget: Budget? = nil) {
         self.text = text
         self.chunks = chunks
         self.ctx = ctx

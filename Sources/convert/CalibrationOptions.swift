@@ -21,16 +21,16 @@ struct CalibrationOptions: ParsableArguments {
     var targetBPW: Double?
 
     @Option(name: .customLong("calib-chunks"), help: "Chunks of --calib-ctx tokens of calibration text for the importance matrix.")
-    var calibChunks = 32
+    var calibChunks = CalibrationSettings.defaultChunks
 
     @Option(name: .customLong("calib-ctx"), help: "Context (tokens per chunk) for calibration.")
-    var calibCtx = 512
+    var calibCtx = CalibrationSettings.defaultCtx
 
     @Option(name: .customLong("sensitivity-chunks"), help: "Chunks of calibration text each tensor's sensitivity is measured on (with --target-size/--target-bpw).")
-    var sensitivityChunks = 1
+    var sensitivityChunks = CalibrationSettings.defaultSensitivityChunks
 
     @Option(name: .customLong("sensitivity-ctx"), help: "Tokens per sensitivity chunk.")
-    var sensitivityCtx = 256
+    var sensitivityCtx = CalibrationSettings.defaultSensitivityCtx
 
     @Option(name: .customLong("sensitivity-file"), help: ArgumentHelp(
         "Reuse the sensitivities measured for this model from FILE if it exists, else measure and save them there: one measurement serves every budget.",
@@ -38,7 +38,7 @@ struct CalibrationOptions: ParsableArguments {
     var sensitivityFile: String?
 
     @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only).")
-    var gptqChunks = 32
+    var gptqChunks = CalibrationSettings.defaultGPTQChunks
 
     var wantsBudget: Bool { targetSize != nil || targetBPW != nil }
 
