@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's tests, what CI runs (`bash scripts/test.sh`, 19 min measured on 2 cores from a fresh clone):
+# The project's tests, what CI runs (`bash scripts/test.sh`, 14-18 min measured on 2 cores from a fresh clone):
 #   - one release build that serves both the unit tests and the binary every later check runs
 #     (a debug build for `swift test` beside it would double the compile time, and the tests run
 #     15x faster optimised: 12 s against 3 min);
