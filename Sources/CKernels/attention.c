@@ -198,9 +198,130 @@ EK_AVX512 static void scale_row512(float *x, int64_t n, float v) {
     for (; e < n; e++) x[e] *= v;
 }
 
-EK_AVX2 static void kq_avx2(scratch *s, int nrows, int64_t dk) { kq_scalar(s, nrows, dk); }
-EK_AVX2 static void vkq_avx2(scratch *s, int nrows, int nkeys, int64_t dv) { vkq_scalar(s, nrows, nkeys, dv); }
-EK_AVX2 static double softmax64_avx2(float *x, float max) { return softmax64_scalar(x, max); }
+// AVX2: 16 ymm registers, so tiles of 6 rows × 16 columns (12 accumulators, 2 loaded vectors, one
+// broadcast), the same FMA chains per output as above.
+#define EK_KQ2_DECL(a) __m256 c##a##0 = _mm256_setzero_ps(), c##a##1 = c##a##0; \
+                       const float *q##a = s->Q + (size_t)(i + a) * s->ldq;
+#define EK_KQ2_STEP(a) { const __m256 qb = _mm256_broadcast_ss(q##a + d); \
+    c##a##0 = _mm256_fmadd_ps(k0, qb, c##a##0); c##a##1 = _mm256_fmadd_ps(k1, qb, c##a##1); }
+#define EK_KQ2_STORE(a) { float *o = s->KQ + (i + a) * TKV + j0; _mm256_storeu_ps(o, c##a##0); _mm256_storeu_ps(o + 8, c##a##1); }
+#define EK_KQ2_ROWS(N, REP)                                                                             \
+    EK_AVX2 static void kq256_##N(scratch *s, int i, int j0, int64_t dk) {                              \
+        REP(EK_KQ2_DECL)                                                                                \
+        for (int64_t d = 0; d < dk; d++) {                                                              \
+            const float *kt = s->KT + d * TKV + j0;                                                     \
+            const __m256 k0 = _mm256_loadu_ps(kt), k1 = _mm256_loadu_ps(kt + 8);                        \
+            REP(EK_KQ2_STEP)                                                                            \
+        }                                                                                               \
+        REP(EK_KQ2_STORE)                                                                               \
+    }
+EK_KQ2_ROWS(6, EK_REP6)
+EK_KQ2_ROWS(2, EK_REP2)
+EK_KQ2_ROWS(1, EK_REP1)
+
+EK_AVX2 static void kq_avx2(scratch *s, int nrows, int64_t dk) {
+    for (int j0 = 0; j0 < TKV; j0 += 16) {
+        int i = 0;
+        for (; i + 6 <= nrows; i += 6) kq256_6(s, i, j0, dk);
+        for (; i + 2 <= nrows; i += 2) kq256_2(s, i, j0, dk);
+        for (; i < nrows; i++) kq256_1(s, i, j0, dk);
+    }
+}
+
+#define EK_VKQ2_DECL(a) float *o##a = s->VKQ + (size_t)(i + a) * dv + e0; \
+    __m256 c##a##0 = _mm256_loadu_ps(o##a), c##a##1 = _mm256_loadu_ps(o##a + 8); \
+    const float *p##a = s->KQ + (i + a) * TKV;
+#define EK_VKQ2_STEP(a) { const __m256 pb = _mm256_broadcast_ss(p##a + j); \
+    c##a##0 = _mm256_fmadd_ps(v0, pb, c##a##0); c##a##1 = _mm256_fmadd_ps(v1, pb, c##a##1); }
+#define EK_VKQ2_STORE(a) _mm256_storeu_ps(o##a, c##a##0); _mm256_storeu_ps(o##a + 8, c##a##1);
+#define EK_VKQ2_ROWS(N, REP)                                                                            \
+    EK_AVX2 static void vkq256_##N(scratch *s, int i, int nkeys, int64_t dv, int64_t e0) {              \
+        REP(EK_VKQ2_DECL)                                                                               \
+        for (int j = 0; j < nkeys; j++) {                                                               \
+            const float *vr = s->V + (size_t)j * s->ldv + e0;                                           \
+            const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);                        \
+            REP(EK_VKQ2_STEP)                                                                           \
+        }                                                                                               \
+        REP(EK_VKQ2_STORE)                                                                              \
+    }
+EK_VKQ2_ROWS(6, EK_REP6)
+EK_VKQ2_ROWS(2, EK_REP2)
+EK_VKQ2_ROWS(1, EK_REP1)
+
+EK_AVX2 static void vkq_avx2(scratch *s, int nrows, int nkeys, int64_t dv) {
+    if (dv % 16) { vkq_scalar(s, nrows, nkeys, dv); return; }
+    for (int64_t e0 = 0; e0 < dv; e0 += 16) {
+        int i = 0;
+        for (; i + 6 <= nrows; i += 6) vkq256_6(s, i, nkeys, dv, e0);
+        for (; i + 2 <= nrows; i += 2) vkq256_2(s, i, nkeys, dv, e0);
+        for (; i < nrows; i++) vkq256_1(s, i, nkeys, dv, e0);
+    }
+}
+
+/// v_expf1 on 8 lanes. Where every lane's 2^n is a normal float (or n < −192, giving 0) the
+/// product j·2^n is exact as ldexpf's is; any other lane (subnormal results, overflow, NaN) sends
+/// the 8 to the scalar path, so the bits are always v_expf1's.
+EK_AVX2 static inline void v_expf8(float *x, __m256 in) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(in, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), in));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0F)));
+    const __m256 normal = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_set1_ps(-125), _CMP_GE_OQ),
+                                        _mm256_cmp_ps(n, _mm256_set1_ps(127), _CMP_LE_OQ));
+    const __m256 under = _mm256_cmp_ps(n, _mm256_set1_ps(-192), _CMP_LT_OQ); // → 0, as |n| > 192, n ≤ 0
+    if (_mm256_movemask_ps(_mm256_or_ps(normal, under)) != 0xFF) {
+        _mm256_storeu_ps(x, in);
+        for (int i = 0; i < 8; i++) x[i] = v_expf1(x[i]);
+        return;
+    }
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(_mm256_and_ps(n, normal)), _mm256_set1_epi32(127)), 23);
+    _mm256_storeu_ps(x, _mm256_and_ps(_mm256_mul_ps(j, _mm256_castsi256_ps(e)), normal));
+}
+
+EK_AVX2 static double softmax64_avx2(float *x, float max) {
+    double sum = 0;
+    const __m256 mv = _mm256_set1_ps(max);
+    for (int g = 0; g < TKV; g += 16) {
+        v_expf8(x + g, _mm256_sub_ps(_mm256_loadu_ps(x + g), mv));
+        v_expf8(x + g + 8, _mm256_sub_ps(_mm256_loadu_ps(x + g + 8), mv));
+        // reduce16's tree: lanes i + 8 and i, then i + 4 and i, then (0 + 2) + (1 + 3)
+        const __m256 t8 = _mm256_add_ps(_mm256_loadu_ps(x + g + 8), _mm256_loadu_ps(x + g));
+        const __m128 t4 = _mm_add_ps(_mm256_extractf128_ps(t8, 1), _mm256_castps256_ps128(t8));
+        const __m128 p = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+        sum += (double)_mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
+    }
+    return sum;
+}
+
+EK_AVX2 static float prep_row256(float *row, float scale, int first, int valid) {
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    const __m256 sc = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-INFINITY);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i vfirst = _mm256_set1_epi32(first - 1), vvalid = _mm256_set1_epi32(valid);
+    for (int g = 0; g < TKV; g += 8) {
+        const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(g));
+        const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(vvalid, idx), _mm256_cmpgt_epi32(idx, vfirst));
+        const __m256 x = _mm256_blendv_ps(ninf, _mm256_mul_ps(_mm256_loadu_ps(row + g), sc), _mm256_castsi256_ps(keep));
+        _mm256_storeu_ps(row + g, x);
+        mx = _mm256_max_ps(mx, x);
+    }
+    float m[8], best = -INFINITY;
+    _mm256_storeu_ps(m, mx);
+    for (int i = 0; i < 8; i++) best = best > m[i] ? best : m[i];
+    return best;
+}
+
+EK_AVX2 static void scale_row256(float *x, int64_t n, float v) {
+    int64_t e = 0;
+    const __m256 vv = _mm256_set1_ps(v);
+    for (; e + 8 <= n; e += 8) _mm256_storeu_ps(x + e, _mm256_mul_ps(_mm256_loadu_ps(x + e), vv));
+    for (; e < n; e++) x[e] *= v;
+}
 #endif
 
 void ek_attention_pack_k(const float *k, size_t ldkv, int64_t nkv, int64_t dk, float *kt) {
@@ -256,7 +377,7 @@ void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float
     if (level == EK_LEVEL_AVX512) {
         kq = kq512; vkq = vkq512; softmax64 = softmax64_512; prep_row = prep_row512; scale_row = scale_row512;
     } else if (level == EK_LEVEL_AVX2) {
-        kq = kq_avx2; vkq = vkq_avx2; softmax64 = softmax64_avx2;
+        kq = kq_avx2; vkq = vkq_avx2; softmax64 = softmax64_avx2; prep_row = prep_row256; scale_row = scale_row256;
     }
 #endif
     scratch s;

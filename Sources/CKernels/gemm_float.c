@@ -79,19 +79,21 @@ EK_AVX512 static void gemm512(const float *panel, int nrows, const float *x, siz
 }
 
 // MR = 16 rows (two ymm) × NR tokens; NR ∈ {6, 2, 1}. 12 accumulators + 2 weight registers.
+// The tokens come packed k-major per tile (xp[kk·NR + j], `pack_x`): the broadcasts then read one
+// stream instead of NR rows a row length apart (measured on Zen 1: 23–30 → 32–33 GFLOP/s a core).
 #define EK_F256_TILE(NR, REP)                                                                              \
-    EK_AVX2 static void tile256_##NR(const float *panel, const float *x, size_t ldx, int64_t k,            \
+    EK_AVX2 static void tile256_##NR(const float *panel, const float *xp, int64_t k,                       \
                                      float *y, size_t ldy, __m256i m0, __m256i m1) {                       \
         REP(EK_F256_DECL)                                                                                  \
         for (int64_t kk = 0; kk < k; kk++) {                                                               \
             const __m256 w0 = _mm256_loadu_ps(panel + kk * 16), w1 = _mm256_loadu_ps(panel + kk * 16 + 8); \
+            const float *xk = xp + kk * NR;                                                                \
             REP(EK_F256_STEP)                                                                              \
         }                                                                                                  \
         REP(EK_F256_STORE)                                                                                 \
     }
-#define EK_F256_DECL(j) __m256 a0_##j = _mm256_setzero_ps(), a1_##j = _mm256_setzero_ps(); \
-                        const float *x_##j = x + (size_t)(j) * ldx;
-#define EK_F256_STEP(j) { const __m256 b = _mm256_broadcast_ss(x_##j + kk); \
+#define EK_F256_DECL(j) __m256 a0_##j = _mm256_setzero_ps(), a1_##j = _mm256_setzero_ps();
+#define EK_F256_STEP(j) { const __m256 b = _mm256_broadcast_ss(xk + (j)); \
                           a0_##j = _mm256_fmadd_ps(w0, b, a0_##j); a1_##j = _mm256_fmadd_ps(w1, b, a1_##j); }
 #define EK_F256_STORE(j) _mm256_maskstore_ps(y + (size_t)(j) * ldy, m0, a0_##j); \
                          _mm256_maskstore_ps(y + (size_t)(j) * ldy + 8, m1, a1_##j);
@@ -99,15 +101,36 @@ EK_F256_TILE(6, EK_REP6)
 EK_F256_TILE(2, EK_REP2)
 EK_F256_TILE(1, EK_REP1)
 
-EK_AVX2 static void gemm256(const float *panel, int nrows, const float *x, size_t ldx, int64_t ntok, int64_t k,
+/// Token tiles as gemm256 walks them: 6 while 6 remain, then 2, then 1.
+static inline int tile_width(int64_t left) { return left >= 6 ? 6 : left >= 2 ? 2 : 1; }
+
+/// Packs tokens [0, ntok) of `x` tile by tile, each tile k-major.
+static void pack_x(const float *x, size_t ldx, int64_t ntok, int64_t k, float *xp) {
+    for (int64_t t = 0; t < ntok;) {
+        const int nr = tile_width(ntok - t);
+        for (int j = 0; j < nr; j++) {
+            const float *src = x + (size_t)(t + j) * ldx;
+            for (int64_t kk = 0; kk < k; kk++) xp[kk * nr + j] = src[kk];
+        }
+        xp += (size_t)k * nr;
+        t += nr;
+    }
+}
+
+EK_AVX2 static void gemm256(const float *panel, int nrows, const float *xp, int64_t ntok, int64_t k,
                             float *y, size_t ldy) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows - 8), lane);
-    int64_t t = 0;
-    for (; t + 6 <= ntok; t += 6) tile256_6(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
-    for (; t + 2 <= ntok; t += 2) tile256_2(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
-    for (; t < ntok; t++) tile256_1(panel, x + (size_t)t * ldx, ldx, k, y + (size_t)t * ldy, ldy, m0, m1);
+    for (int64_t t = 0; t < ntok;) {
+        const int nr = tile_width(ntok - t);
+        float *yt = y + (size_t)t * ldy;
+        if (nr == 6) tile256_6(panel, xp, k, yt, ldy, m0, m1);
+        else if (nr == 2) tile256_2(panel, xp, k, yt, ldy, m0, m1);
+        else tile256_1(panel, xp, k, yt, ldy, m0, m1);
+        xp += (size_t)k * nr;
+        t += nr;
+    }
 }
 #endif
 
@@ -118,13 +141,32 @@ void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_
     const int MR = level == EK_LEVEL_AVX512 ? 32 : 16;
     float *panel = (float *)aligned_alloc(64, (size_t)((k * MR + 15) / 16) * 64);
     float *tmp = (float *)malloc((size_t)k * 4 + 4);
+#if EK_X86
+    if (level == EK_LEVEL_AVX2) {
+        // tokens in blocks whose packed copy stays near 4 MB (every panel is packed once a block)
+        int64_t block = ((int64_t)(4 << 20) / (k * 4)) / 6 * 6;
+        if (block < 6) block = 6;
+        if (block > ntok) block = ntok;
+        float *xp = (float *)malloc((size_t)block * (size_t)k * 4);
+        for (int64_t t0 = 0; t0 < ntok; t0 += block) {
+            const int64_t nt = ntok - t0 < block ? ntok - t0 : block;
+            pack_x(x + (size_t)t0 * ldx, ldx, nt, k, xp);
+            for (int64_t r = r0; r < r1; r += MR) {
+                const int nrows = (int)(r1 - r < MR ? r1 - r : MR);
+                pack(wtype, w, wrow_bytes, r, r1, k, MR, panel, tmp);
+                gemm256(panel, nrows, xp, nt, k, y + (size_t)t0 * ldy + r, ldy);
+            }
+        }
+        free(xp); free(tmp); free(panel);
+        return;
+    }
+#endif
     for (int64_t r = r0; r < r1; r += MR) {
         const int nrows = (int)(r1 - r < MR ? r1 - r : MR);
         pack(wtype, w, wrow_bytes, r, r1, k, MR, panel, tmp);
         float *yr = y + r;
 #if EK_X86
         if (level == EK_LEVEL_AVX512) { gemm512(panel, nrows, x, ldx, ntok, k, yr, ldy); continue; }
-        if (level == EK_LEVEL_AVX2) { gemm256(panel, nrows, x, ldx, ntok, k, yr, ldy); continue; }
 #endif
         gemm_generic(panel, nrows, x, ldx, ntok, k, yr, ldy, MR);
     }
