@@ -182,7 +182,7 @@ public enum Calibrate {
         let ref = source
         let bos = ref.chunkBOS
         func chunked(_ n: Int, ctx: Int) -> [[Int32]] {
-            (0..<min(n, tokens.count / ctx)).map { c in
+            (0..<max(0, min(n, tokens.count / ctx))).map { c in
                 var ch = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
                 if let b = bos { ch[0] = b }
                 return ch
@@ -191,19 +191,50 @@ public enum Calibrate {
         let t0 = Date()
         let collector = ImatrixCollector(model: ref, engine: GGMLEngine(threads: threads), threads: threads,
                                          options: .init(nCtx: opts.ctx, maxChunks: opts.chunks))
-        let imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
-            progress(String(format: "calibrate: importance matrix, chunk %d/%d", p.chunk, p.chunks))
-        }
-        say(String(format: "calibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s",
-                   imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0)))
-        var result = CalibrationResult(imatrix: imatrix)
+        // the text, context and model checked before anything is cut or run
+        let nChunk = try collector.checked(tokens: tokens, datasets: [text], bos: bos).chunks
         let gptqChunks = chunked(opts.gptqChunks, ctx: opts.ctx)
+        let planning = opts.budget != nil || opts.measureSensitivity
+        var result: CalibrationResult
+        // the planner's GPTQ predictions: second moments of the first few chunks
+        var prediction: HessianStream?
         if !gptqChunks.isEmpty {
             try HessianStream.checkMemory(ref, chunks: gptqChunks.count, ctx: opts.ctx)
-            // collected when the writer reaches each layer (GPTQ's chunks are the importance matrix's first ones)
-            result.gptq = HessianStream(model: ref, chunks: gptqChunks, threads: threads)
         }
-        func chunked(_ n: Int) -> [[Int32]] { chunked(n, ctx: opts.ctx) }
+        if !gptqChunks.isEmpty, nChunk == gptqChunks.count, collector.isPlainForward(chunks: nChunk) {
+            // GPTQ's chunks are the importance matrix's: one walk over the layers collects both (the
+            // importance matrix is H's Σx², summed as llama-imatrix sums it) and keeps every layer's
+            // second moments in a temporary file for the predictions, the check, the mixes and the
+            // writer, which would otherwise each run the chunks through the model again.
+            let full = HessianStream(model: ref, chunks: gptqChunks, threads: threads, spilling: true)
+            prediction = planning ? HessianStream(model: ref, chunks: Array(gptqChunks.prefix(opts.gptqPredictionChunks)), threads: threads,
+                                                  spilling: true) : nil
+            let sums = try full.collectAll(prefix: prediction, progress: { l, n in
+                progress(String(format: "calibrate: importance matrix and second moments, layer %d/%d", l, n))
+            }, nonFinite: { CalibrationError.nonFiniteActivations(path: text, tensor: $0, chunk: $1) })
+            let imatrix = ImportanceMatrix(entries: sums.mapValues { ImportanceMatrix.Entry(sums: $0.sums, counts: [Float($0.tokens)]) },
+                                           datasets: [text], chunkCount: gptqChunks.count, chunkSize: opts.ctx)
+            say(String(format: "calibrate: importance matrix of %d tensors and GPTQ's second moments from %d chunks of %d tokens in %.1f s",
+                       imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0)))
+            result = CalibrationResult(imatrix: imatrix)
+            result.gptq = full
+        } else {
+            let imatrix = try collector.run(tokens: tokens, datasets: [text], bos: bos) { p in
+                progress(String(format: "calibrate: importance matrix, chunk %d/%d", p.chunk, p.chunks))
+            }
+            say(String(format: "calibrate: importance matrix of %d tensors from %d chunks of %d tokens in %.1f s",
+                       imatrix.entries.count, imatrix.chunkCount, opts.ctx, Date().timeIntervalSince(t0)))
+            result = CalibrationResult(imatrix: imatrix)
+            if !gptqChunks.isEmpty {
+                // collected when the writer reaches each layer (GPTQ's chunks are the importance matrix's first ones)
+                result.gptq = HessianStream(model: ref, chunks: gptqChunks, threads: threads)
+                if planning {
+                    prediction = HessianStream(model: ref, chunks: Array(gptqChunks.prefix(opts.gptqPredictionChunks)), threads: threads,
+                                               spilling: true)
+                }
+            }
+        }
+        let imatrix = result.imatrix
         guard opts.budget != nil || opts.measureSensitivity else { return result }
 
         // from the end of the text: held out from the chunks GPTQ and the importance matrix fit
@@ -223,8 +254,8 @@ public enum Calibrate {
         // 5+ bits lost to llama-quantize.
         let sens = Sensitivity(reference: source, chunks: chunks, threads: threads)
         // GPTQ's predictions from fewer chunks than it writes with, each layer's second moments
-        // collected as the analysis (and each measured mix) reaches it
-        let stream = result.gptq.map { HessianStream(model: ref, chunks: Array($0.chunks.prefix(opts.gptqPredictionChunks)), threads: threads) }
+        // read back (or collected) as the analysis (and each measured mix) reaches it
+        let stream = prediction
         sens.hessians = stream.map { s in { s.hessian(for: $0) } }
         if let f = opts.sensitivityFile, FileManager.default.fileExists(atPath: f) {
             result.sensitivities = try SensitivityFile.read(f, expecting: source.weightMatrices)

@@ -23,18 +23,40 @@ public final class Hessian: @unchecked Sendable {
     /// Upper triangle (row ≤ column) while accumulating; both halves once `values` is read.
     private let sums: UnsafeMutablePointer<Float>
     private var mirrored = true
-    /// Σx² per column with every token counted once (the sums may weigh some rows more).
-    private var squares: [Double]
+    /// Σx² per column with every token counted once (the sums may weigh some rows more), summed
+    /// as llama-imatrix (and `ImatrixRecorder`) sums it: f32, one row after another — so the
+    /// importance matrix can be read off the same pass (`HessianStream.collectAll`).
+    public private(set) var squares: [Float]
 
     public init(cols: Int) {
         precondition(cols > 0)
         self.cols = cols
         sums = .allocate(capacity: cols * cols)
         sums.initialize(repeating: 0, count: cols * cols)
-        squares = [Double](repeating: 0, count: cols)
+        squares = [Float](repeating: 0, count: cols)
     }
 
     deinit { sums.deallocate() }
+
+    /// Writes the sums at `offset` of `fd` (see `HessianSpill`); false if the file took fewer bytes.
+    fileprivate func write(to fd: Int32, at offset: Int) -> Bool {
+        fullIO(UnsafeMutableRawPointer(sums), cols * cols * 4, offset) { pwrite(fd, $0, $1, off_t($2)) }
+    }
+
+    /// A Hessian as `write` left it, read back.
+    fileprivate init?(cols: Int, tokens: Int, squares: [Float], mirrored: Bool, reading fd: Int32, at offset: Int) {
+        self.cols = cols
+        self.tokens = tokens
+        self.squares = squares
+        self.mirrored = mirrored
+        sums = .allocate(capacity: cols * cols)
+        guard fullIO(UnsafeMutableRawPointer(sums), cols * cols * 4, offset, { pread(fd, $0, $1, off_t($2)) }) else {
+            sums.deallocate()
+            return nil
+        }
+    }
+
+    fileprivate var state: (tokens: Int, squares: [Float], mirrored: Bool) { (tokens, squares, mirrored) }
 
     /// Σ x xᵀ, cols × cols, row-major, symmetric, as a double copy (for the factorisation; the
     /// caller's for as long as it needs it). Not to be read while `add` runs.
@@ -50,8 +72,8 @@ public final class Hessian: @unchecked Sendable {
     /// Σx²/tokens per column, every token counted once: llama-imatrix's importance for the same
     /// tokens (0 before any token).
     public var importance: [Float] {
-        let t = Double(max(tokens, 1))
-        return squares.map { Float($0 / t) }
+        let t = Float(max(tokens, 1))
+        return squares.map { $0 / t }
     }
 
     /// Adds xᵀx for `rows` rows of `cols` floats at `x` (row-major, `ld` floats apart), the first
@@ -68,7 +90,7 @@ public final class Hessian: @unchecked Sendable {
             let src = x + t * ld
             for c in 0..<n {
                 xt[c * rows + t] = src[c]
-                squares[c] += Double(src[c] * src[c])
+                squares[c] += src[c] * src[c]
             }
         }
         if firstRowWeight != 1 {
@@ -129,6 +151,8 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     /// The first weight a Hessian was created for: a weight mapped to another's Hessian must keep
     /// seeing that weight's input, or the counts would mix.
     private var owner: [ObjectIdentifier: String] = [:]
+    /// Each Hessian's first weight, in the order the products first met them.
+    public private(set) var inputOrder: [String] = []
     private var last: (hessian: Hessian, rows: Int, cols: Int)?
     private var lastInput: UnsafeMutablePointer<Float>?
     private var lastCapacity = 0
@@ -182,6 +206,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
             h = Hessian(cols: x.cols)
             hessians[name] = h
             owner[ObjectIdentifier(h)] = name
+            inputOrder.append(name)
         }
         h.add(x.data, rows: x.rows, firstRowWeight: sinkWeight, threads: threads)
         if lastCapacity < count {
@@ -237,6 +262,86 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
 /// 30 layers; for a 7B Llama (4096 wide, 11008 FFN) 134 MB + 686 MB, whatever its depth.
 /// Asking for an earlier layer starts over from the embedding (a second file written from the
 /// same calibration).
+/// `count` bytes at `p` moved by `io(pointer, count, offset)` (pread/pwrite) until done; false on
+/// an error or end of file.
+private func fullIO(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int, _ io: (UnsafeMutableRawPointer, Int, Int) -> Int) -> Bool {
+    var done = 0
+    while done < count {
+        let n = io(p + done, count - done, offset + done)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return false }
+        done += n
+    }
+    return true
+}
+
+/// Layers' Hessians kept in a temporary file, removed from the directory as soon as it is created
+/// (so nothing is left behind, whatever ends the process), read back a layer at a time: the
+/// planner's check and mix measurements walk the layers again with the same second moments, which
+/// would otherwise be collected again by running the chunks through every layer. The page cache,
+/// not the process, holds them: peak memory stays one layer's.
+final class HessianSpill {
+    private let fd: Int32
+    private var end = 0
+    /// Per layer: each distinct Hessian's weight names, its state and offset.
+    private var layers: [Int: [(names: [String], cols: Int, tokens: Int, squares: [Float], mirrored: Bool, offset: Int)]] = [:]
+
+    /// In `$TMPDIR`, else /var/tmp (kept on disk by convention, where /tmp is often memory); nil
+    /// where no file can be made there or it lacks room for `bytes` with room to spare (twice as
+    /// much and 1 GiB more: the GGUF being written must not run out of disk because of it). The
+    /// stream then collects again, as without one.
+    init?(bytes: Int) {
+        let dir = Self.directory
+        var fs = statvfs()
+        guard statvfs(dir, &fs) == 0 else { return nil }
+        let available = Double(fs.f_bavail) * Double(fs.f_frsize)
+        guard available >= 2 * Double(bytes) + Double(1 << 30) else { return nil }
+        var template = Array((dir + "/edgequant-hessians-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    static var directory: String {
+        let env = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 }
+        return env ?? (FileManager.default.isWritableFile(atPath: "/var/tmp") ? "/var/tmp" : FileManager.default.temporaryDirectory.path)
+    }
+
+    func has(_ layer: Int) -> Bool { layers[layer] != nil }
+
+    /// Stores `hessians` (weight name → Hessian, shared where inputs are) as layer `layer`'s; false
+    /// (and nothing stored for the layer) if the file cannot take them.
+    func store(_ layer: Int, _ hessians: [String: Hessian]) -> Bool {
+        var groups: [ObjectIdentifier: (Hessian, [String])] = [:]
+        for (name, h) in hessians { groups[ObjectIdentifier(h), default: (h, [])].1.append(name) }
+        var entries: [(names: [String], cols: Int, tokens: Int, squares: [Float], mirrored: Bool, offset: Int)] = []
+        for (h, names) in groups.values.sorted(by: { $0.1.min()! < $1.1.min()! }) {
+            guard h.write(to: fd, at: end) else { return false }
+            let s = h.state
+            entries.append((names, h.cols, s.tokens, s.squares, s.mirrored, end))
+            end += h.cols * h.cols * 4
+        }
+        layers[layer] = entries
+        return true
+    }
+
+    /// Layer `layer`'s Hessians as stored (one object per shared input), nil if not stored or unreadable.
+    func load(_ layer: Int) -> [String: Hessian]? {
+        guard let entries = layers[layer] else { return nil }
+        var out: [String: Hessian] = [:]
+        for e in entries {
+            guard let h = Hessian(cols: e.cols, tokens: e.tokens, squares: e.squares, mirrored: e.mirrored, reading: fd, at: e.offset) else {
+                return nil
+            }
+            for n in e.names { out[n] = h }
+        }
+        return out
+    }
+}
+
 public final class HessianStream: @unchecked Sendable {
     public let model: Model
     public let chunks: [[Int32]]
@@ -250,12 +355,26 @@ public final class HessianStream: @unchecked Sendable {
     private var currentLayer = -1
     /// Seconds spent running layers and collecting (for the caller's report).
     public private(set) var seconds = 0.0
+    /// Layers run over the chunks (with or without collecting) since the start.
+    private(set) var layersRun = 0
+    /// Layers collected so far, for walks that come back (`spilling`).
+    private let spill: HessianSpill?
 
-    public init(model: Model, chunks: [[Int32]], threads: Int = 2, sinkWeight: Double = HessianCollector.defaultSinkWeight) {
+    /// `spilling`: keep every collected layer in a temporary file, so that asking for an earlier
+    /// layer reads it back instead of running the chunks from the embedding again (for a stream
+    /// walked several times, as the planner's predictions, check and mixes walk theirs).
+    public init(model: Model, chunks: [[Int32]], threads: Int = 2, sinkWeight: Double = HessianCollector.defaultSinkWeight,
+                spilling: Bool = false) {
         self.model = model
         self.chunks = chunks.filter { !$0.isEmpty }
         self.threads = max(1, threads)
         self.sinkWeight = sinkWeight
+        let layers = max(1, model.hparams.nLayer)
+        let bytes = Self.bytesPerLayer(model.hparams).flatMap { b -> Int? in
+            let (p, overflow) = b.multipliedReportingOverflow(by: layers)
+            return overflow ? nil : p
+        }
+        spill = spilling ? HessianSpill(bytes: bytes ?? .max) : nil
     }
 
     deinit { for m in residual { m.free() } }
@@ -274,6 +393,61 @@ public final class HessianStream: @unchecked Sendable {
         return checkedProduct(4, 1, 2 * layout.nEmbd * layout.nEmbd + q * q + layout.nFF * layout.nFF)
     }
 
+    /// Walks every layer once, collecting each layer's second moments over all chunks into this
+    /// stream's file and, for `prefix`, a stream of this one's first chunks, those of its chunks
+    /// into its file (the sums after that many chunks are what it would collect); returns Σx² and
+    /// the token count per weight, llama-imatrix's sums (`Hessian.squares`). Both streams then read
+    /// their layers back instead of running the chunks again (or run them again if their file
+    /// could not take them). `nonFinite(tensor, chunk)` is thrown for the first input of a layer
+    /// that stops being finite.
+    public func collectAll(prefix: HessianStream? = nil, progress: (Int, Int) -> Void = { _, _ in },
+                           nonFinite: (String, Int) -> any Error) throws -> [String: (sums: [Float], tokens: Int)] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let prefix { precondition(prefix !== self && prefix.chunks.count <= chunks.count && zip(prefix.chunks, chunks).allSatisfy { $0 == $1 }) }
+        let start = Date()
+        defer { seconds += Date().timeIntervalSince(start) }
+        for m in residual { m.free() }
+        let plain = Forward(model: model, engine: GGMLEngine(threads: threads), threads: threads)
+        residual = chunks.map { plain.embedded($0) }
+        var sums: [String: (sums: [Float], tokens: Int)] = [:]
+        let nLayer = model.hparams.nLayer
+        for l in 0..<nLayer {
+            let collector = HessianCollector(inner: GGMLEngine(threads: threads), threads: threads, sinkWeight: sinkWeight)
+            let fw = Forward(model: model, engine: collector, threads: threads)
+            for (c, x) in residual.enumerated() {
+                fw.applyLayer(l, to: x)
+                for name in collector.inputOrder where !collector.hessians[name]!.squares.allSatisfy(\.isFinite) {
+                    for m in residual { m.free() }
+                    residual = []
+                    next = 0
+                    throw nonFinite(name, c)
+                }
+                if let prefix, c + 1 == prefix.chunks.count, let spill = prefix.spill { _ = spill.store(l, collector.hessians) }
+            }
+            if let spill { _ = spill.store(l, collector.hessians) }
+            for (name, h) in collector.hessians { sums[name] = (h.squares, h.tokens) }
+            layersRun += 1
+            progress(l + 1, nLayer)
+        }
+        // every layer is now in the files (or will be collected again where a file failed)
+        for m in residual { m.free() }
+        residual = []
+        next = nLayer
+        current = [:]
+        currentLayer = -1
+        if let prefix {
+            prefix.lock.lock()
+            for m in prefix.residual { m.free() }
+            prefix.residual = []
+            prefix.next = nLayer
+            prefix.current = [:]
+            prefix.currentLayer = -1
+            prefix.lock.unlock()
+        }
+        return sums
+    }
+
     /// The Hessian of the input of block weight `name`, nil for a weight outside the blocks or one
     /// no product of the layer multiplied.
     public func hessian(for name: String) -> Hessian? {
@@ -287,6 +461,11 @@ public final class HessianStream: @unchecked Sendable {
     private func advance(to l: Int) {
         let start = Date()
         defer { seconds += Date().timeIntervalSince(start) }
+        if l < next, let stored = spill?.load(l) {
+            current = stored
+            currentLayer = l
+            return
+        }
         if l < next {
             for m in residual { m.free() }
             residual = []
@@ -301,9 +480,11 @@ public final class HessianStream: @unchecked Sendable {
                 let fw = Forward(model: model, engine: collector, threads: threads)
                 for x in residual { fw.applyLayer(next, to: x) }
                 current = collector.hessians
+                if let spill, !spill.has(next) { _ = spill.store(next, current) }
             } else {
                 for x in residual { plain.applyLayer(next, to: x) }
             }
+            layersRun += 1
             next += 1
         }
         currentLayer = l

@@ -61,10 +61,24 @@ public struct ImatrixCollector {
         return prompt.withUnsafeBytes { tokenizer.encode(utf8: $0, addSpecial: true, parseSpecial: parseSpecial) }
     }
 
-    /// Runs the model over `tokens` and returns the collected matrix. `datasets` names the text
-    /// (`imatrix.datasets`); errors name `datasets.last`.
-    public func run(tokens: [Int32], datasets: [String], bos: Int32?,
-                    progress: ((Progress) -> Void)? = nil) throws -> ImportanceMatrix {
+    /// Whether, for `chunks` chunks, every chunk runs as one forward call with every position recorded (llama.cpp's
+    /// micro-batches for these options leave no short one and none under 16 rows) and nothing but
+    /// the `blk.*` products counts: then Σx² is that of one plain forward pass per chunk, which
+    /// `HessianStream.collectAll` sums the same way.
+    public func isPlainForward(chunks: Int) -> Bool {
+        guard !options.processOutput, options.fromChunk == 0, options.nCtx >= 4, chunks > 0 else { return false }
+        // the group sizes `run` decodes: full groups, then what is left (3 chunks of 512 at once
+        // leave micro-batches of 2 positions, which llama-imatrix does not record)
+        let nSeq = max(1, options.nBatch / options.nCtx)
+        return Set([min(nSeq, chunks), chunks % nSeq].filter { $0 > 0 }).allSatisfy { n in
+            let ubatches = Self.microBatches(nCtx: options.nCtx, sequences: n, nBatch: options.nBatch, nUbatch: options.nUbatch)
+            return Self.forwardCalls(ubatches).count == 1 && Self.recordedPositions(ubatches).allSatisfy { $0 }
+        }
+    }
+
+    /// The text's tokens as `run` uses them (the skipped chunks removed) and how many chunks it
+    /// evaluates, after every check `run` makes of the text, the model and the memory.
+    public func checked(tokens: [Int32], datasets: [String], bos: Int32?) throws -> (tokens: [Int32], chunks: Int) {
         let nCtx = options.nCtx
         let source = datasets.last ?? ""
         guard nCtx >= 4 else { throw CalibrationError.text(path: source, detail: "context size \(nCtx) is too small (at least 4)") }
@@ -83,6 +97,16 @@ public struct ImatrixCollector {
         try model.checkTokens(tokens[0..<(nChunk * nCtx)], from: source)
         if let b = bos { try model.checkTokens([b], from: model.path) }
         try model.checkMemory(tokens: nCtx, path: source)
+        return (tokens, nChunk)
+    }
+
+    /// Runs the model over `tokens` and returns the collected matrix. `datasets` names the text
+    /// (`imatrix.datasets`); errors name `datasets.last`.
+    public func run(tokens: [Int32], datasets: [String], bos: Int32?,
+                    progress: ((Progress) -> Void)? = nil) throws -> ImportanceMatrix {
+        let (tokens, nChunk) = try checked(tokens: tokens, datasets: datasets, bos: bos)
+        let nCtx = options.nCtx
+        let source = datasets.last ?? ""
         let recorder = ImatrixRecorder(inner: engine, processOutput: options.processOutput)
         let forward = Forward(model: model, engine: recorder, threads: threads)
         let nSeq = max(1, options.nBatch / nCtx)

@@ -337,6 +337,33 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         #expect(stream.hessian(for: "token_embd.weight") == nil && stream.hessian(for: "blk.99.attn_q.weight") == nil)
     }
 
+    /// A spilling stream walked again reads each layer back from its file: the same values, counts
+    /// and importance as collecting, one object per shared input; its file is never in the
+    /// temporary directory.
+    @Test func spillingStreamReadsLayersBack() throws {
+        let model = try gptqTinyModel()
+        var rng = GPTQRandom(state: 11)
+        let chunks = (0..<2).map { _ in (0..<33).map { _ in Int32.random(in: 0..<Int32(model.hparams.nVocab), using: &rng) } }
+        let all = HessianCollector.collect(model: model, chunks: chunks, threads: 2)
+        let tmp = HessianSpill.directory
+        func spills() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []).filter { $0.hasPrefix("edgequant-hessians-") }.count }
+        let stream = HessianStream(model: model, chunks: chunks, threads: 2, spilling: true)
+        let kinds = ["attn_k", "attn_output", "attn_q", "attn_v", "ffn_down", "ffn_gate", "ffn_up"]
+        for walk in 0..<2 {
+            for l in 0..<model.hparams.nLayer {
+                for k in kinds {
+                    let name = "blk.\(l).\(k).weight"
+                    let a = try #require(all.hessians[name]), b = try #require(stream.hessian(for: name))
+                    #expect(a.tokens == b.tokens && a.values == b.values && a.importance == b.importance, "walk \(walk) \(name)")
+                }
+                let q = stream.hessian(for: "blk.\(l).attn_q.weight"), k = stream.hessian(for: "blk.\(l).attn_k.weight")
+                #expect(q != nil && q === k, "walk \(walk) layer \(l): q and k share one input")
+            }
+            #expect(spills() == 0)
+            #expect(stream.layersRun == model.hparams.nLayer, "walk \(walk): the second reads back, runs nothing")
+        }
+    }
+
     /// The collector's H is Σ x xᵀ of every product input, once per distinct input.
     @Test func collectorMatchesDirectSums() throws {
         let model = try gptqTinyModel()

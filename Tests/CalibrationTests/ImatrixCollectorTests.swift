@@ -179,3 +179,67 @@ final class CapturingEngine: MatMulEngine, @unchecked Sendable {
         #expect(throws: CalibrationError.self) { try collector.run(tokens: tokens, datasets: ["calib.txt"], bos: 1) }
     }
 }
+
+/// `HessianStream.collectAll`, the one walk `--calibrate` makes when GPTQ's chunks are the
+/// importance matrix's: its Σx² must be the collector's, bit for bit, or the files would change.
+@Suite struct OneWalkTests {
+    func chunks(_ tokens: [Int32], nCtx: Int, count: Int) -> [[Int32]] {
+        (0..<count).map { c in
+            var ch = Array(tokens[(c * nCtx)..<((c + 1) * nCtx)])
+            ch[0] = tinyBOS
+            return ch
+        }
+    }
+
+    @Test func givesTheCollectorsImatrixAndThePrefixStreamsHessians() throws {
+        let (model, tokens) = try tinyModel()
+        let nCtx = 64, n = 3
+        var options = ImatrixCollector.Options(nCtx: nCtx, maxChunks: n)
+        options.nBatch = 64
+        options.nUbatch = 64
+        let collector = ImatrixCollector(model: model, engine: GGMLEngine(threads: 2), threads: 2, options: options)
+        #expect(collector.isPlainForward(chunks: n))
+        // llama.cpp's defaults at 64 tokens: 32 sequences, micro-batches of 16 positions, run in pieces
+        #expect(!ImatrixCollector(model: model, engine: GGMLEngine(threads: 2), threads: 2, options: .init(nCtx: 64)).isPlainForward(chunks: 32))
+        // at 512: groups of 4 chunks, 128 positions of each a micro-batch; but a last group of 3
+        // leaves micro-batches of 2 positions (6 rows), which are not recorded
+        let c512 = ImatrixCollector(model: model, engine: GGMLEngine(threads: 2), threads: 2, options: .init(nCtx: 512))
+        #expect(c512.isPlainForward(chunks: 32) && c512.isPlainForward(chunks: 2) && c512.isPlainForward(chunks: 1))
+        #expect(!c512.isPlainForward(chunks: 3) && !c512.isPlainForward(chunks: 31))
+        let m = try collector.run(tokens: tokens, datasets: ["calib.txt"], bos: tinyBOS)
+
+        let cut = chunks(tokens, nCtx: nCtx, count: n)
+        let stream = HessianStream(model: model, chunks: cut, threads: 2, spilling: true)
+        let prefix = HessianStream(model: model, chunks: Array(cut.prefix(2)), threads: 2, spilling: true)
+        let sums = try stream.collectAll(prefix: prefix, nonFinite: { _, _ in CancellationError() })
+        #expect(Set(sums.keys) == Set(m.entries.keys) && sums.count == 14)
+        for (name, e) in m.entries {
+            let s = try #require(sums[name])
+            #expect(s.sums.map(\.bitPattern) == e.sums.map(\.bitPattern) && [Float(s.tokens)] == e.counts, "\(name)")
+        }
+        // each stream reads its layers back: the same second moments as collecting them alone
+        let all = HessianCollector.collect(model: model, chunks: cut, threads: 2)
+        let first = HessianCollector.collect(model: model, chunks: Array(cut.prefix(2)), threads: 2)
+        for name in m.entries.keys.sorted() {
+            let a = try #require(stream.hessian(for: name)), b = try #require(prefix.hessian(for: name))
+            let wantA = try #require(all.hessians[name]), wantB = try #require(first.hessians[name])
+            #expect(a.values == wantA.values && a.tokens == wantA.tokens, "\(name)")
+            #expect(b.values == wantB.values && b.tokens == wantB.tokens, "\(name)")
+        }
+    }
+
+    /// A model whose activations stop being numbers fails the walk with the first input it spoils.
+    @Test func namesTheFirstNonFiniteInput() throws {
+        let (model, tokens) = try tinyModel()
+        let name = "blk.0.attn_output.weight"
+        let w = try #require(model.weightMatrices[name])
+        let bad = UnsafeMutablePointer<Float>.allocate(capacity: w.rows * w.cols)
+        defer { bad.deallocate() }
+        bad.initialize(repeating: .infinity, count: w.rows * w.cols)
+        let hostile = try model.replacing([name: Weight(type: .f32, rows: w.rows, cols: w.cols, data: UnsafeRawPointer(bad))], keepAlive: [])
+        let stream = HessianStream(model: hostile, chunks: chunks(tokens, nCtx: 64, count: 2), threads: 2, spilling: true)
+        #expect(throws: CalibrationError.nonFiniteActivations(path: "calib.txt", tensor: "blk.0.ffn_gate.weight", chunk: 0)) {
+            _ = try stream.collectAll(nonFinite: { CalibrationError.nonFiniteActivations(path: "calib.txt", tensor: $0, chunk: $1) })
+        }
+    }
+}
