@@ -80,7 +80,8 @@ EK_AVX512 static void gemm512(const float *panel, int nrows, const float *x, siz
 
 // MR = 16 rows (two ymm) × NR tokens; NR ∈ {6, 2, 1}. 12 accumulators + 2 weight registers.
 // The tokens come packed k-major per tile (xp[kk·NR + j], `pack_x`): the broadcasts then read one
-// stream instead of NR rows a row length apart (measured on Zen 1: 23–30 → 32–33 GFLOP/s a core).
+// stream instead of NR rows a row length apart (a microbenchmark on Zen 1 read 23–30 → 32–33 GFLOP/s a
+// core, a noisy machine; end to end, perplexity on SmolLM2 showed no difference one way or the other).
 #define EK_F256_TILE(NR, REP)                                                                              \
     EK_AVX2 static void tile256_##NR(const float *panel, const float *xp, int64_t k,                       \
                                      float *y, size_t ldy, __m256i m0, __m256i m1) {                       \
