@@ -67,12 +67,8 @@ struct CalibrationOptions: ParsableArguments {
     /// Runs calibration with these settings, progress and finished steps on stderr unless `quiet`.
     func run(model: String, threads: Int, quiet: Bool, fileTypeMix: (LlamaFileType) throws -> [String: GGMLType]? = { _ in nil },
              fileSize: ([String: GGMLType], ImatrixData?) throws -> Int) throws -> CalibrationResult {
-        // each line overwrites the progress line before it, padded to cover all of it
-        var width = 0
-        func show(_ line: String, done: Bool) {
-            if !quiet { writeStderr("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + (done ? "\n" : "")) }
-            width = done ? 0 : line.count
-        }
+        var line = ProgressLine(quiet: quiet)
+        func show(_ text: String, done: Bool) { line.show(text, done: done) }
         return try Calibrate.run(model: model, opts: settings!, threads: threads, log: { show($0, done: true) },
                                  progress: { show($0, done: false) }, fileTypeMix: fileTypeMix, fileSize: fileSize)
     }

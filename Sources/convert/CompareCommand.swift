@@ -177,12 +177,8 @@ struct Compare: ParsableCommand {
         let session = ComparisonSession(
             modelDir: modelDir, directoryName: directoryName, eval: EvalSettings(text: text, ctx: ctx, chunks: chunks), threads: threads,
             calibration: .calibrate(calib), referenceLogits: (work as NSString).appendingPathComponent("reference.logits"))
-        var width = 0
-        func show(_ line: String, done: Bool) {
-            guard !quiet else { return }
-            writeStderr("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + (done ? "\n" : ""))
-            width = done ? 0 : line.count
-        }
+        var line = ProgressLine(quiet: quiet)
+        func show(_ text: String, done: Bool) { line.show(text, done: done) }
         let start = Date()
         var step = ""
         session.events = SessionEvents(phase: { s, t in step = t.isEmpty ? s : "\(s) \(t)"; show("compare: \(step)", done: false) },

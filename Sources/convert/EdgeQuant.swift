@@ -55,6 +55,28 @@ func writeStderr(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
 var stderrIsTerminal: Bool { isatty(2) != 0 }
 
+/// A status line on stderr that each update overwrites, and finished steps as lines of their own.
+/// Off a terminal (a CI log, `2> file`) only the finished steps are written: the overwrites would
+/// pile up as one line of thousands of characters.
+struct ProgressLine {
+    let quiet: Bool
+    let tty = stderrIsTerminal
+    private var width = 0
+
+    init(quiet: Bool) { self.quiet = quiet }
+
+    mutating func show(_ line: String, done: Bool) {
+        guard !quiet else { return }
+        guard tty else {
+            if done { writeStderr(line + "\n") }
+            return
+        }
+        // padded to cover all of the line before it
+        writeStderr("\r" + line.padding(toLength: max(line.count, width), withPad: " ", startingAt: 0) + (done ? "\n" : ""))
+        width = done ? 0 : line.count
+    }
+}
+
 func formatBytes(_ n: Int) -> String {
     let d = Double(n)
     if d >= 1e9 { return String(format: "%.2f GB", d / 1e9) }
