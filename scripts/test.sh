@@ -250,6 +250,15 @@ assert len([t for t in s['tensor_types'] if t != 'f32']) >= 2, s['tensor_types']
 then ok "convert --target-bpw without --type: a planned mix, labelled $("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['file_type'])" "$WORK/budget.json")"
 else bad "convert --target-bpw without --type: FAILED"; fi
 rm -f "$WORK/budget.gguf" "$WORK/budget.json"
+# Off a terminal (a CI log) calibration writes its finished steps one to a line, and no status line
+# for each overwrite to pile onto.
+if "$BIN" convert Fixtures/eval/eval-llama --target-bpw 6 --calibrate Fixtures/calibration/calib.txt --calib-chunks 4 --calib-ctx 64 \
+     --gptq-chunks 2 --threads 2 --outfile "$WORK/budget.gguf" > /dev/null 2> "$WORK/budget.err" &&
+   ! grep -q $'\r' "$WORK/budget.err" && grep -q "^calibrate: importance matrix of 14 tensors" "$WORK/budget.err" &&
+   grep -q "^calibrate: predicted mean KLD" "$WORK/budget.err" && ! grep -q "calibrate: sensitivity [0-9]*/" "$WORK/budget.err"
+then ok "convert --calibrate off a terminal: finished steps only, one a line"
+else bad "convert --calibrate off a terminal: status lines in the log"; fi
+rm -f "$WORK/budget.gguf" "$WORK/budget.err"
 sums=0
 for t in Q8_0 Q4_K_M Q4_0; do
   want=$(grep -- "-$t.gguf" Fixtures/smollm2/SHA256SUMS-llama-quantize | cut -d' ' -f1)
