@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "StrictJSON", "CZlib"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch", "Reports", "StrictJSON", "MappedIO"]),
         .testTarget(name: "CalibrationTests", dependencies: [
-            "Calibration", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer", "Conversion", "Evaluation", "Workers",
+            "Calibration", "CKernels", "GGUFWriter", "GGMLCore", "MappedIO", "Inference", "Families", "Quantizers", "Tokenizer", "Conversion", "Evaluation", "Workers",
         ]),
         .testTarget(name: "EvaluationTests", dependencies: [
             "Evaluation", "Inference", "Families", "Conversion", "GGMLCore", "GGUFWriter", "MappedIO",

@@ -130,14 +130,24 @@ public enum GPTQ {
 
         /// dᵀ H d for one row's error `d` (H as the factor was made from, undamped).
         public func quadraticForm(_ d: UnsafePointer<Float>) -> Double {
-            var total = 0.0
-            for i in 0..<cols where d[i] != 0 {
-                let row = hessian + i * cols
-                var s: Float = 0
-                for j in 0..<cols { s += row[j] * d[j] }
-                total += Double(d[i]) * Double(s)
+            quadraticForms(d, rows: 1)[0]
+        }
+
+        /// dᵀ H d for each of `rows` rows' errors at `d` (row-major, `cols` apart): H·d in f32
+        /// (`ek_symv_rows`: each element summed in column order, H's rows read as vectors), then
+        /// Σ dᵢ·(Hd)ᵢ in double over the nonzero dᵢ.
+        public func quadraticForms(_ d: UnsafePointer<Float>, rows: Int) -> [Double] {
+            guard rows > 0 else { return [] }
+            let n = cols
+            let hd = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
+            defer { hd.deallocate() }
+            ek_symv_rows(hessian, Int64(n), d, Int64(rows), hd)
+            return (0..<rows).map { r in
+                let dr = d + r * n, yr = hd + r * n
+                var total = 0.0
+                for i in 0..<n where dr[i] != 0 { total += Double(dr[i]) * Double(yr[i]) }
+                return total
             }
-            return total
         }
 
         /// From a collected `Hessian`.
@@ -181,41 +191,18 @@ public enum GPTQ {
                 a[i * n + j] = v
             }
         }
-        // In place: Cholesky–Banachiewicz, row by row; dots over contiguous row prefixes.
-        for i in 0..<n {
-            let ri = a + i * n
-            for j in 0...i {
-                let rj = a + j * n
-                let s = ri[j] - dot(ri, rj, j)
-                if i == j {
-                    guard s > 0, s.isFinite else { return nil }
-                    ri[i] = s.squareRoot()
-                } else {
-                    ri[j] = s / rj[j]
-                }
-            }
-        }
+        // In place: Cholesky–Banachiewicz, row by row; dots over contiguous row prefixes
+        // (`ek_cholesky_lower`: four rows at a time against each finished row, the same sums).
+        guard ek_cholesky_lower(a, Int64(n)) != 0 else { return nil }
         // M = L⁻¹, one column per task: L m = e_c by forward substitution, each step a dot
         // with a row of L. M's column c holds U[n−1−i][n−1−c] at i.
         let u = UnsafeMutablePointer<Double>.allocate(capacity: n * n)
         u.initialize(repeating: 0, count: n * n)
         let lp = SendablePointer(a), up = SendablePointer(u)
         let threads = min(2, n)
+        // Column c costs (n−c)²: interleaved so both threads get a share of the long ones.
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let m = UnsafeMutablePointer<Double>.allocate(capacity: n)
-            defer { m.deallocate() }
-            // Column c costs (n−c)²: interleave so both threads get a share of the long ones.
-            for c in stride(from: t, to: n, by: threads) {
-                m[c] = 1 / lp.p[c * n + c]
-                if c + 1 < n {
-                    for i in (c + 1)..<n {
-                        let row = lp.p + i * n
-                        m[i] = -dot(row + c, m + c, i - c) / row[i]
-                    }
-                }
-                let uc = n - 1 - c
-                for i in c..<n { up.p[(n - 1 - i) * n + uc] = m[i] }
-            }
+            ek_lower_inverse_columns(lp.p, Int64(n), Int64(t), Int64(threads), up.p)
         }
         return u
     }

@@ -273,21 +273,22 @@ public final class Sensitivity: @unchecked Sendable {
             out.p[ti] = .nan
             guard let rb = type.rowSize(cols), cols % type.blockSize == 0, let q = Quantizers.quantizer(for: type) else { return }
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: rb * n, alignment: 16)
-            let deq = UnsafeMutablePointer<Float>.allocate(capacity: cols)
-            defer { bytes.deallocate(); deq.deallocate() }
+            let err = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
+            defer { bytes.deallocate(); err.deallocate() }
             importance.withUnsafeBufferPointer { ip in
                 let gptq = Quantizers.gridQuantizer(for: type) != nil
                     && (try? GPTQ.quantize(UnsafeBufferPointer(start: src.p, count: n * cols), cols: cols, type: type,
                                            factor: factor, importance: ip, options: GPTQ.Options(threads: 1), into: bytes)) != nil
-                var e = 0.0
                 for r in 0..<n {
-                    let row = src.p + r * cols
+                    let row = src.p + r * cols, deq = err + r * cols
                     let blocks = UnsafeMutableRawBufferPointer(rebasing: bytes[(r * rb)..<((r + 1) * rb)])
                     if !gptq { q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ip, into: blocks) }
                     q.dequantizeRow(UnsafeRawBufferPointer(blocks), into: UnsafeMutableBufferPointer(start: deq, count: cols))
                     for c in 0..<cols { deq[c] = row[c] - deq[c] }
-                    e += factor.quadraticForm(deq)
                 }
+                // all rows against one pass over H
+                var e = 0.0
+                for q in factor.quadraticForms(err, rows: n) { e += q }
                 out.p[ti] = e
             }
         }

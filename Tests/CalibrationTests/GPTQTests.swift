@@ -1,4 +1,5 @@
 @testable import Calibration
+import CKernels
 import Foundation
 import GGMLCore
 import GGUFWriter
@@ -138,6 +139,92 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
             }))).dims
         // the figure HessianCollector's documentation gives for SmolLM2: 402 MB
         #expect(HessianCollector.bytesNeeded(smol) == 30 * (3 * 576 * 576 + 1536 * 1536) * 4)
+    }
+
+    /// The factorisation as it was written first, in Swift (one dot at a time), which every GPTQ
+    /// file so far was made with: the C kernels must give the same bits on every level.
+    static func referenceInverseCholeskyUpper(_ h: [Double], n: Int, dampening: Double) -> [Double]? {
+        func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+            var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+            var i = 0
+            while i + 4 <= n {
+                s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]
+                i += 4
+            }
+            while i < n { s0 += a[i] * b[i]; i += 1 }
+            return (s0 + s1) + (s2 + s3)
+        }
+        var meanDiag = 0.0
+        for i in 0..<n { meanDiag += h[i * n + i] }
+        meanDiag /= Double(n)
+        if !(meanDiag > 0) { meanDiag = 1 }
+        let damp = dampening * meanDiag
+        let a = UnsafeMutablePointer<Double>.allocate(capacity: n * n)
+        defer { a.deallocate() }
+        a.initialize(repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in 0...i {
+                var v = h[(n - 1 - i) * n + (n - 1 - j)]
+                if i == j { if v == 0 { v = 1 }; v += damp }
+                a[i * n + j] = v
+            }
+        }
+        for i in 0..<n {
+            let ri = a + i * n
+            for j in 0...i {
+                let rj = a + j * n
+                let s = ri[j] - dot(ri, rj, j)
+                if i == j {
+                    guard s > 0, s.isFinite else { return nil }
+                    ri[i] = s.squareRoot()
+                } else {
+                    ri[j] = s / rj[j]
+                }
+            }
+        }
+        var u = [Double](repeating: 0, count: n * n)
+        var m = [Double](repeating: 0, count: n)
+        m.withUnsafeMutableBufferPointer { mp in
+            let m = mp.baseAddress!
+            for c in 0..<n {
+                m[c] = 1 / a[c * n + c]
+                for i in (c + 1)..<max(c + 1, n) {
+                    let row = a + i * n
+                    m[i] = -dot(row + c, m + c, i - c) / row[i]
+                }
+                for i in c..<n { u[(n - 1 - i) * n + (n - 1 - c)] = m[i] }
+            }
+        }
+        return u
+    }
+
+    @Test(arguments: [1, 2, 3, 5, 8, 9, 13, 64, 130])
+    func factorIsTheFirstAlgorithmBitForBitOnEveryLevel(_ n: Int) throws {
+        var rng = GPTQRandom(state: UInt64(n))
+        let k = max(1, n / 2)  // fewer samples than columns: near-singular, as a short calibration gives
+        var x = [Double](repeating: 0, count: k * n)
+        for i in x.indices { x[i] = Double(rng.normal()) * (i % 7 == 3 ? 40 : 1) }
+        var h = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for t in 0..<k { h[i * n + j] += x[t * n + i] * x[t * n + j] } } }
+        if n > 4 { for j in 0..<n { h[2 * n + j] = 0; h[j * n + 2] = 0 } }  // a column never seen
+        let want = try #require(Self.referenceInverseCholeskyUpper(h, n: n, dampening: 0.01))
+        let top = ek_detected_level()
+        for level in [EK_LEVEL_GENERIC, EK_LEVEL_AVX2, EK_LEVEL_AVX512] where level.rawValue <= top.rawValue {
+            let saved = ek_cpu_level()
+            ek_force_level(level)
+            defer { ek_force_level(saved) }
+            let u = try #require(h.withUnsafeBufferPointer { GPTQ.inverseCholeskyUpper($0.baseAddress!, n: n, dampening: 0.01) })
+            defer { u.deallocate() }
+            let got = (0..<(n * n)).map { u[$0].bitPattern }
+            #expect(got == want.map(\.bitPattern), "n \(n), level \(level.rawValue)")
+        }
+        // not positive definite: refused by both
+        var bad = h
+        bad[0] = -1e9
+        if n > 1 {
+            #expect(Self.referenceInverseCholeskyUpper(bad, n: n, dampening: 0) == nil)
+            #expect(bad.withUnsafeBufferPointer { GPTQ.inverseCholeskyUpper($0.baseAddress!, n: n, dampening: 0) } == nil)
+        }
     }
 
     @Test func factorInvertsTheDampedHessian() throws {

@@ -40,6 +40,21 @@ typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
 void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                    const float *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy);
 
+/// y[r·n + i] = Σ_j h[i·n + j] · d[r·n + j] for `nrows` rows d (n floats each) and a symmetric
+/// n × n `h` (row-major): each output is `s = 0; for j ascending: s = s + h[i][j]·d[j]` with the
+/// product and the sum each rounded to f32 (no FMA), so it is the same on every level.
+void ek_symv_rows(const float *h, int64_t n, const float *d, int64_t nrows, float *y);
+
+/// GPTQ's factorisation (GPTQ.inverseCholeskyUpper), in double, every dot product summed as
+/// four running sums of every fourth product, the tail into the first, (s0 + s1) + (s2 + s3),
+/// nothing fused, on every level. `ek_cholesky_lower`: `a` (n × n, row-major, lower half read)
+/// becomes its Cholesky factor L in place, row by row; 0 when a pivot is not positive and finite.
+int ek_cholesky_lower(double *a, int64_t n);
+
+/// Columns c0, c0 + step, c0 + 2·step, … of L⁻¹ (L from `ek_cholesky_lower`) by forward
+/// substitution, each stored reversed: u[(n−1−i)·n + (n−1−c)] = (L⁻¹)[i][c] for i ≥ c.
+void ek_lower_inverse_columns(const double *l, int64_t n, int64_t c0, int64_t step, double *u);
+
 /// Legacy and k-quant weight types the integer kernels read (ggml type ids, from ggml_format.h).
 enum {
     EK_GGML_Q4_0 = GGML_TYPE_Q4_0, EK_GGML_Q4_1 = GGML_TYPE_Q4_1, EK_GGML_Q5_0 = GGML_TYPE_Q5_0,
