@@ -17,6 +17,38 @@ import Testing
         return body()
     }
 
+    /// GPTQ's output errors: H·d as the scalar loop sums it (rounded product, rounded sum, columns in
+    /// order), bit for bit on every level, for widths around every vector and tile edge.
+    @Test(arguments: [(1, 1), (7, 3), (16, 4), (17, 5), (33, 9), (40, 8), (576, 6), (250, 1)])
+    func symmetricProductIsTheScalarLoopOnEveryLevel(_ c: (n: Int, rows: Int)) {
+        var rng = TestRNG(UInt64(c.n * 31 + c.rows))
+        let n = c.n
+        var h = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { for j in i..<n { let v = rng.gaussian() * (i == j ? 8 : 1); h[i * n + j] = v; h[j * n + i] = v } }
+        // errors spanning magnitudes, with zeros (columns GPTQ left exact)
+        let d = (0..<(c.rows * n)).map { k -> Float in k % 5 == 2 ? 0 : rng.gaussian() * Float(1 << (k % 7)) / 64 }
+        var want = [Float](repeating: 0, count: c.rows * n)
+        for r in 0..<c.rows {
+            for i in 0..<n {
+                var s: Float = 0
+                for j in 0..<n {
+                    let p = h[i * n + j] * d[r * n + j]
+                    s = s + p
+                }
+                want[r * n + i] = s
+            }
+        }
+        for level in Self.levels {
+            var got = [Float](repeating: .nan, count: c.rows * n)
+            withLevel(level) {
+                h.withUnsafeBufferPointer { hp in d.withUnsafeBufferPointer { dp in got.withUnsafeMutableBufferPointer { yp in
+                    ek_symv_rows(hp.baseAddress!, Int64(n), dp.baseAddress!, Int64(c.rows), yp.baseAddress!)
+                } } }
+            }
+            #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "level \(level.rawValue)")
+        }
+    }
+
     @Test func floatGemmIsOneFMAChainOnEveryLevel() {
         var rng = TestRNG(99)
         // the last: rows long enough that the AVX2 path packs the tokens in three blocks
@@ -42,6 +74,42 @@ import Testing
                     } } }
                 }
                 #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "level \(level.rawValue) \(rows)x\(k)x\(tokens)")
+            }
+        }
+    }
+
+    /// bf16 and f16 weights (as checkpoints hold them) through every level's packing: the same
+    /// FMA chain over the exactly widened weights, for row counts and widths around the 32-row
+    /// panel and the 16-wide transposes.
+    @Test(arguments: [(45, 70, 13), (32, 64, 4), (70, 33, 1), (5, 16, 3), (64, 576, 9)])
+    func halfWeightsPackExactlyOnEveryLevel(_ c: (rows: Int, k: Int, tokens: Int)) {
+        var rng = TestRNG(UInt64(c.rows * 1000 + c.k))
+        let x = (0..<(c.tokens * c.k)).map { _ in rng.gaussian() }
+        for type in [EK_W_BF16, EK_W_F16] {
+            // bit patterns of every kind: normals over a wide range, f16 subnormals, zeros of both signs
+            let bits: [UInt16] = (0..<(c.rows * c.k)).map { i in
+                let f = rng.gaussian() * (i % 11 == 0 ? 1e-6 : 1)
+                if i % 17 == 5 { return 0x8000 }
+                return type == EK_W_BF16 ? UInt16(f.bitPattern >> 16) : Float16(f).bitPattern
+            }
+            let w = bits.map { b -> Float in type == EK_W_BF16 ? Float(bitPattern: UInt32(b) << 16) : Float(Float16(bitPattern: b)) }
+            var want = [Float](repeating: 0, count: c.rows * c.tokens)
+            for t in 0..<c.tokens {
+                for r in 0..<c.rows {
+                    var acc: Float = 0
+                    for kk in 0..<c.k { acc = acc.addingProduct(w[r * c.k + kk], x[t * c.k + kk]) }
+                    want[t * c.rows + r] = acc
+                }
+            }
+            for level in Self.levels {
+                var got = [Float](repeating: .nan, count: c.rows * c.tokens)
+                withLevel(level) {
+                    bits.withUnsafeBytes { wp in x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { yp in
+                        ek_gemm_float(type, wp.baseAddress!, c.k * 2, 0, Int64(c.rows), xp.baseAddress!, c.k, Int64(c.tokens), Int64(c.k),
+                                      yp.baseAddress!, c.rows)
+                    } } }
+                }
+                #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "type \(type.rawValue) level \(level.rawValue)")
             }
         }
     }
