@@ -210,6 +210,18 @@ void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_
     const ek_level level = ek_cpu_level();
     const int MR = level == EK_LEVEL_AVX512 ? 32 : 16;
     float *panel = (float *)aligned_alloc(64, (size_t)((k * MR + 15) / 16) * 64);
+#if EK_X86
+    if (level == EK_LEVEL_AVX512) {
+        float *rows32 = wtype == EK_W_F16 ? (float *)malloc((size_t)k * 32 * 4) : NULL;
+        for (int64_t r = r0; r < r1; r += MR) {
+            const int nrows = (int)(r1 - r < MR ? r1 - r : MR);
+            pack512(wtype, w, wrow_bytes, r, r1, k, panel, rows32);
+            gemm512(panel, nrows, x, ldx, ntok, k, y + r, ldy);
+        }
+        free(rows32); free(panel);
+        return;
+    }
+#endif
     float *tmp = (float *)malloc((size_t)k * 4 + 4);
 #if EK_X86
     if (level == EK_LEVEL_AVX2) {
@@ -228,18 +240,6 @@ void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_
             }
         }
         free(xp); free(tmp); free(panel);
-        return;
-    }
-#endif
-#if EK_X86
-    if (level == EK_LEVEL_AVX512) {
-        float *rows32 = wtype == EK_W_F16 ? (float *)malloc((size_t)k * 32 * 4) : NULL;
-        for (int64_t r = r0; r < r1; r += MR) {
-            const int nrows = (int)(r1 - r < MR ? r1 - r : MR);
-            pack512(wtype, w, wrow_bytes, r, r1, k, panel, rows32);
-            gemm512(panel, nrows, x, ldx, ntok, k, y + r, ldy);
-        }
-        free(rows32); free(tmp); free(panel);
         return;
     }
 #endif

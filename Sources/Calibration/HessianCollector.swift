@@ -253,15 +253,6 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
     }
 }
 
-/// The second moments of one layer's inputs at a time, for consumers that visit the weights in
-/// layer order (the planner's GPTQ predictions, the writer's GPTQ): the calibration chunks' residual
-/// stream is kept at the current layer, and asking for a weight of a later layer runs the layers
-/// in between, collecting the asked layer's products as `HessianCollector` does (same chunks, same
-/// sums, so the same GPTQ bytes as collecting every layer in one pass). Memory is the chunks'
-/// residual stream plus one layer's Hessians — for SmolLM2 19 MB + 13 MB instead of 402 MB for all
-/// 30 layers; for a 7B Llama (4096 wide, 11008 FFN) 134 MB + 686 MB, whatever its depth.
-/// Asking for an earlier layer starts over from the embedding (a second file written from the
-/// same calibration).
 /// `count` bytes at `p` moved by `io(pointer, count, offset)` (pread/pwrite) until done; false on
 /// an error or end of file.
 private func fullIO(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int, _ io: (UnsafeMutableRawPointer, Int, Int) -> Int) -> Bool {
@@ -342,6 +333,15 @@ final class HessianSpill {
     }
 }
 
+/// The second moments of one layer's inputs at a time, for consumers that visit the weights in
+/// layer order (the planner's GPTQ predictions, the writer's GPTQ): the calibration chunks' residual
+/// stream is kept at the current layer, and asking for a weight of a later layer runs the layers
+/// in between, collecting the asked layer's products as `HessianCollector` does (same chunks, same
+/// sums, so the same GPTQ bytes as collecting every layer in one pass). Memory is the chunks'
+/// residual stream plus one layer's Hessians — for SmolLM2 19 MB + 13 MB instead of 402 MB for all
+/// 30 layers; for a 7B Llama (4096 wide, 11008 FFN) 134 MB + 686 MB, whatever its depth.
+/// Asking for an earlier layer starts over from the embedding (a second file written from the
+/// same calibration), unless the stream was made `spilling`: then it reads that layer back.
 public final class HessianStream: @unchecked Sendable {
     public let model: Model
     public let chunks: [[Int32]]
@@ -431,21 +431,23 @@ public final class HessianStream: @unchecked Sendable {
             progress(l + 1, nLayer)
         }
         // every layer is now in the files (or will be collected again where a file failed)
-        for m in residual { m.free() }
-        residual = []
-        next = nLayer
-        current = [:]
-        currentLayer = -1
+        walkedAll()
         if let prefix {
             prefix.lock.lock()
-            for m in prefix.residual { m.free() }
-            prefix.residual = []
-            prefix.next = nLayer
-            prefix.current = [:]
-            prefix.currentLayer = -1
+            prefix.walkedAll()
             prefix.lock.unlock()
         }
         return sums
+    }
+
+    /// After a walk over every layer: no residual stream kept, and any layer asked for comes from
+    /// the file (or a new walk from the embedding). The caller holds `lock`.
+    private func walkedAll() {
+        for m in residual { m.free() }
+        residual = []
+        next = model.hparams.nLayer
+        current = [:]
+        currentLayer = -1
     }
 
     /// The Hessian of the input of block weight `name`, nil for a weight outside the blocks or one
