@@ -33,15 +33,22 @@ static ek_level detect(void) { return EK_LEVEL_GENERIC; }
 #endif
 
 static ek_level cached = (ek_level)-1;
+// Tests force a level on their own thread only: a process-wide switch would also move the kernels
+// of tests running in parallel on other threads (one suite's forward passes once ran half on one
+// level and half on another, and compared unequal).
+static _Thread_local int forced = -1;
 
 ek_level ek_detected_level(void) { return detect(); }
 
 void ek_force_level(ek_level level) {
     const ek_level top = detect();
-    __atomic_store_n(&cached, level < top ? level : top, __ATOMIC_RELAXED);
+    forced = (int)(level < top ? level : top);
 }
 
+void ek_unforce_level(void) { forced = -1; }
+
 ek_level ek_cpu_level(void) {
+    if (forced >= 0) return (ek_level)forced;
     // Racing first calls compute the same value; an int store is atomic on every target we build for.
     ek_level l = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if ((int)l >= 0) return l;

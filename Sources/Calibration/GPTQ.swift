@@ -169,8 +169,8 @@ public enum GPTQ {
     /// (Cholesky, L lower) then H' = V Vᵀ for the upper triangular V = J L J, so
     /// H'⁻¹ = V⁻ᵀ V⁻¹ and U = V⁻¹ = J L⁻¹ J. Two triangular O(n³/6) passes in double.
     /// A column never seen (diag 0) gets 1 on the diagonal first, as in the paper's code, so it
-    /// neither receives nor passes on error.
-    static func inverseCholeskyUpper(_ h: UnsafePointer<Double>, n: Int, dampening: Double) -> UnsafeMutablePointer<Double>? {
+    /// neither receives nor passes on error. `threads` (at most 2) share the inverse's columns.
+    static func inverseCholeskyUpper(_ h: UnsafePointer<Double>, n: Int, dampening: Double, threads: Int = 2) -> UnsafeMutablePointer<Double>? {
         var meanDiag = 0.0
         for i in 0..<n { meanDiag += h[i * n + i] }
         meanDiag /= Double(n)
@@ -199,10 +199,14 @@ public enum GPTQ {
         let u = UnsafeMutablePointer<Double>.allocate(capacity: n * n)
         u.initialize(repeating: 0, count: n * n)
         let lp = SendablePointer(a), up = SendablePointer(u)
-        let threads = min(2, n)
+        let workers = max(1, min(threads, 2, n))
         // Column c costs (n−c)²: interleaved so both threads get a share of the long ones.
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            ek_lower_inverse_columns(lp.p, Int64(n), Int64(t), Int64(threads), up.p)
+        if workers == 1 {
+            ek_lower_inverse_columns(lp.p, Int64(n), 0, 1, up.p)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers) { t in
+                ek_lower_inverse_columns(lp.p, Int64(n), Int64(t), Int64(workers), up.p)
+            }
         }
         return u
     }

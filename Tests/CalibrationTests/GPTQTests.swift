@@ -210,10 +210,10 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         let want = try #require(Self.referenceInverseCholeskyUpper(h, n: n, dampening: 0.01))
         let top = ek_detected_level()
         for level in [EK_LEVEL_GENERIC, EK_LEVEL_AVX2, EK_LEVEL_AVX512] where level.rawValue <= top.rawValue {
-            let saved = ek_cpu_level()
+            // the level is this thread's: the inverse's columns stay on it
             ek_force_level(level)
-            defer { ek_force_level(saved) }
-            let u = try #require(h.withUnsafeBufferPointer { GPTQ.inverseCholeskyUpper($0.baseAddress!, n: n, dampening: 0.01) })
+            defer { ek_unforce_level() }
+            let u = try #require(h.withUnsafeBufferPointer { GPTQ.inverseCholeskyUpper($0.baseAddress!, n: n, dampening: 0.01, threads: 1) })
             defer { u.deallocate() }
             let got = (0..<(n * n)).map { u[$0].bitPattern }
             #expect(got == want.map(\.bitPattern), "n \(n), level \(level.rawValue)")

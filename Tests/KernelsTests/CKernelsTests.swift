@@ -11,9 +11,8 @@ import Testing
     }
 
     func withLevel<T>(_ l: ek_level, _ body: () -> T) -> T {
-        let saved = ek_cpu_level()
         ek_force_level(l)
-        defer { ek_force_level(saved) }
+        defer { ek_unforce_level() }
         return body()
     }
 

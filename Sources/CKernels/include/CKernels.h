@@ -27,9 +27,13 @@ ek_level ek_cpu_level(void);
 /// What the hardware supports, ignoring EDGEQUANT_KERNELS and `ek_force_level`.
 ek_level ek_detected_level(void);
 
-/// Caps the level used from now on (at most what the hardware supports): for tests and benchmarks
-/// that compare the code paths on one machine. Not for use while kernels run on other threads.
+/// Caps the level the calling thread uses from now on (at most what the hardware supports), until
+/// `ek_unforce_level`: for tests that compare the code paths on one machine. Other threads, and
+/// work the caller hands to them, keep the process's level.
 void ek_force_level(ek_level level);
+
+/// The calling thread back on the process's level.
+void ek_unforce_level(void);
 
 /// Float weight element types for `ek_gemm_float`.
 typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
