@@ -155,6 +155,24 @@ public enum GPTQ {
             try self.init(hessian: h.values, cols: h.cols, dampening: dampening)
         }
 
+        /// A factor made before, from its `rows` (Ũ, as `write` stored them) and the `Hessian` it
+        /// was made from: the same values as making it again, without the O(cols³) factorisation.
+        init(rows stored: UnsafePointer<Float>, dampening: Double, of h: Hessian) {
+            let n = h.cols
+            cols = n
+            self.dampening = dampening
+            rows = .allocate(capacity: n * n)
+            rows.update(from: stored, count: n * n)
+            columns = .allocate(capacity: n * n)
+            for j in 0..<n { for k in 0..<n { columns[k * n + j] = rows[j * n + k] } }
+            hessian = .allocate(capacity: n * n)
+            let v = h.values
+            for i in 0..<(n * n) { hessian[i] = Float(v[i]) }
+        }
+
+        /// Ũ's bytes (cols² floats), what `init(rows:dampening:of:)` needs beside the Hessian.
+        var rowBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: rows, count: cols * cols * 4) }
+
         deinit {
             rows.deallocate()
             columns.deallocate()

@@ -69,6 +69,24 @@ public final class Hessian: @unchecked Sendable {
         return (0..<(cols * cols)).map { Double(sums[$0]) }
     }
 
+    /// A hash of the sums (the upper triangle, the same mirrored or not) and the token count:
+    /// what tells a Hessian read back from a spill apart from another input's.
+    var fingerprint: Int {
+        if let f = cachedFingerprint { return f }
+        var hasher = Hasher()
+        hasher.combine(cols)
+        hasher.combine(tokens)
+        for i in 0..<cols {
+            UnsafeRawBufferPointer(start: sums + i * cols + i, count: (cols - i) * 4).withMemoryRebound(to: UInt8.self) {
+                hasher.combine(bytes: UnsafeRawBufferPointer($0))
+            }
+        }
+        let f = hasher.finalize()
+        cachedFingerprint = f
+        return f
+    }
+    private var cachedFingerprint: Int?
+
     /// Σx²/tokens per column, every token counted once: llama-imatrix's importance for the same
     /// tokens (0 before any token).
     public var importance: [Float] {
@@ -86,11 +104,28 @@ public final class Hessian: @unchecked Sendable {
         let xt = UnsafeMutablePointer<Float>.allocate(capacity: n * rows)
         let g = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         defer { xt.deallocate(); g.deallocate() }
-        for t in 0..<rows {
-            let src = x + t * ld
-            for c in 0..<n {
-                xt[c * rows + t] = src[c]
-                squares[c] += src[c] * src[c]
+        // In tiles of 16 tokens × 256 columns (a column's 16 stores share cache lines), and the
+        // squares through a pointer: indexing the array property in the loop cost a uniqueness
+        // check per element, 9% of a calibration walk. Each column still sums its tokens in order.
+        squares.withUnsafeMutableBufferPointer { sq in
+            let s = sq.baseAddress!
+            var t0 = 0
+            while t0 < rows {
+                let t1 = min(rows, t0 + 16)
+                var c0 = 0
+                while c0 < n {
+                    let c1 = min(n, c0 + 256)
+                    for t in t0..<t1 {
+                        let src = x + t * ld
+                        for c in c0..<c1 { xt[c * rows + t] = src[c] }
+                    }
+                    c0 = c1
+                }
+                for t in t0..<t1 {
+                    let src = x + t * ld
+                    for c in 0..<n { s[c] += src[c] * src[c] }
+                }
+                t0 = t1
             }
         }
         if firstRowWeight != 1 {
@@ -117,6 +152,7 @@ public final class Hessian: @unchecked Sendable {
         }
         tokens += rows
         mirrored = false
+        cachedFingerprint = nil
     }
 }
 
@@ -255,7 +291,7 @@ public final class HessianCollector: MatMulEngine, @unchecked Sendable {
 
 /// `count` bytes at `p` moved by `io(pointer, count, offset)` (pread/pwrite) until done; false on
 /// an error or end of file.
-private func fullIO(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int, _ io: (UnsafeMutableRawPointer, Int, Int) -> Int) -> Bool {
+func fullIO(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int, _ io: (UnsafeMutableRawPointer, Int, Int) -> Int) -> Bool {
     var done = 0
     while done < count {
         let n = io(p + done, count - done, offset + done)
@@ -282,15 +318,7 @@ final class HessianSpill {
     /// much and 1 GiB more: the GGUF being written must not run out of disk because of it). The
     /// stream then collects again, as without one.
     init?(bytes: Int) {
-        let dir = Self.directory
-        var fs = statvfs()
-        guard statvfs(dir, &fs) == 0 else { return nil }
-        let available = Double(fs.f_bavail) * Double(fs.f_frsize)
-        guard available >= 2 * Double(bytes) + Double(1 << 30) else { return nil }
-        var template = Array((dir + "/edgequant-hessians-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { return nil }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        guard let fd = Self.unlinkedFile("edgequant-hessians", room: bytes) else { return nil }
         self.fd = fd
     }
 
@@ -299,6 +327,21 @@ final class HessianSpill {
     static var directory: String {
         let env = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 }
         return env ?? (FileManager.default.isWritableFile(atPath: "/var/tmp") ? "/var/tmp" : FileManager.default.temporaryDirectory.path)
+    }
+
+    /// A new file in `directory`, already unlinked, open for reading and writing; nil where none
+    /// can be made or the file system lacks twice `room` bytes and 1 GiB more.
+    static func unlinkedFile(_ prefix: String, room bytes: Int) -> Int32? {
+        let dir = directory
+        var fs = statvfs()
+        guard statvfs(dir, &fs) == 0 else { return nil }
+        let available = Double(fs.f_bavail) * Double(fs.f_frsize)
+        guard available >= 2 * Double(bytes) + Double(1 << 30) else { return nil }
+        var template = Array((dir + "/" + prefix + "-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        return fd
     }
 
     func has(_ layer: Int) -> Bool { layers[layer] != nil }

@@ -59,6 +59,10 @@ public final class Sensitivity: @unchecked Sendable {
     /// The second moments the file's GPTQ writes with, by weight name (a `HessianStream`, asked in
     /// layer order): with them a measured mix is quantized as the file will be, not rounded.
     public var hessians: ((String) -> Hessian?)?
+    /// Factors of those second moments, made once for the analysis, the check and the mixes.
+    let factors: FactorStore
+    /// Mixes' tensors as `quantized` wrote them, for the mixes measured after the check.
+    let mixTensors: QuantizedStore
 
     /// `reference` should hold f32 weights (what the errors are measured against); `chunks` are
     /// token chunks of equal length as `perplexity` makes them (BOS already applied). Positions
@@ -73,6 +77,10 @@ public final class Sensitivity: @unchecked Sendable {
         self.chunks = chunks
         self.threads = max(1, threads)
         forward = Forward(model: reference, engine: GGMLEngine(threads: threads), threads: threads)
+        let (bytes, overflow) = (HessianStream.bytesPerLayer(reference.hparams) ?? .max).multipliedReportingOverflow(by: max(1, reference.hparams.nLayer))
+        factors = FactorStore(bytes: overflow ? .max : bytes)
+        // about two mixes at 8 bits per weight (the weights are mapped, so their counts fit)
+        mixTensors = QuantizedStore(bytes: 2 * self.weights.values.reduce(0) { $0 + $1.rows * $1.cols })
         first = min(scoredFrom, (chunks.first?.count ?? 2) / 2)
         for c in chunks {
             states.append(forward.hiddenStates(c))
@@ -373,7 +381,7 @@ public final class Sensitivity: @unchecked Sendable {
             var gptqProbe: (Weight, AnyObject)?
             if let imp, Self.candidates(cols: w.cols).contains(where: { Quantizers.gridQuantizer(for: $0) != nil }),
                let h = hessians(name), h.cols == w.cols {
-                if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
+                if factor?.0 !== h { factor = factors.factor(h).map { (h, $0) } }
                 if let f = factor?.1 {
                     outErrs = Self.outputErrors(w, factor: f, importance: imp, types: types, threads: threads)
                     gptqProbe = Self.gptqWeight(w, type: probeType, factor: f, importance: imp, threads: threads)
@@ -485,14 +493,23 @@ extension Sensitivity {
             let h = hessians?(name)
             let imp = importance[name]
             var made: [GGMLType: Weight] = [:]
+            let source = QuantizedStore.hash(w)
             for type in Set(mixes.compactMap { $0[name] }).sorted(by: { $0.rawValue < $1.rawValue }) {
                 guard Quantizers.quantizer(for: type) != nil, type.rowSize(w.cols) != nil else { continue }
+                let gptq = h.flatMap { h in h.cols == w.cols && imp?.count == w.cols ? h : nil }
+                let key = QuantizedStore.Key(name: name, type: type, hessian: gptq?.fingerprint, importance: imp?.map(\.bitPattern), source: source)
+                if let (qw, buf) = mixTensors.weight(key, like: w) {
+                    made[type] = qw
+                    keep.append(buf)
+                    continue
+                }
                 var q: (Weight, AnyObject)?
-                if let h, h.cols == w.cols, let imp, imp.count == w.cols {
-                    if factor?.0 !== h { factor = (try? GPTQ.Factor(h)).map { (h, $0) } }
+                if let h = gptq, let imp {
+                    if factor?.0 !== h { factor = factors.factor(h).map { (h, $0) } }
                     if let f = factor?.1 { q = Self.gptqWeight(w, type: type, factor: f, importance: imp, threads: threads) }
                 }
                 let (qw, buf) = q ?? Self.quantizedWeight(w, type: type, importance: imp, threads: threads)
+                mixTensors.keep(key, qw)
                 made[type] = qw
                 keep.append(buf)
             }
