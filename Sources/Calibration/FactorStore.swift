@@ -10,6 +10,14 @@ final class SpillStore<Key: Hashable>: @unchecked Sendable {
     private var end = 0
     private var stored: [Key: (offset: Int, count: Int, value: Double)] = [:]
     private let lock = NSLock()
+    private var found = 0
+
+    /// How many reads found what they asked for.
+    var hits: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return found
+    }
 
     /// `bytes`: about what will be stored (the file system must have twice that and 1 GiB more).
     init(_ prefix: String, room bytes: Int) { fd = HessianSpill.unlinkedFile(prefix, room: bytes) }
@@ -22,6 +30,7 @@ final class SpillStore<Key: Hashable>: @unchecked Sendable {
         defer { lock.unlock() }
         guard let fd, let e = stored[key], e.count == count,
               fullIO(p, count, e.offset, { pread(fd, $0, $1, off_t($2)) }) else { return nil }
+        found += 1
         return e.value
     }
 
@@ -74,6 +83,9 @@ final class QuantizedStore: @unchecked Sendable {
     private let spill: SpillStore<Key>
 
     init(bytes: Int) { spill = SpillStore("edgequant-mixes", room: bytes) }
+
+    /// Tensors read back so far.
+    var hits: Int { spill.hits }
 
     /// The f32 rows' bits (`cols` floats each), hashed row by row.
     static func hash(_ rows: UnsafeBufferPointer<Float>, cols: Int) -> Int {

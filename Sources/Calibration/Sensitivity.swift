@@ -385,6 +385,11 @@ public final class Sensitivity: @unchecked Sendable {
                 if let f = factor?.1 {
                     outErrs = Self.outputErrors(w, factor: f, importance: imp, types: types, threads: threads)
                     gptqProbe = Self.gptqWeight(w, type: probeType, factor: f, importance: imp, threads: threads)
+                    // as `quantized` would write it, for a mix (or the file) holding this type here
+                    if let (qw, _) = gptqProbe {
+                        mixTensors.keep(.init(name: name, type: probeType, hessian: h.fingerprint, importance: imp.map(\.bitPattern),
+                                              source: QuantizedStore.hash(w)), qw)
+                    }
                 }
             }
             let t2 = Date()

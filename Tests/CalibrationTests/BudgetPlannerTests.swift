@@ -191,3 +191,48 @@ func f32Copy(_ m: Model, threads: Int) throws -> Model {
     }
     return repl.isEmpty ? m : try m.replacing(repl, keepAlive: keep)
 }
+
+/// The planner measures its mixes quantized with the writer's second moments, so the writer takes
+/// each tensor the planner made instead of running GPTQ again: the same bytes either way.
+@Suite struct PlannedTensorsReuseTests {
+    @Test func writerTakesTheMeasuredTensorsBitForBit() throws {
+        let dir = fixtureRoot + "/eval/eval-llama"
+        let target = try #require(ConvertTarget(name: "q4_k_m"))
+        var settings = CalibrationSettings(text: fixtureRoot + "/calibration/calib.txt", chunks: 4, ctx: 64, sensitivityChunks: 1,
+                                           gptqChunks: 4, budget: .bitsPerWeight(5))
+        settings.sensitivityCtx = 64
+        let size: ([String: GGMLType], ImatrixData?) throws -> Int = { types, im in
+            Calibrate.fileSize(try target.plan(directory: dir, preTokenizer: nil,
+                                               options: Calibrate.withTypes(types, QuantizationPolicy.Options()), imatrix: im).plan)
+        }
+        let r = try Calibrate.run(model: dir, opts: settings, threads: 2, fileSize: size)
+        let written = try #require(r.written)
+        var alone = r
+        alone.written = nil
+        let reusing = try #require(Calibrate.encoder(r, threads: 2))
+        let making = try #require(Calibrate.encoder(alone, threads: 1))
+        let model = try ModelLoader.load(dir)
+        var gptqTensors = 0
+        let before = written.tensors.hits
+        for (name, type) in r.types.sorted(by: { $0.key < $1.key }) where Quantizers.gridQuantizer(for: type) != nil {
+            let w = try #require(model.weightMatrices[name])
+            var rows = [Float](repeating: 0, count: w.rows * w.cols)
+            rows.withUnsafeMutableBufferPointer { p in
+                for i in 0..<w.rows { w.row(i, into: UnsafeMutableBufferPointer(rebasing: p[(i * w.cols)..<((i + 1) * w.cols)])) }
+            }
+            let t = PlannedTensor(name: name, sourceName: name, ne: [w.cols, w.rows], type: type, source: .generated([]))
+            let n = try #require(type.rowSize(w.cols)) * w.rows
+            var a = [UInt8](repeating: 0, count: n), b = [UInt8](repeating: 0xA5, count: n)
+            let (ra, rb) = rows.withUnsafeBufferPointer { p in
+                (a.withUnsafeMutableBytes { reusing(t, p, $0) }, b.withUnsafeMutableBytes { making(t, p, $0) })
+            }
+            #expect(ra == rb, "\(name)")
+            guard ra else { continue }
+            gptqTensors += 1
+            #expect(a == b, "\(name) as \(type.name)")
+        }
+        #expect(gptqTensors > 0)
+        // every one of them was the planner's, none made again
+        #expect(written.tensors.hits - before == gptqTensors)
+    }
+}

@@ -451,6 +451,27 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
         }
     }
 
+    /// A factor read back from the store is the one made: the same Ũ, transpose and H, bit for
+    /// bit, and the dampening; an input of the same width is not taken for another.
+    @Test func factorStoreGivesBackTheFactorMade() throws {
+        let model = try gptqTinyModel()
+        var rng = GPTQRandom(state: 12)
+        let chunks = (0..<2).map { _ in (0..<33).map { _ in Int32.random(in: 0..<Int32(model.hparams.nVocab), using: &rng) } }
+        let all = HessianCollector.collect(model: model, chunks: chunks, threads: 2)
+        let q = try #require(all.hessians["blk.0.attn_q.weight"]), gate = try #require(all.hessians["blk.0.ffn_gate.weight"])
+        #expect(q.cols == gate.cols && q.fingerprint != gate.fingerprint)
+        let store = FactorStore(bytes: 1 << 20)
+        func bits(_ f: GPTQ.Factor) -> [[UInt32]] {
+            let n = f.cols * f.cols
+            return [f.rows, f.columns, f.hessian].map { p in (0..<n).map { p[$0].bitPattern } }
+        }
+        for h in [q, gate, q, gate] {
+            let made = try GPTQ.Factor(h)
+            let stored = try #require(store.factor(h))
+            #expect(bits(stored) == bits(made) && stored.dampening == made.dampening)
+        }
+    }
+
     /// The collector's H is Σ x xᵀ of every product input, once per distinct input.
     @Test func collectorMatchesDirectSums() throws {
         let model = try gptqTinyModel()
