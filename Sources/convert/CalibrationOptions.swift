@@ -37,7 +37,7 @@ struct CalibrationOptions: ParsableArguments {
         valueName: "FILE"))
     var sensitivityFile: String?
 
-    @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only).")
+    @Option(name: .customLong("gptq-chunks"), help: "Chunks of calibration text for the activation second moments GPTQ rounding uses (0: no GPTQ, importance-weighted rounding only). They are kept between passes in unlinked files in $TMPDIR (else /var/tmp), 4 bytes × width² per layer input, and with a budget also GPTQ's factors and the tensors measured: where the disk lacks room they are computed again, which costs only time.")
     var gptqChunks = CalibrationSettings.defaultGPTQChunks
 
     var wantsBudget: Bool { targetSize != nil || targetBPW != nil }
