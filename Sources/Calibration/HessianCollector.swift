@@ -70,7 +70,8 @@ public final class Hessian: @unchecked Sendable {
     }
 
     /// A hash of the sums (the upper triangle, the same mirrored or not) and the token count:
-    /// what tells a Hessian read back from a spill apart from another input's.
+    /// what tells a Hessian read back from a spill apart from another input's. Kept once made;
+    /// like `values`, read from one thread at a time and not while `add` runs.
     var fingerprint: Int {
         if let f = cachedFingerprint { return f }
         var hasher = Hasher()
