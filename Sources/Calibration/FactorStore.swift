@@ -3,8 +3,10 @@ import GGMLCore
 import Inference
 import Workers
 
-/// Byte strings kept by key in an unlinked temporary file (as `HessianSpill`: the page cache holds
-/// them, not the process, and nothing is left behind). Without room for the file it keeps nothing.
+/// Byte strings kept by key in a temporary file unlinked as soon as it is made
+/// (`HessianSpill.unlinkedFile`): the page cache holds them, not the process, and nothing is left
+/// behind whatever ends it. Without room for the file it keeps nothing. `HessianSpill`, the
+/// factors and the measured tensors each keep theirs in one.
 final class SpillStore<Key: Hashable>: @unchecked Sendable {
     private let fd: Int32?
     private var end = 0
@@ -24,6 +26,16 @@ final class SpillStore<Key: Hashable>: @unchecked Sendable {
 
     deinit { if let fd { close(fd) } }
 
+    /// Whether it has a file to keep anything in.
+    var isOpen: Bool { fd != nil }
+
+    /// How many keys hold bytes.
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored.count
+    }
+
     /// Reads what was stored under `key` into `p` if it is `count` bytes; its `value`, or nil.
     func read(_ key: Key, count: Int, into p: UnsafeMutableRawPointer) -> Double? {
         lock.lock()
@@ -34,14 +46,18 @@ final class SpillStore<Key: Hashable>: @unchecked Sendable {
         return e.value
     }
 
-    /// Stores `bytes` (and a `value` beside them) under `key`, unless something is stored there.
-    func write(_ key: Key, _ bytes: UnsafeRawBufferPointer, value: Double = 0) {
+    /// Stores `bytes` (and a `value` beside them) under `key`, unless something is stored there;
+    /// false when nothing could be stored (no file, or it took fewer bytes).
+    @discardableResult
+    func write(_ key: Key, _ bytes: UnsafeRawBufferPointer, value: Double = 0) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        guard let fd, stored[key] == nil, let base = bytes.baseAddress,
-              fullIO(UnsafeMutableRawPointer(mutating: base), bytes.count, end, { pwrite(fd, $0, $1, off_t($2)) }) else { return }
+        if stored[key] != nil { return true }
+        guard let fd, let base = bytes.baseAddress,
+              fullIO(UnsafeMutableRawPointer(mutating: base), bytes.count, end, { pwrite(fd, $0, $1, off_t($2)) }) else { return false }
         stored[key] = (end, bytes.count, value)
         end += bytes.count
+        return true
     }
 }
 

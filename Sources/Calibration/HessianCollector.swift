@@ -38,19 +38,17 @@ public final class Hessian: @unchecked Sendable {
 
     deinit { sums.deallocate() }
 
-    /// Writes the sums at `offset` of `fd` (see `HessianSpill`); false if the file took fewer bytes.
-    fileprivate func write(to fd: Int32, at offset: Int) -> Bool {
-        fullIO(UnsafeMutableRawPointer(sums), cols * cols * 4, offset) { pwrite(fd, $0, $1, off_t($2)) }
-    }
+    /// The sums' bytes, as `HessianSpill` keeps them.
+    fileprivate var sumBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: sums, count: cols * cols * 4) }
 
-    /// A Hessian as `write` left it, read back.
-    fileprivate init?(cols: Int, tokens: Int, squares: [Float], mirrored: Bool, reading fd: Int32, at offset: Int) {
+    /// A Hessian whose sums `read(into)` fills (false: it could not, and there is none).
+    fileprivate init?(cols: Int, tokens: Int, squares: [Float], mirrored: Bool, reading read: (UnsafeMutableRawPointer) -> Bool) {
         self.cols = cols
         self.tokens = tokens
         self.squares = squares
         self.mirrored = mirrored
         sums = .allocate(capacity: cols * cols)
-        guard fullIO(UnsafeMutableRawPointer(sums), cols * cols * 4, offset, { pread(fd, $0, $1, off_t($2)) }) else {
+        guard read(UnsafeMutableRawPointer(sums)) else {
             sums.deallocate()
             return nil
         }
@@ -309,21 +307,18 @@ func fullIO(_ p: UnsafeMutableRawPointer, _ count: Int, _ offset: Int, _ io: (Un
 /// would otherwise be collected again by running the chunks through every layer. The page cache,
 /// not the process, holds them: peak memory stays one layer's.
 final class HessianSpill {
-    private let fd: Int32
-    private var end = 0
-    /// Per layer: each distinct Hessian's weight names, its state and offset.
-    private var layers: [Int: [(names: [String], cols: Int, tokens: Int, squares: [Float], mirrored: Bool, offset: Int)]] = [:]
+    private let file: SpillStore<Int>
+    /// Per layer: each distinct Hessian's weight names, its state and its key in `file`.
+    private var layers: [Int: [(names: [String], cols: Int, tokens: Int, squares: [Float], mirrored: Bool, id: Int)]] = [:]
 
     /// In `$TMPDIR`, else /var/tmp (kept on disk by convention, where /tmp is often memory); nil
     /// where no file can be made there or it lacks room for `bytes` with room to spare (twice as
     /// much and 1 GiB more: the GGUF being written must not run out of disk because of it). The
     /// stream then collects again, as without one.
     init?(bytes: Int) {
-        guard let fd = Self.unlinkedFile("edgequant-hessians", room: bytes) else { return nil }
-        self.fd = fd
+        file = SpillStore("edgequant-hessians", room: bytes)
+        guard file.isOpen else { return nil }
     }
-
-    deinit { close(fd) }
 
     static var directory: String {
         let env = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 }
@@ -352,12 +347,12 @@ final class HessianSpill {
     func store(_ layer: Int, _ hessians: [String: Hessian]) -> Bool {
         var groups: [ObjectIdentifier: (Hessian, [String])] = [:]
         for (name, h) in hessians { groups[ObjectIdentifier(h), default: (h, [])].1.append(name) }
-        var entries: [(names: [String], cols: Int, tokens: Int, squares: [Float], mirrored: Bool, offset: Int)] = []
+        var entries: [(names: [String], cols: Int, tokens: Int, squares: [Float], mirrored: Bool, id: Int)] = []
         for (h, names) in groups.values.sorted(by: { $0.1.min()! < $1.1.min()! }) {
-            guard h.write(to: fd, at: end) else { return false }
+            let id = file.count
+            guard file.write(id, h.sumBytes) else { return false }
             let s = h.state
-            entries.append((names, h.cols, s.tokens, s.squares, s.mirrored, end))
-            end += h.cols * h.cols * 4
+            entries.append((names, h.cols, s.tokens, s.squares, s.mirrored, id))
         }
         layers[layer] = entries
         return true
@@ -368,7 +363,8 @@ final class HessianSpill {
         guard let entries = layers[layer] else { return nil }
         var out: [String: Hessian] = [:]
         for e in entries {
-            guard let h = Hessian(cols: e.cols, tokens: e.tokens, squares: e.squares, mirrored: e.mirrored, reading: fd, at: e.offset) else {
+            guard let h = Hessian(cols: e.cols, tokens: e.tokens, squares: e.squares, mirrored: e.mirrored,
+                                  reading: { self.file.read(e.id, count: e.cols * e.cols * 4, into: $0) != nil }) else {
                 return nil
             }
             for n in e.names { out[n] = h }
