@@ -63,6 +63,16 @@ public final class Sensitivity: @unchecked Sendable {
     let factors: FactorStore
     /// Mixes' tensors as `quantized` wrote them, for the mixes measured after the check.
     let mixTensors: QuantizedStore
+    /// `QuantizedStore.hash` of each weight, made once: the weights do not change, and each
+    /// phase would otherwise convert and hash all of them again.
+    private var sourceHashes: [String: Int] = [:]
+
+    func sourceHash(_ name: String, _ w: Weight) -> Int {
+        if let h = sourceHashes[name] { return h }
+        let h = QuantizedStore.hash(w)
+        sourceHashes[name] = h
+        return h
+    }
 
     /// `reference` should hold f32 weights (what the errors are measured against); `chunks` are
     /// token chunks of equal length as `perplexity` makes them (BOS already applied). Positions
@@ -388,7 +398,7 @@ public final class Sensitivity: @unchecked Sendable {
                     // as `quantized` would write it, for a mix (or the file) holding this type here
                     if let (qw, _) = gptqProbe {
                         mixTensors.keep(.init(name: name, type: probeType, hessian: h.fingerprint, importance: imp.map(\.bitPattern),
-                                              source: QuantizedStore.hash(w)), qw)
+                                              source: sourceHash(name, w)), qw)
                     }
                 }
             }
@@ -498,7 +508,7 @@ extension Sensitivity {
             let h = hessians?(name)
             let imp = importance[name]
             var made: [GGMLType: Weight] = [:]
-            let source = QuantizedStore.hash(w)
+            let source = sourceHash(name, w)
             for type in Set(mixes.compactMap { $0[name] }).sorted(by: { $0.rawValue < $1.rawValue }) {
                 guard Quantizers.quantizer(for: type) != nil, type.rowSize(w.cols) != nil else { continue }
                 let gptq = h.flatMap { h in h.cols == w.cols && imp?.count == w.cols ? h : nil }
