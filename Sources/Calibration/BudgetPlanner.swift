@@ -30,10 +30,14 @@ public struct CalibrationSettings: Sendable, Equatable {
     public var chunks: Int
     public var ctx: Int
     /// Chunks each tensor's sensitivity is measured on (with a budget), and their length: each
-    /// measurement runs the model from the tensor's layer on, ~210 times for a 30-layer model,
-    /// so this is the planner's main cost; positions from 64 on are scored.
+    /// measurement runs the model from a layer on (30 times for a 30-layer model, ~210 with
+    /// `Sensitivity.Probes.tensor`) and the check and the mixes run it again; positions from 64
+    /// on are scored.
     public var sensitivityChunks: Int
     public var sensitivityCtx = CalibrationSettings.defaultSensitivityCtx
+    /// One probe per layer (shared by the change each matrix makes to the layer's output) or one
+    /// per matrix: see `Sensitivity.Probes`.
+    public var sensitivityProbes = Sensitivity.Probes.layer
     /// Reuse sensitivities from this file if it exists, else measure and save them there.
     public var sensitivityFile: String?
     /// Chunks for GPTQ's activation second moments (0: no GPTQ), and how many of them the
@@ -285,7 +289,8 @@ public enum Calibrate {
             say("calibrate: sensitivities of \(result.sensitivities.count) tensors from \(f)")
         } else {
             let t1 = Date()
-            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { stream?.hessian(for: $0) }) { i, n, name in
+            result.sensitivities = try sens.analyze(importance: imatrix.allQuantWeights(), hessians: { stream?.hessian(for: $0) },
+                                                        probes: opts.sensitivityProbes) { i, n, name in
                 progress("calibrate: sensitivity \(i)/\(n) \(name)")
             }
             say(String(format: "calibrate: sensitivity of %d tensors on %d chunks in %.1f s (errors and GPTQ %.1f s, KL divergence %.1f s)",
@@ -335,15 +340,18 @@ public enum Calibrate {
                    check.measured, check.predicted, Date().timeIntervalSince(t0)))
         // The predictions extrapolate from one probe type; far above it (5+ bits on SmolLM2) they
         // can rank mixes wrongly, where one type everywhere does well. So the plan and the largest
-        // llama-quantize mix that fits are each measured, and the lowest KLD is written. (It was
-        // the three largest: on grid-free SmolLM2, in 12 plans from 4 to 7 bits, none of them won
-        // once the mixes were measured as written, and the largest measured best of its three in 9
-        // of 10 — each more cost a fifth of a first plan's CPU time.) The first plan competes too:
-        // the check measured it already, the same way, and the rescaled plan is not always better
-        // (one chunk's layer shares are noisy).
-        var candidates: [(label: String, types: [String: GGMLType], bytes: Int, kld: Double?)] =
-            [("the plan", best.types, best.fileBytes, first.types == best.types ? check.measured : nil)]
-        if first.types != best.types { candidates.append(("the first plan", first.types, first.fileBytes, check.measured)) }
+        // llama-quantize mix that fits are each measured. (It was the three largest: on grid-free
+        // SmolLM2, in 12 plans from 4 to 7 bits, none of them won once the mixes were measured as
+        // written, and the largest measured best of its three in 9 of 10 — each more cost a fifth
+        // of a first plan's CPU time.) The first plan competes too: the check measured it already,
+        // the same way, and the rescaled plan is not always better (one chunk's layer shares are
+        // noisy). The lower of the two plans is written unless the llama-quantize mix measured
+        // lower by more than the measurement can tell (`measurablyLower`): on grid-free SmolLM2
+        // the mixes that won by a hair on the chunk lost on the eval text (Q5_K_M's by 0.2%:
+        // 0.0216 against the plans' 0.020 as llama-perplexity measured them).
+        var plans: [(label: String, types: [String: GGMLType], bytes: Int, kld: Sensitivity.Measured?)] =
+            [("the plan", best.types, best.fileBytes, first.types == best.types ? .init(mean: check.measured, rows: check.rows) : nil)]
+        if first.types != best.types { plans.append(("the first plan", first.types, first.fileBytes, .init(mean: check.measured, rows: check.rows))) }
         var fixed: [(LlamaFileType, [String: GGMLType], Int)] = []
         for f in LlamaFileType.allCases where ![.allF32, .mostlyF16, .mostlyBF16].contains(f) {
             guard let all = try? fileTypeMix(f) else { continue }
@@ -354,6 +362,7 @@ public enum Calibrate {
             let size = try fileSize(mix)
             if size <= best.target { fixed.append((f, mix, size)) }
         }
+        var candidates = plans
         for (f, mix, size) in fixed.sorted(by: { $0.2 > $1.2 }).prefix(1) { candidates.append((f.name + " mix", mix, size, nil)) }
         if candidates.count > 1 {
             let unknown = candidates.indices.filter { candidates[$0].kld == nil }
@@ -361,9 +370,15 @@ public enum Calibrate {
             let kld = try sens.mixKLDs(unknown.map { candidates[$0].types }, importance: importance)
             for (k, i) in unknown.enumerated() { candidates[i].kld = kld[k] }
             let measured = candidates.map { $0.kld! }
-            let i = measured.indices.min { measured[$0] < measured[$1] }!
-            say("calibrate: measured " + zip(candidates, measured).map { String(format: "%@ %.5f", $0.0.label, $0.1) }.joined(separator: ", ")
-                + "; writing \(candidates[i].label)")
+            var i = plans.indices.min { measured[$0].mean < measured[$1].mean }!
+            var note = ""
+            for j in plans.count..<candidates.count where measured[j].mean < measured[i].mean {
+                if Sensitivity.measurablyLower(measured[j].rows, than: measured[i].rows) { i = j } else {
+                    note = " (\(candidates[j].label) lower by less than twice the difference's standard error)"
+                }
+            }
+            say("calibrate: measured " + zip(candidates, measured).map { String(format: "%@ %.5f", $0.0.label, $0.1.mean) }.joined(separator: ", ")
+                + "; writing \(candidates[i].label)" + note)
             if i > 0 {
                 let types = candidates[i].types
                 let choices = zip(infos, scaled).map { info, sc in sc.options.first { $0.type == types[info.name] }! }

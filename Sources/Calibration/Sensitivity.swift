@@ -19,10 +19,11 @@ import Workers
 ///   exist and GPTQ can write T), E is scaled by GPTQ's output error over rounding's,
 ///   tr(ΔW H ΔWᵀ) of both, measured on a few sample rows: GPTQ gains more at fewer bits, and the
 ///   planner should know what the bytes will really buy;
-/// - `gain_t` is measured: tensor t alone is quantized to a probe type, the model is run on the
+/// - `gain_t` is measured: tensor t is quantized to a probe type, the model is run on the
 ///   calibration chunks, and the mean KL divergence of its next-token distributions from the
-///   unquantized model's is divided by `E(t, probe)`. Layers before t's are not re-run (their
-///   residual stream is cached).
+///   unquantized model's — t's part of it, where t's whole layer was quantized (`Probes.layer`) —
+///   is divided by `E(t, probe)`. Layers before t's are not re-run (their residual stream is
+///   cached).
 public final class Sensitivity: @unchecked Sendable {
     public struct TensorInfo: Sendable {
         public let name: String
@@ -66,6 +67,8 @@ public final class Sensitivity: @unchecked Sendable {
     /// `QuantizedStore.hash` of each weight, made once: the weights do not change, and each
     /// phase would otherwise convert and hash all of them again.
     private var sourceHashes: [String: Int] = [:]
+    /// `layerOutput`'s last layer and its outputs per chunk.
+    private var baseOutputs: (Int, [Matrix])?
 
     func sourceHash(_ name: String, _ w: Weight) -> Int {
         if let h = sourceHashes[name] { return h }
@@ -117,6 +120,7 @@ public final class Sensitivity: @unchecked Sendable {
     deinit {
         for s in states { for m in s { m.free() } }
         for m in refProbs { m.free() }
+        baseOutputs.map { for m in $0.1 { m.free() } }
     }
 
     /// Rows of `m` replaced by their log-softmax (max subtracted, sum in double).
@@ -151,22 +155,50 @@ public final class Sensitivity: @unchecked Sendable {
 
     /// Mean KL divergence from the reference of `variant`, whose logits for chunk c `logits` gives.
     private func meanKLD(of variant: Model, logits: (Forward, Int) -> Matrix) -> Double {
+        measuredKLD(of: variant, logits: logits).mean
+    }
+
+    /// A divergence measured on the sensitivity chunks: the mean, and each scored position's
+    /// (chunk after chunk), from which the mean's uncertainty follows.
+    public struct Measured: Sendable {
+        public var mean = 0.0
+        public var rows: [Double] = []
+    }
+
+    private func measuredKLD(of variant: Model, logits: (Forward, Int) -> Matrix) -> Measured {
         let fw = Forward(model: variant, engine: GGMLEngine(threads: threads), threads: threads)
-        var total = 0.0, count = 0
+        var total = 0.0
+        var rows: [Double] = []
         for c in chunks.indices {
             let l = logits(fw, c)
             defer { l.free() }
-            let (sum, n) = klSum(l, c)
-            total += sum
-            count += n
+            total += klSum(l, c, rows: &rows).0
         }
-        return count > 0 ? total / Double(count) : 0
+        return Measured(mean: rows.isEmpty ? 0 : total / Double(rows.count), rows: rows)
+    }
+
+    /// Whether `b` measured lower than `a` (per position, the same positions) by more than the
+    /// measurement can tell: the mean of the paired differences above twice its standard error.
+    /// A mix that wins by less on one chunk is as likely to lose on other text.
+    public static func measurablyLower(_ b: [Double], than a: [Double]) -> Bool {
+        guard a.count == b.count, a.count > 1 else { return false }
+        let n = Double(a.count)
+        let d = zip(a, b).map { $0 - $1 }
+        let mean = d.reduce(0, +) / n
+        let variance = d.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        return mean > 2 * (variance / n).squareRoot()
     }
 
     /// Σ over the scored rows of KL(reference ‖ logits) (`l` becomes its log-softmax), and how
     /// many rows: the last position has no next token in the chunk, so perplexity does not
     /// score it.
     func klSum(_ l: Matrix, _ chunk: Int) -> (Double, Int) {
+        var rows: [Double] = []
+        return klSum(l, chunk, rows: &rows)
+    }
+
+    /// `klSum`, each row's divergence appended to `rows`.
+    func klSum(_ l: Matrix, _ chunk: Int, rows out: inout [Double]) -> (Double, Int) {
         let ref = refProbs[chunk]
         let h = refNegEntropy[chunk]
         Self.logSoftmaxRows(l, threads: threads)
@@ -182,7 +214,10 @@ public final class Sensitivity: @unchecked Sendable {
             }
         }
         var total = 0.0
-        for r in 0..<rows { total += parts.p[r] }
+        for r in 0..<rows {
+            total += parts.p[r]
+            out.append(parts.p[r])
+        }
         return (total, rows)
     }
 
@@ -367,6 +402,17 @@ public final class Sensitivity: @unchecked Sendable {
     public struct Timings: Sendable { public var gptq = 0.0, kld = 0.0 }
     public private(set) var timings = Timings()
 
+    /// How a matrix's gain is measured.
+    /// - `tensor`: one probe per matrix, the model run from its layer on with it alone quantized.
+    /// - `layer`: one probe per layer, with all its matrices quantized together, run from the
+    ///   layer on; its KL divergence is shared among them in proportion to the change each makes
+    ///   alone to the layer's output (`layerChange`), which costs one layer, not the rest of the
+    ///   model. Seven times fewer runs to the end for a Llama layer. The split is rougher than
+    ///   measuring each matrix (on grid-free SmolLM2: attn_q/attn_k get about half their measured
+    ///   KLD, the rest 0.7–1×, layer 0 worst), but the check measures every layer's share of the
+    ///   chosen mix and corrects the layer's sum, and the plans came out no worse (README).
+    public enum Probes: String, Sendable, CaseIterable { case layer, tensor }
+
     /// Measures every weight matrix: candidate errors, then the probe KLD and so the gain.
     /// With `hessians` (the second moments GPTQ will write with), a matrix is measured with the
     /// rounding the file will use: the probe written by GPTQ, and every candidate's error its
@@ -377,11 +423,50 @@ public final class Sensitivity: @unchecked Sendable {
     /// credit GPTQ with far more than the model shows (measured: plans that put q2_K on such a
     /// matrix). `progress(i, n, name)` is called after each tensor.
     public func analyze(importance: [String: [Float]], hessians: (String) -> Hessian? = { _ in nil }, probe: GGMLType = .q4_0,
-                        alignment: Int = 32, progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
+                        probes: Probes = .layer, alignment: Int = 32,
+                        progress: ((Int, Int, String) -> Void)? = nil) throws -> [TensorInfo] {
         let mats = weights.map { (Self.order($0.key), $0.key, $0.value) }.sorted { $0.0 < $1.0 }
+        let nLayer = reference.hparams.nLayer
         var infos: [TensorInfo] = []
         var factor: (Hessian, GPTQ.Factor)?
         timings = Timings()
+        /// A matrix measured whose gain waits for its layer's probe: its errors, its probe as
+        /// quantized, and the change it (and its second probe's type) makes to the layer's output.
+        struct Pending {
+            var info: TensorInfo
+            var types: [GGMLType]
+            var errors: [GGMLType: Double]
+            var probe: Weight
+            var change: Double
+            var second: (type: GGMLType, change: Double)?
+        }
+        var pending: [Pending] = []
+        var held: [AnyObject] = []
+        func finish(_ info: TensorInfo, types: [GGMLType], errors: [GGMLType: Double], gain: Double, offsetGain: Double?) {
+            var info = info
+            let losses = Self.losses(errors, gain: gain, offsetGain: offsetGain)
+            info.options = types.map { t in
+                let bytes = (t.rowSize(info.cols)! * info.rows + alignment - 1) / alignment * alignment
+                return TypePlanner.Option(type: t, bytes: bytes, loss: losses[t]!)
+            }
+            infos.append(info)
+        }
+        // the layer's probe: its matrices quantized together, run from it to the end
+        func flush() throws {
+            guard let l = pending.first.flatMap({ firstLayer($0.info.name) }) else { return }
+            let joint = try reference.replacing(Dictionary(uniqueKeysWithValues: pending.map { ($0.info.name, $0.probe) }), keepAlive: held)
+            let kld = max(meanKLD(of: joint, from: l, states: states), 1e-12)
+            let perChange = kld / max(pending.reduce(0) { $0 + $1.change }, 1e-30)
+            for p in pending {
+                var info = p.info
+                info.probeKLD = max(perChange * p.change, 1e-12)
+                let gain = info.probeKLD / max(p.errors[info.probe]!, 1e-30)
+                let offsetGain = p.second.map { max(perChange * $0.change, 1e-12) / max(p.errors[$0.type]!, 1e-30) }
+                finish(info, types: p.types, errors: p.errors, gain: gain, offsetGain: offsetGain)
+            }
+            pending = []
+            held = []
+        }
         for (i, (_, name, w)) in mats.enumerated() {
             let t0 = Date()
             let imp = importance[name]
@@ -406,37 +491,86 @@ public final class Sensitivity: @unchecked Sendable {
             // the probe as the file would hold it, and the candidates' errors in the same metric
             let useGPTQ = gptqProbe != nil && outErrs[probeType].map { $0 > 0 } == true && outErrs.count == types.count
             let (qw, keep) = useGPTQ ? gptqProbe! : Self.quantizedWeight(w, type: probeType, importance: imp, threads: threads)
-            let variant = try reference.replacing([name: qw], keepAlive: [keep])
-            let kld = max(meanKLD(of: variant, changed: name), 1e-12)
             let errors = useGPTQ ? outErrs : Self.errors(w, importance: imp, types: types, threads: threads)
-            let gain = kld / max(errors[probeType]!, 1e-30)
             // One gain serves every type while their errors keep the proportions bits give them
             // (q4_1's about 0.7 of q4_0's). Where the types with a block minimum are far off that
             // (SmolLM2 grid-free blk.11.ffn_down: q4_1 1/700 of q4_0, q2_K 1/45), their error is
             // made of other columns than the probe's, and the probe's KLD per unit of error says
             // nothing about it: the planner put q2_K there at a 6.6-bit budget. Those types get a
             // gain of their own, from a probe of their own.
-            var offsetGain: Double?
-            if let second = Self.offsetProbe(errors, probe: probeType),
-               let (qw1, keep1) = useGPTQ ? factor.flatMap({ Self.gptqWeight(w, type: second, factor: $0.1, importance: imp!, threads: threads) })
-                                          : Self.quantizedWeight(w, type: second, importance: imp, threads: threads) {
-                let kld1 = max(meanKLD(of: try reference.replacing([name: qw1], keepAlive: [keep1]), changed: name), 1e-12)
-                offsetGain = kld1 / max(errors[second]!, 1e-30)
+            let second = Self.offsetProbe(errors, probe: probeType).flatMap { t in
+                (useGPTQ ? factor.flatMap({ Self.gptqWeight(w, type: t, factor: $0.1, importance: imp!, threads: threads) })
+                         : Self.quantizedWeight(w, type: t, importance: imp, threads: threads)).map { (t, $0) }
             }
-            let losses = Self.losses(errors, gain: gain, offsetGain: offsetGain)
-            timings.gptq += t2.timeIntervalSince(t0)
-            timings.kld += Date().timeIntervalSince(t2)
             var info = TensorInfo(name: name, rows: w.rows, cols: w.cols)
             info.probe = probeType
-            info.probeKLD = kld
-            info.options = types.map { t in
-                let bytes = (t.rowSize(w.cols)! * w.rows + alignment - 1) / alignment * alignment
-                return TypePlanner.Option(type: t, bytes: bytes, loss: losses[t]!)
+            if probes == .layer, let l = firstLayer(name), l < nLayer {
+                if let p = pending.first, firstLayer(p.info.name) != l { try flush() }
+                let change = try layerChange(l, [name: qw], keepAlive: keep)
+                let secondChange = try second.map { (type: $0.0, change: try layerChange(l, [name: $0.1.0], keepAlive: $0.1.1)) }
+                pending.append(Pending(info: info, types: types, errors: errors, probe: qw, change: change, second: secondChange))
+                held.append(keep)
+            } else {
+                try flush()
+                let kld = max(meanKLD(of: try reference.replacing([name: qw], keepAlive: [keep]), changed: name), 1e-12)
+                let offsetGain = try second.map { t, q in
+                    max(meanKLD(of: try reference.replacing([name: q.0], keepAlive: [q.1]), changed: name), 1e-12) / max(errors[t]!, 1e-30)
+                }
+                info.probeKLD = kld
+                finish(info, types: types, errors: errors, gain: kld / max(errors[probeType]!, 1e-30), offsetGain: offsetGain)
             }
-            infos.append(info)
+            timings.gptq += t2.timeIntervalSince(t0)
+            timings.kld += Date().timeIntervalSince(t2)
             progress?(i + 1, mats.count, name)
         }
+        let t0 = Date()
+        try flush()
+        timings.kld += Date().timeIntervalSince(t0)
         return infos.sorted { $0.name < $1.name }
+    }
+
+    /// How much replacing `changed` (all in layer `l`) changes the layer's output on the
+    /// sensitivity chunks: Σ over positions of |Δx|² / mean(x²) — the change relative to the
+    /// position's scale, as the next layer's RMS norm sees it. Unnormalised, the positions that
+    /// carry a massive activation (the attention sink's) would outweigh all the others.
+    func layerChange(_ l: Int, _ changed: [String: Weight], keepAlive: AnyObject) throws -> Double {
+        let variant = Forward(model: try reference.replacing(changed, keepAlive: [keepAlive]), engine: GGMLEngine(threads: threads), threads: threads)
+        var total = 0.0
+        for c in chunks.indices {
+            let base = layerOutput(l, chunk: c)
+            let x = Matrix(rows: base.rows, cols: base.cols)
+            defer { x.free() }
+            x.data.update(from: states[c][l].data, count: x.rows * x.cols)
+            variant.applyLayer(l, to: x)
+            for r in 0..<x.rows {
+                let a = x.row(r), b = base.row(r)
+                var d = 0.0, m = 0.0
+                for j in 0..<x.cols {
+                    let e = Double(a[j] - b[j])
+                    d += e * e
+                    m += Double(b[j]) * Double(b[j])
+                }
+                total += m > 0 ? d / (m / Double(x.cols)) : 0
+            }
+        }
+        return total
+    }
+
+    /// Layer `l`'s output on chunk `c` as `layerChange`'s variants compute it (the same call on
+    /// the same input), made once per layer: the states saved while walking the model were made
+    /// in one pass, and a difference of rounding between the two would count as a change.
+    func layerOutput(_ l: Int, chunk c: Int) -> Matrix {
+        if let (layer, out) = baseOutputs, layer == l { return out[c] }
+        baseOutputs.map { for m in $0.1 { m.free() } }
+        let fw = Forward(model: reference, engine: GGMLEngine(threads: threads), threads: threads)
+        let out = chunks.indices.map { c -> Matrix in
+            let x = Matrix(rows: states[c][l].rows, cols: states[c][l].cols)
+            x.data.update(from: states[c][l].data, count: x.rows * x.cols)
+            fw.applyLayer(l, to: x)
+            return x
+        }
+        baseOutputs = (l, out)
+        return out[c]
     }
 }
 
@@ -445,6 +579,8 @@ extension Sensitivity {
     /// planner's prediction for it, and per tensor the factor its predicted losses are scaled by.
     public struct MixCheck: Sendable {
         public var measured = 0.0
+        /// `measured` per scored position.
+        public var rows: [Double] = []
         public var predicted = 0.0
         public var scale: [String: Double] = [:]
     }
@@ -454,7 +590,7 @@ extension Sensitivity {
     /// mix a layer at a time, and a layer's quantized weights are freed once every mix has run it.
     /// So the memory is one layer's weights per mix, plus the tensors outside the layers (the
     /// embedding and output head: one copy per distinct type), not whole mixes.
-    public func mixKLDs(_ mixes: [[String: GGMLType]], importance: [String: [Float]]) throws -> [Double] {
+    public func mixKLDs(_ mixes: [[String: GGMLType]], importance: [String: [Float]]) throws -> [Measured] {
         let nLayer = reference.hparams.nLayer
         let (layerNames, outside) = splitByLayer(Set(mixes.flatMap(\.keys)))
         var factor: (Hessian, GPTQ.Factor)?
@@ -472,7 +608,7 @@ extension Sensitivity {
             }
             withExtendedLifetime(keep) {}
         }
-        return bases.indices.map { m in meanKLD(of: bases[m], head: streams[m]) }
+        return bases.indices.map { m in measuredKLD(of: bases[m], head: streams[m]) }
     }
 
     /// Weight names by the layer they are in, and those outside the layers (embedding, output head).
@@ -489,7 +625,11 @@ extension Sensitivity {
     /// Mean KL divergence from the reference of `head`'s output layer on `streams` (per chunk, the
     /// residual stream leaving the last layer).
     func meanKLD(of head: Model, head streams: [Matrix]) -> Double {
-        meanKLD(of: head) { fw, c in fw.logits(fromLayer: self.reference.hparams.nLayer, hidden: streams[c], outputsFrom: self.first) }
+        measuredKLD(of: head, head: streams).mean
+    }
+
+    func measuredKLD(of head: Model, head streams: [Matrix]) -> Measured {
+        measuredKLD(of: head) { fw, c in fw.logits(fromLayer: self.reference.hparams.nLayer, hidden: streams[c], outputsFrom: self.first) }
     }
 
     /// Tensors `names` of each mix quantized as the file will write them — by GPTQ where
@@ -591,7 +731,9 @@ extension Sensitivity {
             withExtendedLifetime(keep) {}
         }
         var result = MixCheck()
-        result.measured = meanKLD(of: mixBase, head: mixStream)
+        let mix = measuredKLD(of: mixBase, head: mixStream)
+        result.measured = mix.mean
+        result.rows = mix.rows
         result.predicted = types.keys.reduce(0) { $0 + (loss[$1] ?? 0) }
         for (layer, names) in byLayer {
             let without: Double

@@ -107,7 +107,7 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
         let direct = sens.meanKLD(of: mix, changed: "token_embd.weight")
         #expect(check.measured == direct)
         let other = r.types.mapValues { _ in GGMLType.q8_0 }
-        #expect(try sens.mixKLDs([r.types, other], importance: importance)[0] == direct)
+        #expect(try sens.mixKLDs([r.types, other], importance: importance)[0].mean == direct)
         // a layer's share: the mix with that layer as it was, run from the embedding
         let layer1 = r.types.keys.filter { $0.hasPrefix("blk.1.") }
         #expect(!layer1.isEmpty)
@@ -175,6 +175,58 @@ private let fixtureRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
                 let same = try ref.replacing([name: ref.weightMatrices[name]!], keepAlive: [])
                 #expect(sens.meanKLD(of: same, changed: name) == 0, "\(name)")
             }
+        }
+    }
+
+    /// A llama-quantize mix replaces the plan only when it measured lower by more than the
+    /// measurement can tell: by twice the paired differences' standard error.
+    @Test func mixWinsOnlyWhenMeasurablyLower() {
+        let plan = (0..<192).map { 0.02 + 0.01 * sin(Double($0)) }
+        #expect(!Sensitivity.measurablyLower(plan, than: plan))
+        #expect(Sensitivity.measurablyLower(plan.map { $0 * 0.9 }, than: plan))
+        #expect(!Sensitivity.measurablyLower(plan.map { $0 * 1.1 }, than: plan))
+        // lower on average by 0.2% of the mean, each position off by ±5%: a coin flip
+        let noisy = plan.enumerated().map { $0.element * (0.998 + ($0.offset % 2 == 0 ? 0.05 : -0.05)) }
+        #expect(noisy.reduce(0, +) < plan.reduce(0, +))
+        #expect(!Sensitivity.measurablyLower(noisy, than: plan))
+        #expect(!Sensitivity.measurablyLower([0.01], than: [0.02]) && !Sensitivity.measurablyLower([0.01, 0.01], than: [0.02]))
+    }
+
+    /// One probe per layer: the layer's matrices quantized together and run to the end, its
+    /// divergence shared among them by the change each makes alone to the layer's output. So the
+    /// shares add up to that run's divergence, a matrix outside the layers is still measured
+    /// alone (as `tensor` measures every matrix), and an unchanged matrix changes nothing.
+    @Test func layerProbesShareEachLayersDivergence() throws {
+        let source = try ModelLoader.load(dir)
+        let tokens = try ModelLoader.evaluationTokens(textFile: calib, tokenizer: ModelLoader.tokenizer(dir, for: source))
+        var chunk = Array(tokens.prefix(64))
+        if let b = source.chunkBOS { chunk[0] = b }
+        let ref = try f32Copy(source, threads: 2)
+        let sens = Sensitivity(reference: ref, weights: source.weightMatrices, chunks: [chunk], threads: 2, scoredFrom: 16)
+        let byLayer = try sens.analyze(importance: [:], probes: .layer)
+        let alone = try sens.analyze(importance: [:], probes: .tensor)
+        #expect(byLayer.map(\.name) == alone.map(\.name))
+        for (a, b) in zip(byLayer, alone) {
+            #expect(a.options.map(\.type) == b.options.map(\.type) && a.options.map(\.bytes) == b.options.map(\.bytes), "\(a.name)")
+            if sens.firstLayer(a.name).map({ $0 >= ref.hparams.nLayer }) ?? true {
+                #expect(a.probeKLD == b.probeKLD && a.probeKLD > 0, "\(a.name)")
+            }
+        }
+        for l in 0..<ref.hparams.nLayer {
+            let names = byLayer.filter { sens.firstLayer($0.name) == l }.map(\.name)
+            #expect(names.count >= 7)
+            var repl: [String: Weight] = [:]
+            var keep: [AnyObject] = []
+            for n in names {
+                let (q, k) = Sensitivity.quantizedWeight(source.weightMatrices[n]!, type: .q4_0, importance: nil, threads: 2)
+                repl[n] = q
+                keep.append(k)
+            }
+            let joint = sens.meanKLD(of: try ref.replacing(repl, keepAlive: keep), changed: names[0])
+            let shared = byLayer.filter { names.contains($0.name) }.reduce(0) { $0 + $1.probeKLD }
+            #expect(joint > 0 && abs(shared - joint) <= 1e-6 * joint + 1e-10, "layer \(l): \(shared) vs \(joint)")
+            let name = names[0], w = ref.weightMatrices[name]!
+            #expect(try sens.layerChange(l, [name: w], keepAlive: ref) == 0)
         }
     }
 }
