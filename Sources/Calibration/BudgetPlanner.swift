@@ -43,12 +43,14 @@ public struct CalibrationSettings: Sendable, Equatable {
     /// Chunks for GPTQ's activation second moments (0: no GPTQ), and how many of them the
     /// planner's predictions of GPTQ's gain use (nil or at least `gptqChunks`: all, so that the
     /// check and the mixes measure the very tensors the file will hold, and the writer takes them
-    /// from there). Not all by default: on grid-free SmolLM2 at 32 chunks, plans predicted from
-    /// all 32 came out no better on the eval text than from 8 (KLD against llama-quantize's best:
-    /// 65/74/63/57/38/22% lower at the Q2_K…Q5_K_M sizes, against 69/74/63/60/43/28% from 8),
-    /// though the file then costs a first plan 25 s less of CPU.
+    /// from there). All by default: on grid-free SmolLM2 at 32 chunks, plans predicted from all 32
+    /// or from 8 came out alike on the eval text (KLD against llama-quantize's best at the
+    /// Q2_K…Q5_K_M sizes: 69/74/60/60/52/29% lower from 32, 70/74/63/60/45/30% from 8, one probe
+    /// per layer both), and from all 32 a first plan costs 27 s less of CPU (190 → 163 s) and
+    /// what the check measures is the file. (With one probe per matrix, before a mix had to win
+    /// measurably, from 8 looked better: 69/74/63/60/43/28% against 65/74/63/57/38/22%.)
     public var gptqChunks: Int
-    public var gptqPredictionChunks: Int? = 8
+    public var gptqPredictionChunks: Int? = nil
     public var budget: Budget?
     /// Measure sensitivities even without a budget, and keep what measured them in the result
     /// (to plan and check several budgets afterwards).
@@ -220,7 +222,7 @@ public enum Calibrate {
         let gptqChunks = chunked(opts.gptqChunks, ctx: opts.ctx)
         let planning = opts.budget != nil || opts.measureSensitivity
         var result: CalibrationResult
-        // the planner's GPTQ predictions: second moments of the first few chunks
+        // the planner's GPTQ predictions: second moments of all of GPTQ's chunks, or the first few
         var prediction: HessianStream?
         if !gptqChunks.isEmpty {
             try HessianStream.checkMemory(ref, chunks: gptqChunks.count, ctx: opts.ctx)
