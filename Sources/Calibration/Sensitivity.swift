@@ -189,15 +189,9 @@ public final class Sensitivity: @unchecked Sendable {
         return mean > 2 * (variance / n).squareRoot()
     }
 
-    /// Σ over the scored rows of KL(reference ‖ logits) (`l` becomes its log-softmax), and how
-    /// many rows: the last position has no next token in the chunk, so perplexity does not
-    /// score it.
-    func klSum(_ l: Matrix, _ chunk: Int) -> (Double, Int) {
-        var rows: [Double] = []
-        return klSum(l, chunk, rows: &rows)
-    }
-
-    /// `klSum`, each row's divergence appended to `rows`.
+    /// Σ over the scored rows of KL(reference ‖ logits) (`l` becomes its log-softmax), each row's
+    /// divergence appended to `out`, and how many rows: the last position has no next token in
+    /// the chunk, so perplexity does not score it.
     func klSum(_ l: Matrix, _ chunk: Int, rows out: inout [Double]) -> (Double, Int) {
         let ref = refProbs[chunk]
         let h = refNegEntropy[chunk]
@@ -538,9 +532,8 @@ public final class Sensitivity: @unchecked Sendable {
         var total = 0.0
         for c in chunks.indices {
             let base = layerOutput(l, chunk: c)
-            let x = Matrix(rows: base.rows, cols: base.cols)
+            let x = states[c][l].copy()
             defer { x.free() }
-            x.data.update(from: states[c][l].data, count: x.rows * x.cols)
             variant.applyLayer(l, to: x)
             for r in 0..<x.rows {
                 let a = x.row(r), b = base.row(r)
@@ -564,8 +557,7 @@ public final class Sensitivity: @unchecked Sendable {
         baseOutputs.map { for m in $0.1 { m.free() } }
         let fw = Forward(model: reference, engine: GGMLEngine(threads: threads), threads: threads)
         let out = chunks.indices.map { c -> Matrix in
-            let x = Matrix(rows: states[c][l].rows, cols: states[c][l].cols)
-            x.data.update(from: states[c][l].data, count: x.rows * x.cols)
+            let x = states[c][l].copy()
             fw.applyLayer(l, to: x)
             return x
         }
@@ -717,8 +709,7 @@ extension Sensitivity {
             if byLayer[l] != nil {
                 // restored: this layer as it was, on the mix's stream entering it
                 let copies = mixStream.map { x -> Matrix in
-                    let c = Matrix(rows: x.rows, cols: x.cols)
-                    c.data.update(from: x.data, count: x.rows * x.cols)
+                    let c = x.copy()
                     referenceLayers.applyLayer(l, to: c)
                     return c
                 }

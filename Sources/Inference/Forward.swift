@@ -18,6 +18,14 @@ public struct Matrix: @unchecked Sendable {
     }
 
     public func free() { data.deallocate() }
+
+    /// A copy the caller frees.
+    public func copy() -> Matrix {
+        let c = Matrix(rows: rows, cols: cols)
+        c.data.update(from: data, count: rows * cols)
+        return c
+    }
+
     @inline(__always) public func row(_ r: Int) -> UnsafeMutablePointer<Float> { data + r * cols }
 }
 
@@ -65,9 +73,7 @@ public struct Forward: Sendable {
         defer { x.free() }
         var states: [Matrix] = []
         for l in 0...model.hparams.nLayer {
-            let copy = Matrix(rows: x.rows, cols: x.cols)
-            copy.data.update(from: x.data, count: x.rows * x.cols)
-            states.append(copy)
+            states.append(x.copy())
             if l < model.hparams.nLayer { model.architecture.layer(l, x, pass) }
         }
         return states
@@ -94,9 +100,8 @@ public struct Forward: Sendable {
     public func logits(fromLayer first: Int, hidden: Matrix, outputsFrom: Int = 0) -> Matrix {
         let pass = Pass(forward: self, rows: hidden.rows, cache: nil)
         defer { pass.free() }
-        let x = Matrix(rows: hidden.rows, cols: hidden.cols)
+        let x = hidden.copy()
         defer { x.free() }
-        x.data.update(from: hidden.data, count: hidden.rows * hidden.cols)
         return run(x, layers: first..<model.hparams.nLayer, pass: pass, outputsFrom: outputsFrom)
     }
 
