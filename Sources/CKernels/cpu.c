@@ -28,8 +28,15 @@ static ek_level detect(void) {
     if (f512 && dq && bw && vl && vnni && (xcr0 & 0xE6) == 0xE6) return EK_LEVEL_AVX512;
     return EK_LEVEL_AVX2;
 }
+
+static int detect_bf16(void) {
+    unsigned a, b, c, d;
+    if (detect() != EK_LEVEL_AVX512 || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 5) & 1;
+}
 #else
 static ek_level detect(void) { return EK_LEVEL_GENERIC; }
+static int detect_bf16(void) { return 0; }
 #endif
 
 static ek_level cached = (ek_level)-1;
@@ -37,6 +44,8 @@ static ek_level cached = (ek_level)-1;
 // of tests running in parallel on other threads (one suite's forward passes once ran half on one
 // level and half on another, and compared unequal).
 static _Thread_local int forced = -1;
+static _Thread_local int forced_bf16 = -1;
+static int cached_bf16 = -1;
 
 ek_level ek_detected_level(void) { return detect(); }
 
@@ -61,3 +70,16 @@ ek_level ek_cpu_level(void) {
     __atomic_store_n(&cached, l, __ATOMIC_RELAXED);
     return l;
 }
+
+int ek_cpu_has_bf16(void) {
+    if (ek_cpu_level() != EK_LEVEL_AVX512 || forced_bf16 == 0) return 0;
+    int b = __atomic_load_n(&cached_bf16, __ATOMIC_RELAXED);
+    if (b >= 0) return b;
+    b = detect_bf16();
+    const char *cap = getenv("EDGEQUANT_KERNELS");
+    if (cap && strcmp(cap, "avx512") == 0) b = 0;
+    __atomic_store_n(&cached_bf16, b, __ATOMIC_RELAXED);
+    return b;
+}
+
+void ek_force_bf16(int on) { forced_bf16 = on < 0 ? -1 : on != 0; }

@@ -99,3 +99,22 @@ void ek_symv_rows(const float *h, int64_t n, const float *d, int64_t nrows, floa
 #endif
     symv_generic(h, n, d, nrows, y);
 }
+
+void ek_add_squares(const float *x, size_t ldx, int64_t rows, int64_t n, float *restrict s) {
+    for (int64_t t = 0; t < rows; t++) {
+        const float *restrict xt = x + (size_t)t * ldx;
+        for (int64_t c = 0; c < n; c++) {
+            const float p = xt[c] * xt[c];
+            s[c] = s[c] + p;
+        }
+    }
+}
+
+void ek_add_upper_block(const float *g, float *restrict sums, int64_t n, int64_t i0, int64_t i1) {
+    for (int64_t j = 0; j < i1; j++) {
+        const int64_t lo = j > i0 ? j : i0;
+        const float *restrict gr = g + (size_t)j * n;
+        float *restrict sr = sums + (size_t)j * n;
+        for (int64_t i = lo; i < i1; i++) sr[i] = sr[i] + gr[i];
+    }
+}

@@ -9,11 +9,13 @@ import Workers
 /// H = Σ_tokens x xᵀ for one matmul input (cols × cols), and how many tokens were summed: the
 /// second moments GPTQ needs. diag(H)/tokens is llama-imatrix's importance for the same tokens.
 ///
-/// Each product's XᵀX is computed in f32 (one FMA chain per entry over the product's tokens, a
-/// chunk of 512: relative error around 1e-6, far below how much H varies between calibration
-/// texts) and added into f32 sums: GPTQ's default 16 chunks add 16 products, whose rounding
-/// (~1e-6 relative) stays far below the dampening GPTQ adds before factorising (1% of the mean
-/// diagonal). Sums in double would double the memory, which all layers' Hessians dominate:
+/// Each product's XᵀX is computed from x rounded to bf16 — the values a bf16 weight's product
+/// multiplies (ggml's vec_dot type for bf16) — with exact products summed in f32 (`ek_gemm_bf16`,
+/// twice an f32 product's speed where the CPU has AVX512-BF16): each x is off by at most 2⁻⁹ of
+/// itself, ties to even, so an entry of H moves by far less than it varies between calibration
+/// texts, and far less than the dampening GPTQ adds before factorising (1% of the mean diagonal).
+/// The products' XᵀX are added into f32 sums (32 chunks add 32). Sums in double would double the
+/// memory, which all layers' Hessians dominate:
 /// 4·cols² bytes per distinct input; for SmolLM2-135M (n_embd 576, n_ff 1536) the four inputs of
 /// a layer (attention norm → q/k/v, attention → output, ffn norm → gate/up, SwiGLU → down) take
 /// 3·576²·4 + 1536²·4 = 13.4 MB, 402 MB for its 30 layers. The factorisation reads them as double.
@@ -99,38 +101,12 @@ public final class Hessian: @unchecked Sendable {
         guard rows > 0 else { return }
         let n = cols, ld = ld ?? cols
         // The GEMM's "weights" are the columns of x (token-contiguous rows), and so are its
-        // "tokens": G[j][i] = Σ_t x[t][i]·x[t][j].
-        let xt = UnsafeMutablePointer<Float>.allocate(capacity: n * rows)
+        // "tokens": G[j][i] = Σ_t x[t][i]·x[t][j], in bf16 (see the type's comment).
+        let xt = UnsafeMutablePointer<UInt16>.allocate(capacity: n * rows)
         let g = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         defer { xt.deallocate(); g.deallocate() }
-        // In tiles of 16 tokens × 256 columns (a column's 16 stores share cache lines), and the
-        // squares through a pointer: indexing the array property in the loop cost a uniqueness
-        // check per element, 9% of a calibration walk. Each column still sums its tokens in order.
-        squares.withUnsafeMutableBufferPointer { sq in
-            let s = sq.baseAddress!
-            var t0 = 0
-            while t0 < rows {
-                let t1 = min(rows, t0 + 16)
-                var c0 = 0
-                while c0 < n {
-                    let c1 = min(n, c0 + 256)
-                    for t in t0..<t1 {
-                        let src = x + t * ld
-                        for c in c0..<c1 { xt[c * rows + t] = src[c] }
-                    }
-                    c0 = c1
-                }
-                for t in t0..<t1 {
-                    let src = x + t * ld
-                    for c in 0..<n { s[c] += src[c] * src[c] }
-                }
-                t0 = t1
-            }
-        }
-        if firstRowWeight != 1 {
-            let s = Float(firstRowWeight.squareRoot())
-            for c in 0..<n { xt[c * rows] *= s }
-        }
+        ek_transpose_bf16(x, ld, Int64(rows), Int64(n), Float(firstRowWeight.squareRoot()), xt)
+        squares.withUnsafeMutableBufferPointer { ek_add_squares(x, ld, Int64(rows), Int64(n), $0.baseAddress!) }
         // Column blocks [i0, i1) need rows j < i1 only (the upper triangle of G, j ≤ i); block b
         // costs ∝ i1, so the last blocks go first.
         let blockCols = 64
@@ -141,12 +117,8 @@ public final class Hessian: @unchecked Sendable {
             while let k = counter.next() {
                 let b = blocks - 1 - k
                 let i0 = b * blockCols, i1 = min(n, i0 + blockCols)
-                ek_gemm_float(EK_W_F32, xp.p, rows * 4, Int64(i0), Int64(i1), xp.p, rows, Int64(i1), Int64(rows), gp.p, n)
-                for j in 0..<i1 {
-                    let lo = max(i0, j)
-                    let gr = gp.p + j * n, sr = sp.p + j * n
-                    for i in lo..<i1 { sr[i] += gr[i] }
-                }
+                ek_gemm_bf16(xp.p, rows * 2, Int64(i0), Int64(i1), xp.p, rows, Int64(i1), Int64(rows), gp.p, n)
+                ek_add_upper_block(gp.p, sp.p, Int64(n), Int64(i0), Int64(i1))
             }
         }
         tokens += rows

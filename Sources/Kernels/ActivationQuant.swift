@@ -1,3 +1,4 @@
+import CKernels
 import GGMLCore
 
 /// Activation quantizers exactly as ggml-cpu runs them for `vec_dot` on x86-64 with AVX2
@@ -115,17 +116,7 @@ public enum ActivationQuant {
     /// ggml `ggml_cpu_fp32_to_bf16` with AVX512-BF16 (`_mm512_cvtne2ps_pbh`): round to nearest
     /// even, subnormal inputs flushed to a signed zero, NaN kept quiet.
     public static func convertRowBF16(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutableRawPointer) {
-        let o = y.assumingMemoryBound(to: UInt16.self)
-        let bits = UnsafeRawPointer(x).assumingMemoryBound(to: UInt32.self)
-        for i in 0..<count {
-            var u = bits[i]
-            if u & 0x7F80_0000 == 0 { u &= 0x8000_0000 }
-            if u & 0x7FFF_FFFF > 0x7F80_0000 {
-                o[i] = UInt16(truncatingIfNeeded: (u | 0x0040_0000) >> 16)
-            } else {
-                o[i] = UInt16(truncatingIfNeeded: (u &+ (0x7FFF &+ ((u >> 16) & 1))) >> 16)
-            }
-        }
+        ek_f32_to_bf16(x, Int64(count), y.assumingMemoryBound(to: UInt16.self))
     }
 
     /// Quantizes or converts one activation row into `type` (a vec_dot type): q8_0, q8_1, q8_K,

@@ -165,8 +165,9 @@ public final class QuantizedActivations: @unchecked Sendable {
                 ActivationQuant.quantizeRow(src.p + t * nCols, count: nCols, as: vecDotType, into: self.raw + t * self.rowBytes)
             }
         }
-        // Float rows are read unpacked by every kernel; int16 quants only by the Swift tiles.
-        if !quantized { unpack(threads: threads) }
+        // f32/f16 rows are read unpacked by every kernel; bf16 rows as they are by ek_gemm_bf16;
+        // int16 quants only by the Swift tiles (which unpack first).
+        if !quantized && vecDotType != .bf16 { unpack(threads: threads) }
     }
 
     private var unpacked = false
@@ -234,7 +235,9 @@ struct NativeMatmul: Sendable {
     init?(type: GGMLType) {
         let level = ek_cpu_level()
         switch type {
-        case .f32, .f16, .bf16:
+        case .bf16:
+            break // ek_gemm_bf16 has a portable path too
+        case .f32, .f16:
             guard level.rawValue >= EK_LEVEL_AVX2.rawValue else { return nil }
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl:
             guard ek_gemm_q8_available() != 0 else { return nil }
@@ -272,8 +275,11 @@ struct NativeMatmul: Sendable {
              out: UnsafeMutablePointer<Float>, ldo: Int) {
         if rows.isEmpty { return }
         switch type {
-        case .f32, .f16, .bf16:
-            let ft = type == .f32 ? EK_W_F32 : type == .f16 ? EK_W_F16 : EK_W_BF16
+        case .bf16:
+            ek_gemm_bf16(weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
+                         act.raw.assumingMemoryBound(to: UInt16.self), act.nCols, Int64(act.nTokens), Int64(act.nCols), out, ldo)
+        case .f32, .f16:
+            let ft = type == .f32 ? EK_W_F32 : EK_W_F16
             ek_gemm_float(ft, weights, rowBytes, Int64(rows.lowerBound), Int64(rows.upperBound),
                           act.f, act.nCols, Int64(act.nTokens), Int64(act.nCols), out, ldo)
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:

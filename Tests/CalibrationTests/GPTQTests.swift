@@ -506,10 +506,16 @@ let gptqTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q2_K, 
             #expect(hw.tokens == h.tokens)
             let n = h.cols
             for (collected, sink) in [(h, 1.0), (hw, 5.0)] {
+                // Σ over tokens of x xᵀ, x (the first position's scaled by √sink) rounded to bf16
                 var direct = [Double](repeating: 0, count: n * n)
                 for (t, x) in rows.enumerated() {
-                    let f = t % nCtx == 0 ? sink : 1
-                    for i in 0..<n { for j in 0..<n { direct[i * n + j] += f * Double(x[i]) * Double(x[j]) } }
+                    let s = Float(t % nCtx == 0 ? sink.squareRoot() : 1)
+                    let xr = x.map { v -> Double in
+                        var b = [UInt16](repeating: 0, count: 1)
+                        [v * s].withUnsafeBufferPointer { ek_f32_to_bf16($0.baseAddress!, 1, &b) }
+                        return Double(Float(bitPattern: UInt32(b[0]) << 16))
+                    }
+                    for i in 0..<n { for j in 0..<n { direct[i * n + j] += xr[i] * xr[j] } }
                 }
                 let scale = direct.map(abs).max()!
                 let v = collected.values

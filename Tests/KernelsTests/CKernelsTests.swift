@@ -113,6 +113,90 @@ import Testing
         }
     }
 
+    /// bf16 × bf16 as VDPBF16PS sums it — per pair of columns the odd one first, each an FMA,
+    /// subnormals in read as zero and out flushed — on every level, with and without AVX512-BF16:
+    /// odd and even widths, rows and tokens around the tiles, values from subnormal to large.
+    @Test(arguments: [(45, 70, 13), (32, 64, 4), (70, 33, 1), (5, 17, 3), (64, 576, 29), (33, 1537, 12), (1, 1, 1)])
+    func bf16GemmIsVDPBF16PSOnEveryPath(_ c: (rows: Int, k: Int, tokens: Int)) {
+        var rng = TestRNG(UInt64(c.rows * 7919 + c.k))
+        func value(_ i: Int) -> UInt16 {
+            if i % 23 == 3 { return i % 2 == 0 ? 0x8000 : 0 }
+            if i % 29 == 7 { return UInt16(truncatingIfNeeded: 1 + i % 0x7F) | (i % 3 == 0 ? 0x8000 : 0) } // subnormal
+            let scale: Float = i % 13 == 0 ? 1e-19 : i % 7 == 0 ? 1e3 : 1
+            return UInt16((rng.gaussian() * scale).bitPattern >> 16)
+        }
+        let w = (0..<(c.rows * c.k)).map(value)
+        let x = (0..<(c.tokens * c.k)).map { value($0 + 5) }
+        func f(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h & 0x7F80 == 0 ? h & 0x8000 : h) << 16) }
+        func step(_ acc: Float, _ a: Float, _ b: Float) -> Float {
+            let s = acc.addingProduct(a, b)
+            return abs(s) < .leastNormalMagnitude ? (s.sign == .minus ? -0.0 : 0.0) : s
+        }
+        var want = [Float](repeating: 0, count: c.rows * c.tokens)
+        for t in 0..<c.tokens {
+            for r in 0..<c.rows {
+                var acc: Float = 0
+                for p in stride(from: 0, to: c.k, by: 2) {
+                    acc = p + 1 < c.k ? step(acc, f(w[r * c.k + p + 1]), f(x[t * c.k + p + 1])) : step(acc, 0, 0)
+                    acc = step(acc, f(w[r * c.k + p]), f(x[t * c.k + p]))
+                }
+                want[t * c.rows + r] = acc
+            }
+        }
+        var paths = Self.levels.map { ($0, Int32(0)) }
+        if ek_detected_level() == EK_LEVEL_AVX512 {
+            ek_force_level(EK_LEVEL_AVX512)
+            let has = ek_cpu_has_bf16()
+            ek_unforce_level()
+            if has != 0 { paths.append((EK_LEVEL_AVX512, 1)) }
+        }
+        for (level, bf16) in paths {
+            var got = [Float](repeating: .nan, count: c.rows * c.tokens)
+            withLevel(level) {
+                ek_force_bf16(bf16)
+                defer { ek_force_bf16(-1) }
+                w.withUnsafeBytes { wp in x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { yp in
+                    let mid = Int64(c.rows / 2)
+                    ek_gemm_bf16(wp.baseAddress!, c.k * 2, 0, mid, xp.baseAddress!, c.k, Int64(c.tokens), Int64(c.k), yp.baseAddress!, c.rows)
+                    ek_gemm_bf16(wp.baseAddress!, c.k * 2, mid, Int64(c.rows), xp.baseAddress!, c.k, Int64(c.tokens), Int64(c.k),
+                                 yp.baseAddress!, c.rows)
+                } } }
+            }
+            let bad = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(bad == 0, "level \(level.rawValue) bf16 \(bf16): \(bad) of \(want.count) differ")
+        }
+    }
+
+    /// f32 → bf16 (ties to even, subnormals to a signed zero, NaN quiet) and the transposing form
+    /// XᵀX reads, on every level, for widths around the 16-lane vectors.
+    @Test(arguments: [(1, 1), (16, 16), (17, 33), (40, 21), (64, 576)])
+    func bf16ConversionAndTransposeOnEveryLevel(_ c: (rows: Int, cols: Int)) {
+        var rng = TestRNG(UInt64(c.rows * 131 + c.cols))
+        let specials: [UInt32] = [0x7FC0_0001, 0xFF80_0001, 0x7F80_0000, 0x0000_1234, 0x8000_0001, 0x3F80_8000, 0x3F81_8000, 0x3F80_8001, 0x7F7F_FFFF]
+        let x = (0..<(c.rows * c.cols)).map { i -> Float in
+            i % 7 == 3 ? Float(bitPattern: specials[(i / 7) % specials.count]) : rng.gaussian() * Float(1 << (i % 9))
+        }
+        func bf16(_ f: Float) -> UInt16 {
+            var u = f.bitPattern
+            if u & 0x7F80_0000 == 0 { u &= 0x8000_0000 }
+            if u & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16((u | 0x0040_0000) >> 16) }
+            return UInt16(truncatingIfNeeded: (u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16)
+        }
+        let first: Float = 2.5
+        let wantRow = x.map(bf16)
+        var wantT = [UInt16](repeating: 0, count: x.count)
+        for t in 0..<c.rows { for k in 0..<c.cols { wantT[k * c.rows + t] = bf16(x[t * c.cols + k] * (t == 0 ? first : 1)) } }
+        for level in Self.levels {
+            var row = [UInt16](repeating: 1, count: x.count), tr = row
+            withLevel(level) {
+                ek_f32_to_bf16(x, Int64(x.count), &row)
+                ek_transpose_bf16(x, c.cols, Int64(c.rows), Int64(c.cols), first, &tr)
+            }
+            #expect(row == wantRow, "level \(level.rawValue)")
+            #expect(tr == wantT, "level \(level.rawValue)")
+        }
+    }
+
     /// Causal softmax attention in double, for the tolerance check.
     /// With `window` > 0 a query sees only the last `window` positions; `softcap` > 0 caps scores
     /// as cap·tanh(s/cap).

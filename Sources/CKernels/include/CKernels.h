@@ -35,6 +35,14 @@ void ek_force_level(ek_level level);
 /// The calling thread back on the process's level.
 void ek_unforce_level(void);
 
+/// Whether `ek_gemm_bf16` runs on VDPBF16PS: the CPU has AVX512-BF16, the level is AVX-512, and
+/// neither EDGEQUANT_KERNELS=avx512 nor `ek_force_bf16(0)` on the calling thread turned it off.
+int ek_cpu_has_bf16(void);
+
+/// `ek_force_bf16(0)`: the calling thread runs `ek_gemm_bf16` without VDPBF16PS (as a machine
+/// without it would); 1: with it where the hardware has it; -1: as the process does.
+void ek_force_bf16(int on);
+
 /// Float weight element types for `ek_gemm_float`.
 typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
 
@@ -44,10 +52,35 @@ typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
 void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                    const float *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy);
 
+/// y[t·ldy + r] = Σ_k w_r[k] · x[t·ldx + k] for bf16 weights and bf16 activations (`x`: ntok rows
+/// of ldx bf16 values, ggml's vec_dot type for bf16), in VDPBF16PS's arithmetic on every level:
+/// per pair of columns (2p, 2p+1), acc += w·x at 2p+1, then at 2p, each an f32 fused multiply-add
+/// (a bf16 product is exact in f32); bf16 subnormals read as zero, a subnormal sum flushed to zero
+/// of its sign; an odd k ends with a zero pair member. With AVX512-BF16 one instruction advances 16
+/// outputs by a pair, twice what an f32 FMA does; elsewhere the f32 kernels run the same sums.
+void ek_gemm_bf16(const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
+                  const uint16_t *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy);
+
+/// `n` floats to bf16 as ggml_cpu_fp32_to_bf16 with AVX512-BF16 rounds them: to nearest even,
+/// subnormals flushed to a signed zero, NaN kept quiet.
+void ek_f32_to_bf16(const float *x, int64_t n, uint16_t *y);
+
+/// out[c·rows + t] = bf16(x[t·ldx + c]·(t == 0 ? first : 1)) for t < rows, c < cols (rounded as
+/// `ek_f32_to_bf16`): activations turned column-major for XᵀX, the first row scaled.
+void ek_transpose_bf16(const float *x, size_t ldx, int64_t rows, int64_t cols, float first, uint16_t *out);
+
 /// y[r·n + i] = Σ_j h[i·n + j] · d[r·n + j] for `nrows` rows d (n floats each) and a symmetric
 /// n × n `h` (row-major): each output is `s = 0; for j ascending: s = s + h[i][j]·d[j]` with the
 /// product and the sum each rounded to f32 (no FMA), so it is the same on every level.
 void ek_symv_rows(const float *h, int64_t n, const float *d, int64_t nrows, float *y);
+
+/// s[c] += x[t][c]·x[t][c] for t = 0, 1, … in order (product and sum each rounded, no FMA): the
+/// importance matrix's Σx², as llama-imatrix sums it, for `rows` rows of `n` at `x`, `ldx` apart.
+void ek_add_squares(const float *x, size_t ldx, int64_t rows, int64_t n, float *s);
+
+/// sums[j][i] += g[j][i] for i0 ≤ i < i1 and j ≤ i (n × n, row-major): one column block of the
+/// upper triangle.
+void ek_add_upper_block(const float *g, float *sums, int64_t n, int64_t i0, int64_t i1);
 
 /// GPTQ's factorisation (GPTQ.inverseCholeskyUpper), in double, every dot product summed as
 /// four running sums of every fourth product, the tail into the first, (s0 + s1) + (s2 + s3),
