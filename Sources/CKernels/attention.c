@@ -429,3 +429,138 @@ void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float
     }
     free(s.KQ); free(s.VKQ);
 }
+
+// ---- log-softmax of logit rows (the planner's KL divergences) ----
+
+/// Σ v_expf(x[i] − max) over one row, 16 values at a time summed by `reduce16`'s tree (absent
+/// lanes of the last group as 0) and the groups added in double: ggml_vec_soft_max_f32's sums.
+static double expsum_scalar(const float *x, int64_t n, float max) {
+    double sum = 0;
+    for (int64_t g = 0; g < n; g += 16) {
+        float e[16];
+        for (int i = 0; i < 16; i++) e[i] = g + i < n ? v_expf1(x[g + i] - max) : 0;
+        sum += (double)reduce16(e);
+    }
+    return sum;
+}
+
+static float rowmax_scalar(const float *x, int64_t n) {
+    float m = x[0];
+    for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+#if EK_X86
+EK_AVX512 static void log_softmax_512(float *x, int64_t n) {
+    __m512 m = _mm512_set1_ps(x[0]);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);
+    float max = _mm512_reduce_max_ps(m);
+    for (; i < n; i++) max = x[i] > max ? x[i] : max;
+    const __m512 mv = _mm512_set1_ps(max);
+    double sum = 0;
+    for (int64_t g = 0; g < n; g += 16) {
+        const __mmask16 live = n - g >= 16 ? 0xFFFF : (__mmask16)((1u << (n - g)) - 1);
+        const __m512 e = _mm512_maskz_mov_ps(live, v_expf512(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, x + g), mv)));
+        sum += (double)reduce512(e);
+    }
+    const __m512 lse = _mm512_set1_ps(max + (float)log(sum));
+    for (int64_t g = 0; g < n; g += 16) {
+        const __mmask16 live = n - g >= 16 ? 0xFFFF : (__mmask16)((1u << (n - g)) - 1);
+        _mm512_mask_storeu_ps(x + g, live, _mm512_sub_ps(_mm512_maskz_loadu_ps(live, x + g), lse));
+    }
+}
+
+EK_AVX2 static void log_softmax_avx2(float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(x[0]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m);
+    float max = lanes[0];
+    for (int k = 1; k < 8; k++) max = lanes[k] > max ? lanes[k] : max;
+    for (; i < n; i++) max = x[i] > max ? x[i] : max;
+    const __m256 mv = _mm256_set1_ps(max);
+    double sum = 0;
+    int64_t g = 0;
+    for (; g + 16 <= n; g += 16) {
+        float e[16];
+        v_expf8(e, _mm256_sub_ps(_mm256_loadu_ps(x + g), mv));
+        v_expf8(e + 8, _mm256_sub_ps(_mm256_loadu_ps(x + g + 8), mv));
+        sum += (double)reduce16(e);
+    }
+    if (g < n) sum += expsum_scalar(x + g, n - g, max);
+    const float lse = max + (float)log(sum);
+    for (i = 0; i < n; i++) x[i] -= lse;
+}
+#endif
+
+void ek_log_softmax_rows(float *x, size_t ldx, int64_t rows, int64_t n) {
+    if (n <= 0) return;
+#if EK_X86
+    const ek_level level = ek_cpu_level();
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * ldx;
+#if EK_X86
+        if (level == EK_LEVEL_AVX512) { log_softmax_512(row, n); continue; }
+        if (level == EK_LEVEL_AVX2) { log_softmax_avx2(row, n); continue; }
+#endif
+        const float max = rowmax_scalar(row, n);
+        const float lse = max + (float)log(expsum_scalar(row, n, max));
+        for (int64_t i = 0; i < n; i++) row[i] -= lse;
+    }
+}
+
+// ---- SwiGLU ----
+
+/// One row as an AVX-512 build of ggml_vec_swiglu_f32: x/(1 + v_expf(−x))·g for whole sixteens,
+/// libm expf (ggml_silu_f32) for the rest.
+static void swiglu_row_scalar(float *x, const float *g, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) x[i + k] = x[i + k] / (1.0f + v_expf1(0.0f - x[i + k])) * g[i + k];
+    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i])) * g[i];
+}
+
+#if EK_X86
+EK_AVX512 static void swiglu_row_512(float *x, const float *g, int64_t n) {
+    int64_t i = 0;
+    const __m512 one = _mm512_set1_ps(1);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __m512 silu = _mm512_div_ps(v, _mm512_add_ps(one, v_expf512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(silu, _mm512_loadu_ps(g + i)));
+    }
+    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i])) * g[i];
+}
+
+EK_AVX2 static void swiglu_row_avx2(float *x, const float *g, int64_t n) {
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1);
+    const int64_t whole = n / 16 * 16;
+    for (; i + 8 <= whole; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        float e[8];
+        v_expf8(e, _mm256_sub_ps(_mm256_setzero_ps(), v));
+        const __m256 silu = _mm256_div_ps(v, _mm256_add_ps(one, _mm256_loadu_ps(e)));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(silu, _mm256_loadu_ps(g + i)));
+    }
+    for (; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i])) * g[i];
+}
+#endif
+
+void ek_swiglu_rows(float *x, const float *g, int64_t rows, int64_t n) {
+#if EK_X86
+    const ek_level level = ek_cpu_level();
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + (size_t)r * n;
+        const float *gr = g + (size_t)r * n;
+#if EK_X86
+        if (level == EK_LEVEL_AVX512) { swiglu_row_512(xr, gr, n); continue; }
+        if (level == EK_LEVEL_AVX2) { swiglu_row_avx2(xr, gr, n); continue; }
+#endif
+        swiglu_row_scalar(xr, gr, n);
+    }
+}

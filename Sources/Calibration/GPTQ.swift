@@ -210,7 +210,7 @@ public enum GPTQ {
             }
         }
         // In place: Cholesky–Banachiewicz, row by row; dots over contiguous row prefixes
-        // (`ek_cholesky_lower`: four rows at a time against each finished row, the same sums).
+        // (`ek_cholesky_lower`: eight rows at a time against each finished row, the same sums).
         guard ek_cholesky_lower(a, Int64(n)) != 0 else { return nil }
         // M = L⁻¹, one column per task: L m = e_c by forward substitution, each step a dot
         // with a row of L. M's column c holds U[n−1−i][n−1−c] at i.
@@ -337,9 +337,11 @@ public enum GPTQ {
         let grid = Grid(Q.levelValues)
         let rowBytes = Q.type.rowSize(cols)!
         let gb = Q.groupBytes
-        // Up to 64 rows per task (each task streams the whole factor once), in a multiple of
-        // `threads` tasks of nearly equal size.
-        let perRound = options.threads * 64
+        // Up to 256 rows per task, in a multiple of `threads` tasks of nearly equal size. Each
+        // task packs the factor and H for its products once: at 64 rows that packing took a
+        // third as long as the products themselves. (Rows are independent: the bytes do not
+        // depend on the split.)
+        let perRound = options.threads * 256
         let tasksWanted = options.threads * ((rows + perRound - 1) / perRound)
         let rowsPerTask = (rows + tasksWanted - 1) / tasksWanted
         let tasks = (rows + rowsPerTask - 1) / rowsPerTask

@@ -1,3 +1,4 @@
+import CKernels
 import Conversion
 import Dispatch
 import Foundation
@@ -123,20 +124,12 @@ public final class Sensitivity: @unchecked Sendable {
         baseOutputs.map { for m in $0.1 { m.free() } }
     }
 
-    /// Rows of `m` replaced by their log-softmax (max subtracted, sum in double).
+    /// Rows of `m` replaced by their log-softmax (`ek_log_softmax_rows`: ggml's exp, sums in double).
     static func logSoftmaxRows(_ m: Matrix, threads: Int) {
-        let n = m.cols
         let workers = max(1, min(threads, m.rows))
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for r in (m.rows * w / workers)..<(m.rows * (w + 1) / workers) {
-                let p = m.row(r)
-                var mx = p[0]
-                for i in 1..<n { mx = max(mx, p[i]) }
-                var sum = 0.0
-                for i in 0..<n { sum += Double(expf(p[i] - mx)) }
-                let lse = mx + Float(log(sum))
-                for i in 0..<n { p[i] -= lse }
-            }
+            let r0 = m.rows * w / workers, r1 = m.rows * (w + 1) / workers
+            if r1 > r0 { ek_log_softmax_rows(m.row(r0), m.cols, Int64(r1 - r0), Int64(m.cols)) }
         }
     }
 
@@ -323,13 +316,17 @@ public final class Sensitivity: @unchecked Sendable {
             let err = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
             defer { bytes.deallocate(); err.deallocate() }
             importance.withUnsafeBufferPointer { ip in
-                let gptq = Quantizers.gridQuantizer(for: type) != nil
-                    && (try? GPTQ.quantize(UnsafeBufferPointer(start: src.p, count: n * cols), cols: cols, type: type,
-                                           factor: factor, importance: ip, options: GPTQ.Options(threads: 1), into: bytes)) != nil
+                // GPTQ measured its rows' errors (each row's, GPTQ's or rounding's, as written)
+                if Quantizers.gridQuantizer(for: type) != nil,
+                   let report = try? GPTQ.quantize(UnsafeBufferPointer(start: src.p, count: n * cols), cols: cols, type: type,
+                                                   factor: factor, importance: ip, options: GPTQ.Options(threads: 1), into: bytes) {
+                    out.p[ti] = report.error
+                    return
+                }
                 for r in 0..<n {
                     let row = src.p + r * cols, deq = err + r * cols
                     let blocks = UnsafeMutableRawBufferPointer(rebasing: bytes[(r * rb)..<((r + 1) * rb)])
-                    if !gptq { q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ip, into: blocks) }
+                    q.quantizeRow(UnsafeBufferPointer(start: row, count: cols), importance: ip, into: blocks)
                     q.dequantizeRow(UnsafeRawBufferPointer(blocks), into: UnsafeMutableBufferPointer(start: deq, count: cols))
                     for c in 0..<cols { deq[c] = row[c] - deq[c] }
                 }

@@ -228,13 +228,9 @@ public final class Pass: @unchecked Sendable {
         for i in 0..<n { m.data[i] = tanhf(m.data[i] * inv) * cap }
     }
 
-    /// g ← silu(g)·u (ggml_swiglu_split).
+    /// g ← silu(g)·u (ggml_swiglu_split: ggml's vectorised exp row by row, `ek_swiglu_rows`).
     public func swiglu(_ g: Matrix, _ u: Matrix) {
-        let n = g.rows * g.cols
-        for i in 0..<n {
-            let x = g.data[i]
-            g.data[i] = x / (1 + expf(-x)) * u.data[i]
-        }
+        ek_swiglu_rows(g.data, u.data, Int64(g.rows), Int64(g.cols))
     }
 
     /// The columns `from..<from+cols` of `m` into the scratch matrix `key` (a view of a fused

@@ -197,6 +197,43 @@ import Testing
         }
     }
 
+    /// SwiGLU and the planner's log-softmax: the same bits on every level (ggml's vectorised exp on
+    /// whole sixteens, libm's on the rest of a row), and close to the plain formulas, for rows whose
+    /// length is and is not a multiple of 16 and values whose exponentials underflow or overflow.
+    @Test(arguments: [(3, 37), (2, 16), (1, 1536), (4, 5)])
+    func swigluAndLogSoftmaxAgreeAcrossLevels(_ c: (rows: Int, n: Int)) {
+        var rng = TestRNG(UInt64(c.rows * 17 + c.n))
+        let x = (0..<(c.rows * c.n)).map { i -> Float in i % 19 == 4 ? [-120, 95, -1e-30, 0][i / 19 % 4] : rng.gaussian() * 6 }
+        let g = (0..<(c.rows * c.n)).map { _ in rng.gaussian() }
+        var outs: [[Float]] = []
+        var lsms: [[Float]] = []
+        for level in Self.levels {
+            var y = x, l = x
+            withLevel(level) {
+                ek_swiglu_rows(&y, g, Int64(c.rows), Int64(c.n))
+                ek_log_softmax_rows(&l, c.n, Int64(c.rows), Int64(c.n))
+            }
+            outs.append(y)
+            lsms.append(l)
+        }
+        for k in 1..<outs.count {
+            #expect(outs[k].map(\.bitPattern) == outs[0].map(\.bitPattern), "swiglu, level \(k)")
+            #expect(lsms[k].map(\.bitPattern) == lsms[0].map(\.bitPattern), "log-softmax, level \(k)")
+        }
+        for i in x.indices {
+            let want = Double(x[i]) / (1 + exp(-Double(x[i]))) * Double(g[i])
+            #expect(abs(Double(outs[0][i]) - want) <= 1e-6 * max(1, abs(want)), "swiglu \(x[i])")
+        }
+        for r in 0..<c.rows {
+            let row = x[(r * c.n)..<((r + 1) * c.n)].map(Double.init)
+            let m = row.max()!
+            let lse = m + log(row.reduce(0) { $0 + exp($1 - m) })
+            for j in 0..<c.n {
+                #expect(abs(Double(lsms[0][r * c.n + j]) - (row[j] - lse)) <= 1e-5 * max(1, abs(row[j] - lse)))
+            }
+        }
+    }
+
     /// Causal softmax attention in double, for the tolerance check.
     /// With `window` > 0 a query sees only the last `window` positions; `softcap` > 0 caps scores
     /// as cap·tanh(s/cap).

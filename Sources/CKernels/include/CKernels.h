@@ -151,6 +151,17 @@ void ek_attention_tiled(const float *q, size_t ldq, const float *kt, const float
 /// whole tile. `kt` holds ceil(nkv/64)·64·dk floats.
 void ek_attention_pack_k(const float *k, size_t ldkv, int64_t nkv, int64_t dk, float *kt);
 
+/// x ← silu(x)·g for `rows` rows of `n` (contiguous), as an AVX-512 build of ggml_vec_swiglu_f32
+/// computes each row: x/(1 + ggml_v_expf(−x))·g for whole sixteens, with libm expf for the rest;
+/// the same bits on every level.
+void ek_swiglu_rows(float *x, const float *g, int64_t rows, int64_t n);
+
+/// Rows of `x` (`rows` of `n` logits, `ldx` apart) replaced by their log-softmax: x − max −
+/// log Σ exp(x − max), the exponentials ggml_v_expf's, summed 16 at a time in f32 (the tree of
+/// `_mm512_reduce_add_ps`) and the sixteens in double, as ggml_vec_soft_max_f32 sums them; the same
+/// bits on every level for finite logits.
+void ek_log_softmax_rows(float *x, size_t ldx, int64_t rows, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif
