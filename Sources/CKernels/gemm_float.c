@@ -254,6 +254,51 @@ void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_
     free(panel);
 }
 
+// ---- f32 weights packed once (ek_pack_float_panels) ----
+
+int ek_float_panel_rows(void) { return ek_cpu_level() == EK_LEVEL_AVX512 ? 32 : 16; }
+
+void ek_pack_float_panels(const float *w, int64_t rows, int64_t k, int mr, float *panels) {
+    for (int64_t r = 0; r < rows; r += mr) {
+        float *panel = panels + (size_t)(r / mr) * (size_t)mr * (size_t)k;
+#if EK_X86
+        if (mr == 32 && ek_cpu_level() == EK_LEVEL_AVX512) { pack512(EK_W_F32, w, (size_t)k * 4, r, rows, k, panel, NULL); continue; }
+#endif
+        pack(EK_W_F32, w, (size_t)k * 4, r, rows, k, mr, panel, NULL);
+    }
+}
+
+void ek_gemm_float_panels(const float *panels, int mr, int64_t r0, int64_t r1, const float *x, size_t ldx, int64_t ntok,
+                          int64_t k, float *y, size_t ldy) {
+    if (r1 <= r0 || ntok <= 0) return;
+    const float *first = panels + (size_t)(r0 / mr) * (size_t)mr * (size_t)k;
+#if EK_X86
+    const ek_level level = ek_cpu_level();
+    if (level == EK_LEVEL_AVX512) {
+        for (int64_t r = r0; r < r1; r += 32, first += (size_t)32 * (size_t)k)
+            gemm512(first, (int)(r1 - r < 32 ? r1 - r : 32), x, ldx, ntok, k, y + r, ldy);
+        return;
+    }
+    if (level == EK_LEVEL_AVX2) {
+        int64_t block = ((int64_t)(4 << 20) / (k * 4)) / 6 * 6;
+        if (block < 6) block = 6;
+        if (block > ntok) block = ntok;
+        float *xp = (float *)malloc((size_t)block * (size_t)k * 4);
+        for (int64_t t0 = 0; t0 < ntok; t0 += block) {
+            const int64_t nt = ntok - t0 < block ? ntok - t0 : block;
+            pack_x(x + (size_t)t0 * ldx, ldx, nt, k, xp);
+            const float *panel = first;
+            for (int64_t r = r0; r < r1; r += 16, panel += (size_t)16 * (size_t)k)
+                gemm256(panel, (int)(r1 - r < 16 ? r1 - r : 16), xp, nt, k, y + (size_t)t0 * ldy + r, ldy);
+        }
+        free(xp);
+        return;
+    }
+#endif
+    for (int64_t r = r0; r < r1; r += mr, first += (size_t)mr * (size_t)k)
+        gemm_generic(first, (int)(r1 - r < mr ? r1 - r : mr), x, ldx, ntok, k, y + r, ldy, mr);
+}
+
 // ---- bf16 × bf16 (ek_gemm_bf16) ----
 
 /// A bf16 value as VDPBF16PS reads it: subnormals as zero of their sign.

@@ -94,6 +94,18 @@ public enum GPTQ {
         let columns: UnsafeMutablePointer<Float>
         /// H itself (undamped), for comparing rows' output errors.
         let hessian: UnsafeMutablePointer<Float>
+        /// H packed once for the products of `rowErrors` (`panelRows` rows a panel), which would
+        /// otherwise pack it for every task: a third of the products' time for 32 sample rows.
+        let hessianPanels: UnsafeMutablePointer<Float>
+        let panelRows: Int32
+
+        /// Packs `hessian` for this thread's level (a worker on another level packs on each call).
+        private static func panels(_ h: UnsafePointer<Float>, _ n: Int) -> (UnsafeMutablePointer<Float>, Int32) {
+            let mr = ek_float_panel_rows()
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: (n + Int(mr) - 1) / Int(mr) * Int(mr) * n)
+            ek_pack_float_panels(h, Int64(n), Int64(n), mr, p)
+            return (p, mr)
+        }
 
         /// `hessian`: cols × cols, symmetric, row-major (Σ x xᵀ; its scale does not matter).
         public init(hessian: UnsafePointer<Double>, cols: Int, dampening: Double = 0.01) throws(Failure) {
@@ -116,6 +128,7 @@ public enum GPTQ {
             columns = .allocate(capacity: n * n)
             self.hessian = .allocate(capacity: n * n)
             for i in 0..<(n * n) { self.hessian[i] = Float(hessian[i]) }
+            (hessianPanels, panelRows) = Self.panels(self.hessian, n)
             rows.initialize(repeating: 0, count: n * n)
             columns.initialize(repeating: 0, count: n * n)
             for j in 0..<n {
@@ -168,6 +181,7 @@ public enum GPTQ {
             hessian = .allocate(capacity: n * n)
             let v = h.values
             for i in 0..<(n * n) { hessian[i] = Float(v[i]) }
+            (hessianPanels, panelRows) = Self.panels(hessian, n)
         }
 
         /// Ũ's bytes (cols² floats), what `init(rows:dampening:of:)` needs beside the Hessian.
@@ -177,6 +191,7 @@ public enum GPTQ {
             rows.deallocate()
             columns.deallocate()
             hessian.deallocate()
+            hessianPanels.deallocate()
         }
     }
 
@@ -454,7 +469,11 @@ public enum GPTQ {
             for c in 0..<cols { d[c] = src[c] - d[c] }
         }
         // product[r][c] = Σ_k H[c][k]·Δ[r][k] (H is symmetric)
-        ek_gemm_float(EK_W_F32, factor.hessian, cols * 4, 0, Int64(cols), delta, cols, Int64(rows), Int64(cols), product, cols)
+        if ek_float_panel_rows() == factor.panelRows {
+            ek_gemm_float_panels(factor.hessianPanels, factor.panelRows, 0, Int64(cols), delta, cols, Int64(rows), Int64(cols), product, cols)
+        } else {
+            ek_gemm_float(EK_W_F32, factor.hessian, cols * 4, 0, Int64(cols), delta, cols, Int64(rows), Int64(cols), product, cols)
+        }
         return (0..<rows).map { r in
             var s = 0.0
             let d = delta + r * cols, p = product + r * cols

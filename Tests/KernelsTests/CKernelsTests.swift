@@ -77,6 +77,31 @@ import Testing
         }
     }
 
+    /// f32 weights packed once (`ek_pack_float_panels`) give `ek_gemm_float`'s bits on every level,
+    /// over the whole row range and from a later panel on.
+    @Test func prepackedFloatGemmEqualsPackingEachCall() {
+        var rng = TestRNG(7)
+        for (rows, k, tokens) in [(45, 70, 17), (576, 64, 29), (3, 5, 1), (100, 576, 13)] {
+            let w = (0..<(rows * k)).map { _ in rng.gaussian() }
+            let x = (0..<(tokens * k)).map { _ in rng.gaussian() }
+            for level in Self.levels {
+                withLevel(level) {
+                    let mr = Int(ek_float_panel_rows())
+                    var panels = [Float](repeating: .nan, count: (rows + mr - 1) / mr * mr * k)
+                    ek_pack_float_panels(w, Int64(rows), Int64(k), Int32(mr), &panels)
+                    var want = [Float](repeating: .nan, count: rows * tokens), got = want
+                    w.withUnsafeBytes { wp in
+                        ek_gemm_float(EK_W_F32, wp.baseAddress!, k * 4, 0, Int64(rows), x, k, Int64(tokens), Int64(k), &want, rows)
+                    }
+                    let mid = Int64(rows / 2 / mr * mr)
+                    ek_gemm_float_panels(panels, Int32(mr), 0, mid, x, k, Int64(tokens), Int64(k), &got, rows)
+                    ek_gemm_float_panels(panels, Int32(mr), mid, Int64(rows), x, k, Int64(tokens), Int64(k), &got, rows)
+                    #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "level \(level.rawValue) \(rows)x\(k)x\(tokens)")
+                }
+            }
+        }
+    }
+
     /// bf16 and f16 weights (as checkpoints hold them) through every level's packing: the same
     /// FMA chain over the exactly widened weights, for row counts and widths around the 32-row
     /// panel and the 16-wide transposes.

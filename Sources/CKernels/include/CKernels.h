@@ -52,6 +52,19 @@ typedef enum { EK_W_F32 = 0, EK_W_F16 = 1, EK_W_BF16 = 2 } ek_float_type;
 void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_t r0, int64_t r1,
                    const float *x, size_t ldx, int64_t ntok, int64_t k, float *y, size_t ldy);
 
+/// The rows of one panel of `ek_gemm_float`'s f32 kernels on the calling thread's level (32 with
+/// AVX-512, else 16): what `ek_pack_float_panels` must be given for `ek_gemm_float_panels` here.
+int ek_float_panel_rows(void);
+
+/// f32 rows [0, rows) of k floats (row r at w + r·k) packed once as `ek_gemm_float` packs them on
+/// every call, `mr` (`ek_float_panel_rows()`) rows a panel: `panels` holds ceil(rows/mr)·mr·k floats.
+void ek_pack_float_panels(const float *w, int64_t rows, int64_t k, int mr, float *panels);
+
+/// `ek_gemm_float(EK_W_F32, …)` over rows [r0, r1) (r0 a multiple of mr) of weights packed by
+/// `ek_pack_float_panels` with `mr` = `ek_float_panel_rows()` of the calling thread: the same bits.
+void ek_gemm_float_panels(const float *panels, int mr, int64_t r0, int64_t r1, const float *x, size_t ldx, int64_t ntok,
+                          int64_t k, float *y, size_t ldy);
+
 /// y[t·ldy + r] = Σ_k w_r[k] · x[t·ldx + k] for bf16 weights and bf16 activations (`x`: ntok rows
 /// of ldx bf16 values, ggml's vec_dot type for bf16), in VDPBF16PS's arithmetic on every level:
 /// per pair of columns (2p, 2p+1), acc += w·x at 2p+1, then at 2p, each an f32 fused multiply-add
