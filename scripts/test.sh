@@ -42,8 +42,8 @@ swift build "${RELEASE[@]}" --build-tests
 stage "built"
 swift test "${RELEASE[@]}" --skip-build   # includes FuzzRegressionTests: Fixtures/fuzz-regressions/ replayed, each input a one-line error
 # The i-quant quantizers and kernels on the code paths this CPU does not pick by itself (golden bytes
-# from ggml, same on every level).
-for level in generic avx2; do EDGEQUANT_KERNELS=$level swift test "${RELEASE[@]}" --skip-build --filter "IQuantTests|KernelsTests" >/dev/null \
+# from ggml, same on every level; avx512: AVX-512 without its BF16 instructions).
+for level in generic avx2 avx512; do EDGEQUANT_KERNELS=$level swift test "${RELEASE[@]}" --skip-build --filter "IQuantTests|KernelsTests" >/dev/null \
   || { echo "i-quants on the $level path: FAILED"; exit 1; }; echo "i-quants on the $level path: identical to ggml"; done
 stage "unit tests"
 

@@ -188,6 +188,14 @@ static void pack_x(const float *x, size_t ldx, int64_t ntok, int64_t k, float *x
     }
 }
 
+/// Tokens per block for gemm256: their packed copy (`pack_x`) stays near 4 MB, and every weight
+/// panel is packed (or read) once a block.
+static int64_t avx2_token_block(int64_t k, int64_t ntok) {
+    int64_t block = ((int64_t)(4 << 20) / (k * 4)) / 6 * 6;
+    if (block < 6) block = 6;
+    return block > ntok ? ntok : block;
+}
+
 EK_AVX2 static void gemm256(const float *panel, int nrows, const float *xp, int64_t ntok, int64_t k,
                             float *y, size_t ldy) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -226,10 +234,7 @@ void ek_gemm_float(ek_float_type wtype, const void *w, size_t wrow_bytes, int64_
     float *tmp = (float *)malloc((size_t)k * 4 + 4);
 #if EK_X86
     if (level == EK_LEVEL_AVX2) {
-        // tokens in blocks whose packed copy stays near 4 MB (every panel is packed once a block)
-        int64_t block = ((int64_t)(4 << 20) / (k * 4)) / 6 * 6;
-        if (block < 6) block = 6;
-        if (block > ntok) block = ntok;
+        const int64_t block = avx2_token_block(k, ntok);
         float *xp = (float *)malloc((size_t)block * (size_t)k * 4);
         for (int64_t t0 = 0; t0 < ntok; t0 += block) {
             const int64_t nt = ntok - t0 < block ? ntok - t0 : block;
@@ -280,9 +285,7 @@ void ek_gemm_float_panels(const float *panels, int mr, int64_t r0, int64_t r1, c
         return;
     }
     if (level == EK_LEVEL_AVX2) {
-        int64_t block = ((int64_t)(4 << 20) / (k * 4)) / 6 * 6;
-        if (block < 6) block = 6;
-        if (block > ntok) block = ntok;
+        const int64_t block = avx2_token_block(k, ntok);
         float *xp = (float *)malloc((size_t)block * (size_t)k * 4);
         for (int64_t t0 = 0; t0 < ntok; t0 += block) {
             const int64_t nt = ntok - t0 < block ? ntok - t0 : block;
@@ -427,9 +430,7 @@ EK_AVX2 static void gemm_bf16_swapped(ek_level level, const char *w, size_t rb, 
     float *xp = NULL;
     int64_t block = ntok;
     if (level != EK_LEVEL_AVX512) {
-        block = ((int64_t)(4 << 20) / (kpad * 4)) / 6 * 6;
-        if (block < 6) block = 6;
-        if (block > ntok) block = ntok;
+        block = avx2_token_block(kpad, ntok);
         xp = (float *)malloc((size_t)block * (size_t)kpad * 4);
     }
     for (int64_t r = r0; r < r1; r += MR) {
