@@ -125,7 +125,9 @@ struct MatmulJob: @unchecked Sendable {
 
     // MARK: float weights
 
+    /// f32 and f16 weights only: bf16 goes to `ek_gemm_bf16` on every level (`NativeMatmul`).
     func runFloat(groups: Range<Int>, chunkGroups: Int, tokenBlock: Int) {
+        precondition(type == .f32 || type == .f16, "runFloat: \(type) weights")
         let k = act.nCols
         let direct = type == .f32
         let rowsCap = chunkGroups * 4
@@ -144,7 +146,7 @@ struct MatmulJob: @unchecked Sendable {
                     let dst = panel + i * k
                     if row >= nRows { dst.initialize(repeating: 0, count: k); continue }
                     let src = (weights + row * rowBytes).assumingMemoryBound(to: UInt16.self)
-                    if type == .f16 { Half.toFloat(src, dst, count: k) } else { Half.bf16ToFloat(src, dst, count: k) }
+                    Half.toFloat(src, dst, count: k)
                 }
             }
             func rowPtr(_ g: Int, _ r: Int) -> UnsafePointer<Float> {
